@@ -1,0 +1,153 @@
+"""Guest userspace: a Debian base (busybox, Python, pytest) plus the guest tests.
+
+The base is extracted from the target arch's Debian packages without
+emulation (mmdebstrap --variant=extract), trimmed, byte-compiled on the host
+and cached by content. The tests go into a second small cpio appended to the
+base, so editing a test never rebuilds the base: the kernel unpacks
+concatenated archives in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.arches import ArchSpec
+from harness.cpio import CpioWriter
+from harness.errors import InfraError
+from harness.process import run_logged
+
+GUEST_DIR = Path(__file__).parent / "guest"
+SUITE = "bookworm"
+MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+PACKAGES = ("busybox-static", "python3-minimal", "libpython3.11-stdlib", "python3-pytest")
+PYTHON_VERSION = "3.11"
+# Parts of the extracted packages the guest never uses: size is boot time.
+TRIM = (
+    "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+    "usr/share/lintian", "usr/share/bug", "usr/lib/valgrind", "usr/share/python3",
+    f"usr/lib/python{PYTHON_VERSION}/test", f"usr/lib/python{PYTHON_VERSION}/idlelib",
+    f"usr/lib/python{PYTHON_VERSION}/tkinter", f"usr/lib/python{PYTHON_VERSION}/lib2to3",
+    f"usr/lib/python{PYTHON_VERSION}/ensurepip", f"usr/lib/python{PYTHON_VERSION}/pydoc_data",
+    f"usr/lib/python{PYTHON_VERSION}/turtledemo", f"usr/lib/python{PYTHON_VERSION}/distutils",
+    f"usr/lib/python{PYTHON_VERSION}/sqlite3", f"usr/lib/python{PYTHON_VERSION}/venv",
+)  # fmt: skip
+# Bump when the way the base is made changes, so cached bases are remade.
+RECIPE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Initramfs:
+    base: Path
+    key: str
+
+
+def base_key(arch: ArchSpec) -> str:
+    recipe = "\n".join([RECIPE_VERSION, arch.debian_arch, SUITE, MIRROR, *PACKAGES, *TRIM])
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def _host_python() -> str:
+    """An interpreter of the guest's Python version, to byte-compile for it."""
+    if f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON_VERSION:
+        return sys.executable
+    found = shutil.which(f"python{PYTHON_VERSION}")
+    if not found:
+        raise InfraError(
+            f"python{PYTHON_VERSION} not found: it byte-compiles the guest's stdlib; "
+            "run 'apt-get install python3' (Debian 12)"
+        )
+    return found
+
+
+def _extract(arch: ArchSpec, root: Path, log_path: Path) -> None:
+    command = [
+        "mmdebstrap", "--variant=extract", f"--architectures={arch.debian_arch}",
+        f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR,
+    ]  # fmt: skip
+    result = run_logged(command, log_path, timeout=900)
+    if result.returncode != 0:
+        raise InfraError(f"mmdebstrap failed for {arch.debian_arch}; see {log_path}", log=log_path)
+
+
+def _trim_and_compile(root: Path, log_path: Path) -> None:
+    for relative in TRIM:
+        shutil.rmtree(root / relative, ignore_errors=True)
+    for leftover in ("var/cache/apt", "var/lib/apt", "var/log"):
+        shutil.rmtree(root / leftover, ignore_errors=True)
+    # unchecked-hash: the pyc is trusted without stat()ing its source, and
+    # does not depend on the mtimes the archive carries.
+    command = [
+        _host_python(), "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash",
+        "-s", str(root), "-p", "/",
+        str(root / f"usr/lib/python{PYTHON_VERSION}"), str(root / "usr/lib/python3/dist-packages"),
+    ]  # fmt: skip
+    result = run_logged(command, log_path)
+    if result.returncode != 0:
+        raise InfraError(f"byte-compiling the guest's Python failed; see {log_path}", log=log_path)
+
+
+def _write_base_cpio(root: Path, destination: Path) -> None:
+    with destination.open("wb") as stream:
+        archive = CpioWriter(stream)
+        archive.tree(root)
+        for directory in ("dev", "proc", "sys", "tmp", "run", "results"):
+            archive.directory(directory)
+        # The kernel opens /dev/console for init before anything mounts devtmpfs.
+        archive.char_device("dev/console", 5, 1)
+        archive.finish()
+
+
+def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
+    """The cached base archive for `arch`, made once per recipe."""
+    key = base_key(arch)
+    destination = cache_dir / f"base-{arch.name}-{key}.cpio"
+    if destination.is_file():
+        return Initramfs(destination, key)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".base-{arch.name}-") as scratch:
+        root = Path(scratch) / "root"
+        _extract(arch, root, log_path)
+        _trim_and_compile(root, log_path)
+        partial = Path(scratch) / "base.cpio"
+        _write_base_cpio(root, partial)
+        partial.rename(destination)
+    for stale in cache_dir.glob(f"base-{arch.name}-*.cpio"):
+        if stale != destination:
+            stale.unlink()
+    return Initramfs(destination, key)
+
+
+def write_tests_cpio(guest_tests: Path, pytest_args: list[str], destination: Path) -> None:
+    """The per-run overlay: /init, the results plugin, the tests and pytest's arguments."""
+    with destination.open("wb") as stream:
+        archive = CpioWriter(stream)
+        archive.file("init", (GUEST_DIR / "init").read_bytes(), mode=0o755)
+        archive.directory("harness")
+        archive.file("harness/harness_results.py", (GUEST_DIR / "harness_results.py").read_bytes())
+        archive.file("harness/pytest-args", "".join(f"{arg}\n" for arg in pytest_args).encode())
+        ignored = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+        with tempfile.TemporaryDirectory() as scratch:
+            staged = Path(scratch) / "guest-tests"
+            shutil.copytree(guest_tests, staged, ignore=ignored, symlinks=True)
+            archive.tree(staged, "guest-tests")
+        archive.finish()
+
+
+def assemble(base: Initramfs, guest_tests: Path, pytest_args: list[str], destination: Path) -> None:
+    """Concatenate the base and a fresh tests overlay into the initrd QEMU loads."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    overlay = destination.with_suffix(".tests.cpio")
+    write_tests_cpio(guest_tests, pytest_args, overlay)
+    partial = destination.with_suffix(".partial")
+    with partial.open("wb") as out:
+        for part in (base.base, overlay):
+            with part.open("rb") as stream:
+                shutil.copyfileobj(stream, out, 1 << 20)
+    partial.rename(destination)
+    overlay.unlink()

@@ -1,0 +1,410 @@
+"""The matrix: for every arch x variant cell, patch, configure, build, boot and test.
+
+Every input is checked before the first long step (bad input exits 2 with
+nothing started). A failing cell records its status and the run goes on with
+the next cell; the worst cell decides the run's exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import build, initramfs, kconfig, qemu
+from harness.arches import ArchSpec
+from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
+from harness.errors import BadInput, StageFailure
+from harness.junit import write_junit
+from harness.kernellog import ReportKind, find_reports
+from harness.model import Cell, RunSummary, StageState
+from harness.process import capture
+from harness.progress import Progress
+from harness.records import GuestRun
+from harness.series import Series, parse_series
+from harness.source import KernelSource, resolve_source
+from harness.status import Status
+from harness.trees import prepare_patched_tree
+from harness.workdir import WorkDir
+
+VARIANTS = ("baseline", "patched")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    arches: list[ArchSpec]
+    variants: list[str]
+    series_dir: Path
+    config_dir: Path
+    guest_tests: Path
+    work: WorkDir
+    results_dir: Path
+    source_dir: Path | None = None
+    source_tarball: Path | None = None
+    features: list[str] = field(default_factory=lambda: ["seccomp"])
+    kconfig_add: list[str] = field(default_factory=list)
+    accel: str = "auto"
+    cmdline: list[str] = field(default_factory=list)
+    qemu_args: list[str] = field(default_factory=list)
+    jobs: int = os.cpu_count() or 1
+    pytest_args: list[str] = field(default_factory=list)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    build_timeout: float = 3600.0
+    do_build: bool = True  # False: use the kernels already built (`harness test`)
+    do_test: bool = True  # False: stop after the build (`harness build`)
+
+
+@dataclass
+class Prepared:
+    """Everything checked before long work starts."""
+
+    source: KernelSource
+    series: Series | None
+    merged: dict[str, kconfig.MergedConfig]
+    index: kconfig.KconfigIndex
+
+
+def fragments_for(config: RunConfig, arch: ArchSpec) -> list[Path]:
+    names = ["base", arch.name, *config.features]
+    paths = [config.config_dir / f"{name}.config" for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise BadInput(f"{path}: no such config fragment; create it or drop the feature")
+    return paths
+
+
+def check_tools(config: RunConfig) -> None:
+    """Missing host tools, named with the Debian package that provides them."""
+    needed: list[tuple[str, str]] = [("make", "build-essential"), ("patch", "patch")]
+    for arch in config.arches:
+        if config.do_build:
+            needed.append((f"{arch.compiler_prefix()}gcc", arch.cross_package))
+        if config.do_test:
+            needed.append((arch.qemu_binary, arch.qemu_package))
+    if config.do_test:
+        needed.append(("mmdebstrap", "mmdebstrap"))
+    for tool, package in needed:
+        if shutil.which(tool) is None:
+            raise BadInput(
+                f"{tool} not found; install it with 'apt-get install {package}' "
+                "(or 'harness doctor --install')"
+            )
+
+
+def prepare(config: RunConfig) -> Prepared:
+    for variant in config.variants:
+        if variant not in VARIANTS:
+            raise BadInput(f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}")
+    if not config.guest_tests.is_dir() and config.do_test:
+        raise BadInput(f"{config.guest_tests}: no guest tests directory")
+    check_tools(config)
+    series = parse_series(config.series_dir) if "patched" in config.variants else None
+    merged = {
+        arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
+        for arch in config.arches
+    }
+    try:
+        config.results_dir.mkdir(parents=True, exist_ok=True)
+        probe = config.results_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise BadInput(
+            f"--results {config.results_dir}: not writable ({error.strerror}); "
+            "pass a directory you can write"
+        ) from None
+    source = resolve_source(config.work.root, config.source_dir, config.source_tarball)
+    index = kconfig.KconfigIndex(source.tree)
+    for merged_config in merged.values():
+        kconfig.check_symbols(merged_config, index)
+    return Prepared(source, series, merged, index)
+
+
+def source_key(source: KernelSource) -> str:
+    if source.origin == "directory":
+        import hashlib
+
+        return "dir-" + hashlib.sha256(str(source.tree).encode()).hexdigest()[:12]
+    return source.tree.name
+
+
+def toolchain_version(arch: ArchSpec) -> str:
+    first = capture([f"{arch.compiler_prefix()}gcc", "--version"]).splitlines()
+    return first[0] if first else "unknown"
+
+
+class Matrix:
+    def __init__(self, config: RunConfig, prepared: Prepared, progress: Progress) -> None:
+        self.config = config
+        self.prepared = prepared
+        self.progress = progress
+        self.verdicts = qemu.AccelVerdicts(config.work.verdicts)
+        self.trees: dict[str, Path | StageFailure] = {}
+        self.bases: dict[str, initramfs.Initramfs | StageFailure] = {}
+
+    # -- stages ---------------------------------------------------------------
+
+    def _timed(self, cell: Cell, stage: str, action: Callable[[], object]) -> object:
+        started = time.monotonic()
+        result = cell.stages[stage]
+        try:
+            with self.progress.stage(cell.name, stage):
+                value = action()
+        except StageFailure as failure:
+            result.state, result.seconds = StageState.FAIL, time.monotonic() - started
+            result.message = str(failure)
+            cell.fail(failure.status, f"{stage}: {failure}")
+            if failure.excerpt:
+                cell.facts.setdefault("excerpts", {})[stage] = failure.excerpt
+            raise
+        result.state, result.seconds = StageState.PASS, time.monotonic() - started
+        return value
+
+    def tree_for(self, variant: str) -> Path:
+        """The variant's source tree: the pristine tree, or the patched link farm."""
+        cached = self.trees.get(variant)
+        if isinstance(cached, StageFailure):
+            raise cached
+        if cached is not None:
+            return cached
+        pristine = self.prepared.source.tree
+        if variant == "baseline" or self.prepared.series is None:
+            tree = pristine
+        else:
+            destination = (
+                self.config.work.trees
+                / source_key(self.prepared.source)
+                / self.prepared.series.name
+            )
+            try:
+                prepare_patched_tree(pristine, self.prepared.series, destination)
+            except StageFailure as failure:
+                self.trees[variant] = failure
+                raise
+            tree = destination
+        self.trees[variant] = tree
+        return tree
+
+    def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
+        cached = self.bases.get(arch.name)
+        if isinstance(cached, StageFailure):
+            raise cached
+        if cached is None:
+            try:
+                cached = initramfs.build_base(arch, self.config.work.initramfs, log_path)
+            except StageFailure as failure:
+                self.bases[arch.name] = failure
+                raise
+            self.bases[arch.name] = cached
+        return cached
+
+    def run_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> Cell:
+        cell = Cell(arch.name, variant)
+        cell_dir = run_dir / f"{arch.name}-{variant}"
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        source = self.prepared.source
+        series = self.prepared.series if variant == "patched" else None
+        cell.facts.update(
+            kernel_version=source.kernel_version,
+            package_version=source.package_version,
+            source=str(source.tree) if source.origin != "debian-package" else source.origin,
+            series=series.name if series else None,
+            series_hash=series.content_hash() if series else None,
+            toolchain=toolchain_version(arch),
+            qemu=qemu.qemu_version(arch.qemu_binary),
+        )
+        build_dir = self.config.work.build_dir(source_key(source), arch.name, variant)
+        build_log = cell_dir / "build.log"
+        cell.files["build_log"] = build_log.name
+        try:
+            tree = self._timed(cell, "patch", lambda: self.tree_for(variant))
+            assert isinstance(tree, Path)
+            if self.config.do_build:
+                merged = self.prepared.merged[arch.name]
+                config_hash = self._timed(
+                    cell, "config",
+                    lambda: build.configure(arch, tree, build_dir, merged, self.prepared.index,
+                                            build_log, self.config.work.ccache),
+                )  # fmt: skip
+                cell.facts["config_hash"] = config_hash
+                outputs = self._timed(
+                    cell, "build",
+                    lambda: build.build(arch, tree, build_dir, self.config.jobs, build_log,
+                                        self.config.work.ccache, self.config.build_timeout),
+                )  # fmt: skip
+                assert isinstance(outputs, build.BuildOutputs)
+                image = outputs.image
+            else:
+                image = build_dir / arch.image_path
+                if not image.is_file():
+                    raise BadInput(
+                        f"{image}: {cell.name} is not built yet; run 'harness build "
+                        f"--arch {arch.name} --variant {variant}' first"
+                    )
+                cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
+            for kept in (".config", "System.map"):
+                if (build_dir / kept).exists():
+                    shutil.copy2(build_dir / kept, cell_dir / kept.lstrip("."))
+            cell.files["vmlinux"] = str(build_dir / "vmlinux")
+            if self.config.do_test:
+                self.boot_and_test(cell, arch, image, cell_dir)
+        except StageFailure:
+            pass
+        self.write_cell(cell, cell_dir)
+        return cell
+
+    def boot_and_test(self, cell: Cell, arch: ArchSpec, image: Path, cell_dir: Path) -> None:
+        initramfs_log = cell_dir / "initramfs.log"
+        started = time.monotonic()
+        base = self.base_for(arch, initramfs_log)
+        initrd = self.config.work.initramfs / f"initrd-{arch.name}.cpio"
+        initramfs.assemble(base, self.config.guest_tests, self.config.pytest_args, initrd)
+        cell.facts["initramfs"] = {"base_key": base.key, "bytes": initrd.stat().st_size,
+                                   "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
+        console_log = cell_dir / "console.log"
+        results_path = cell_dir / "results.jsonl"
+        cell.files.update(console_log=console_log.name, results=results_path.name)
+        outcome: BootOutcome | None = None
+        boot_started = time.monotonic()
+        for accel in qemu.accel_candidates(self.config.accel, arch, self.verdicts):
+            setup = qemu.QemuSetup(
+                arch=arch, kernel=image, initrd=initrd, results=results_path, accel=accel,
+                cmdline_extra=self.config.cmdline, qemu_extra=self.config.qemu_args,
+            )  # fmt: skip
+            command = qemu.qemu_command(setup)
+            qemu.write_reproducer(command, cell_dir / "qemu.sh")
+            cell.files["reproducer"] = "qemu.sh"
+            probing = accel == "kvm" and self.config.accel == "auto"
+            with self.progress.stage(cell.name, f"boot+test ({accel})"):
+                outcome = boot_and_test(
+                    command, console_log, results_path, self.config.timeouts, require_banner=probing
+                )
+            if probing:
+                broken = outcome.end is BootEnd.NO_OUTPUT
+                self.verdicts.record(arch, "broken" if broken else "works")
+                if broken:
+                    self.progress.line(f"{cell.name}: KVM guest printed nothing; using TCG")
+                    continue
+            cell.facts["accel"] = accel
+            break
+        assert outcome is not None
+        self.classify(cell, outcome, console_log, time.monotonic() - boot_started)
+        junit = cell_dir / "junit.xml"
+        properties = {
+            "arch": cell.arch, "variant": cell.variant,
+            "kernel_release": outcome.kernel_release, "kernel_version": outcome.kernel_version,
+            "series_hash": str(cell.facts.get("series_hash")),
+            "config_hash": str(cell.facts.get("config_hash")),
+        }  # fmt: skip
+        write_junit(junit, f"{cell.arch}.{cell.variant}", outcome.guest.results, properties)
+        cell.files["junit"] = junit.name
+
+    def classify(self, cell: Cell, outcome: BootOutcome, console_log: Path, seconds: float) -> None:
+        """Turn how the guest ended, its records and its console into stage states."""
+        boot, test = cell.stages["boot"], cell.stages["test"]
+        guest: GuestRun = outcome.guest
+        cell.facts.update(kernel_release=outcome.kernel_release,
+                          booted_kernel_version=outcome.kernel_version)  # fmt: skip
+        boot.seconds = outcome.boot_seconds or seconds
+        test.seconds = max(0.0, seconds - (outcome.boot_seconds or seconds))
+        reports = find_reports(console_log.read_text(errors="replace"))
+        cell.kernel_reports = [
+            {"kind": r.kind.value, "title": r.title, "test": r.test, "line": r.line,
+             "excerpt": r.excerpt}
+            for r in reports
+        ]  # fmt: skip
+        # A test during which the kernel complained fails, whatever it asserted.
+        by_test = {r.test: r for r in reports if r.test}
+        for result in guest.results:
+            report = by_test.get(result.nodeid)
+            if report and result.outcome == "passed":
+                result.outcome = "failed"
+                result.message = f"kernel {report.kind.value} during this test: {report.title}"
+        if guest.running:
+            guest.results.append(
+                GuestRun.unfinished(guest.running, outcome.detail or outcome.end.value)
+            )
+        cell.tests = guest.counts()
+        if outcome.boot_seconds is None:
+            boot.state = StageState.FAIL
+            boot.message = outcome.detail or outcome.end.value
+            if outcome.end is BootEnd.PANIC or any(r.kind is ReportKind.PANIC for r in reports):
+                cell.fail(Status.KERNEL_PANIC, f"boot: kernel panic: {_panic_title(reports)}")
+            elif outcome.end is BootEnd.QEMU_EXITED and not console_log.stat().st_size:
+                cell.fail(Status.INFRA, f"boot: {outcome.detail}")
+            else:
+                cell.fail(Status.BOOT_TIMEOUT, f"boot: {boot.message}")
+            return
+        boot.state = StageState.PASS
+        end = outcome.end
+        test.state = StageState.PASS
+        if end is BootEnd.PANIC:
+            test.state, test.message = StageState.FAIL, "kernel panic"
+            cell.fail(Status.KERNEL_PANIC, f"test: kernel panic: {_panic_title(reports)}")
+        elif end in (BootEnd.TEST_HANG, BootEnd.RUN_TIMEOUT):
+            test.state, test.message = StageState.FAIL, outcome.detail
+            cell.fail(Status.GUEST_HANG, f"test: {outcome.detail}")
+        elif end is BootEnd.QEMU_EXITED:
+            test.state, test.message = StageState.FAIL, outcome.detail
+            cell.fail(Status.INFRA, f"test: {outcome.detail}")
+        if any(r.kind is not ReportKind.PANIC for r in reports):
+            first = next(r for r in reports if r.kind is not ReportKind.PANIC)
+            cell.fail(Status.KERNEL_WARNING, f"kernel {first.kind.value}: {first.title}")
+        failed = cell.tests.get("failed", 0) + cell.tests.get("error", 0)
+        if failed:
+            test.state = StageState.FAIL
+            test.message = test.message or f"{failed} guest test(s) failed"
+            cell.fail(Status.TEST_FAILED, f"test: {failed} guest test(s) failed")
+        elif not guest.results and end is BootEnd.COMPLETED:
+            test.state, test.message = StageState.FAIL, "no guest test ran"
+            cell.fail(Status.TEST_FAILED, "test: no guest test ran")
+
+    def write_cell(self, cell: Cell, cell_dir: Path) -> None:
+        partial = cell_dir / "cell.json.partial"
+        partial.write_text(json.dumps(cell.to_json(), indent=2))
+        partial.replace(cell_dir / "cell.json")
+        self.progress.line(
+            f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
+        )
+
+
+def _panic_title(reports: list) -> str:  # type: ignore[type-arg]
+    for report in reports:
+        if report.kind is ReportKind.PANIC:
+            return str(report.title)
+    return "see console.log"
+
+
+def run_matrix(
+    config: RunConfig, prepared: Prepared, run_id: str, progress: Progress
+) -> RunSummary:
+    matrix = Matrix(config, prepared, progress)
+    cells: list[Cell] = []
+    run_dir = config.results_dir
+    for arch in config.arches:
+        for variant in config.variants:
+            cells.append(matrix.run_cell(arch, variant, run_dir))
+    summary = RunSummary(run_id, cells)
+    summary.facts.update(
+        harness_version=__import__("harness").__version__,
+        arches=[arch.name for arch in config.arches],
+        variants=list(config.variants),
+        series={
+            "name": prepared.series.name,
+            "hash": prepared.series.content_hash(),
+            "patches": [patch.name for patch in prepared.series.patches],
+        } if prepared.series else None,
+        source={
+            "origin": prepared.source.origin,
+            "kernel_version": prepared.source.kernel_version,
+            "package_version": prepared.source.package_version,
+        },
+    )  # fmt: skip
+    partial = run_dir / "summary.json.partial"
+    partial.write_text(json.dumps(summary.to_json(), indent=2))
+    partial.replace(run_dir / "summary.json")
+    return summary

@@ -1,0 +1,51 @@
+"""Progress lines: stage, cell and elapsed time; a live ticker on a terminal only."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+
+class Progress:
+    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None) -> None:
+        self.stream = stream
+        self.live = stream.isatty() if live is None else live
+        self.started = time.monotonic()
+
+    def _clock(self) -> str:
+        elapsed = int(time.monotonic() - self.started)
+        return f"[{elapsed // 60:02d}:{elapsed % 60:02d}]"
+
+    def line(self, text: str) -> None:
+        prefix = "\r\033[K" if self.live else ""
+        self.stream.write(f"{prefix}{self._clock()} {text}\n")
+        self.stream.flush()
+
+    @contextmanager
+    def stage(self, cell: str, stage: str) -> Iterator[None]:
+        """Announce a stage; on a terminal, tick its elapsed time until it ends."""
+        self.line(f"{cell}: {stage} ...")
+        begun = time.monotonic()
+        stop = threading.Event()
+        ticker = None
+        if self.live:
+
+            def tick() -> None:
+                while not stop.wait(1.0):
+                    seconds = time.monotonic() - begun
+                    self.stream.write(f"\r\033[K{self._clock()} {cell}: {stage} {seconds:.0f} s")
+                    self.stream.flush()
+
+            ticker = threading.Thread(target=tick, daemon=True)
+            ticker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if ticker is not None:
+                ticker.join()
+            self.line(f"{cell}: {stage} finished in {time.monotonic() - begun:.1f} s")

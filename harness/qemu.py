@@ -1,0 +1,112 @@
+"""The QEMU command line for a cell, and which accelerator works on this host."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.arches import ArchSpec
+from harness.process import capture
+
+RESULTS_PORT = "harness.results"
+ACCELS = ("auto", "kvm", "tcg")
+# The CPU model per accelerator: every feature TCG can emulate, or the host's own.
+CPU_MODEL = {"tcg": "max", "kvm": "host"}
+
+
+@dataclass(frozen=True)
+class QemuSetup:
+    arch: ArchSpec
+    kernel: Path
+    initrd: Path
+    results: Path  # host file receiving the guest's result records
+    accel: str  # "kvm" or "tcg"
+    cmdline_extra: list[str] = field(default_factory=list)
+    qemu_extra: list[str] = field(default_factory=list)
+    memory: str = "1G"
+    cpus: int = 2
+    network: bool = False
+
+
+def kernel_cmdline(setup: QemuSetup) -> str:
+    # panic=-1 reboots at once on panic, and -no-reboot turns that into a QEMU exit.
+    base = [f"console={setup.arch.console}", "panic=-1", "rdinit=/init"]
+    return " ".join(base + setup.cmdline_extra)
+
+
+def qemu_command(setup: QemuSetup) -> list[str]:
+    arch = setup.arch
+    command = [
+        arch.qemu_binary, "-M", arch.qemu_machine, "-accel", setup.accel,
+        "-cpu", CPU_MODEL[setup.accel],
+        "-m", setup.memory, "-smp", str(setup.cpus),
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-serial", "mon:stdio",
+        "-kernel", str(setup.kernel), "-initrd", str(setup.initrd),
+        "-append", kernel_cmdline(setup),
+        "-device", f"{arch.virtio_serial_device},id=harness-serial",
+        "-chardev", f"file,id=harness-results,path={setup.results}",
+        "-device",
+        f"virtserialport,bus=harness-serial.0,chardev=harness-results,name={RESULTS_PORT}",
+    ]  # fmt: skip
+    if not setup.network:
+        command += ["-nic", "none"]
+    return command + setup.qemu_extra
+
+
+def write_reproducer(command: list[str], path: Path) -> None:
+    """A script that boots the cell again exactly as the harness did."""
+    path.write_text(
+        "#!/bin/sh\n"
+        "# Boots this cell again as the harness did (the initrd is the run's own copy\n"
+        "# only until the next run of the same arch rewrites it).\n"
+        f"exec {shlex.join(command)}\n"
+    )
+    path.chmod(0o755)
+
+
+def qemu_version(binary: str) -> str:
+    first = capture([binary, "--version"]).splitlines()
+    return first[0] if first else "unknown"
+
+
+class AccelVerdicts:
+    """Per host: whether KVM guests of an arch print anything, so later boots need not wait."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    @staticmethod
+    def key(arch: ArchSpec) -> str:
+        return f"{arch.name} {os.uname().release} {qemu_version(arch.qemu_binary)}"
+
+    def get(self, arch: ArchSpec) -> str | None:
+        return self._load().get(self.key(arch))
+
+    def record(self, arch: ArchSpec, verdict: str) -> None:
+        data = self._load()
+        data[self.key(arch)] = verdict
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        partial.write_text(json.dumps(data, indent=1, sort_keys=True))
+        partial.replace(self.path)
+
+
+def accel_candidates(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> list[str]:
+    """Accelerators to try in order: KVM only where it can work and has not failed here."""
+    if requested != "auto":
+        return [requested]
+    kvm_usable = arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
+    if kvm_usable and verdicts.get(arch) != "broken":
+        return ["kvm", "tcg"]
+    return ["tcg"]

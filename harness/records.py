@@ -1,0 +1,86 @@
+"""The guest's result records (JSON lines from the virtio port) as test results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+@dataclass
+class TestResult:
+    nodeid: str
+    outcome: str  # one of OUTCOMES
+    duration: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class GuestRun:
+    session: dict[str, object] = field(default_factory=dict)
+    results: list[TestResult] = field(default_factory=list)
+    running: str | None = None  # started but never finished: the guest stopped during it
+    exit_status: int | None = None  # pytest's, when the session finished
+    garbage_lines: int = 0
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for result in self.results:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        counts["total"] = len(self.results)
+        return counts
+
+    @property
+    def finished(self) -> bool:
+        return self.exit_status is not None
+
+    @staticmethod
+    def unfinished(nodeid: str, why: str) -> TestResult:
+        """The result of a test the guest never finished (panic, hang, QEMU exit)."""
+        return TestResult(
+            nodeid, "error", message=f"no result: the guest stopped during it ({why})"
+        )
+
+
+def parse_records(text: str) -> GuestRun:
+    """Fold the record stream into results; a torn last line (a killed guest) is skipped."""
+    run = GuestRun()
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            run.garbage_lines += 1
+            continue
+        if not isinstance(record, dict):
+            run.garbage_lines += 1
+            continue
+        kind = record.get("type")
+        if kind == "session":
+            run.session = record
+        elif kind == "start":
+            run.running = str(record.get("nodeid"))
+        elif kind == "result":
+            nodeid = str(record.get("nodeid"))
+            outcome = str(record.get("outcome"))
+            run.results.append(
+                TestResult(
+                    nodeid=nodeid,
+                    outcome=outcome if outcome in OUTCOMES else "error",
+                    duration=float(record.get("duration") or 0.0),
+                    message=str(record.get("message") or ""),
+                )
+            )
+            if run.running == nodeid:
+                run.running = None
+        elif kind == "end":
+            run.exit_status = int(record.get("exitstatus", -1))
+    return run
+
+
+def read_records(path: Path) -> GuestRun:
+    try:
+        return parse_records(path.read_text(errors="replace"))
+    except FileNotFoundError:
+        return GuestRun()

@@ -1,0 +1,70 @@
+"""Cell and run status: one enum, its exit code and its precedence.
+
+The worst cell decides the exit code of a run, so every status carries a rank.
+Earlier stages rank worse because they hide everything after them; an
+infrastructure failure ranks worst because it says nothing about the kernel.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.Enum):
+    # value: (exit code, rank); higher rank is worse.
+    PASS = (0, 0)
+    SKIPPED = (0, 1)
+    TEST_FAILED = (1, 2)
+    KERNEL_WARNING = (8, 3)
+    GUEST_HANG = (9, 4)
+    KERNEL_PANIC = (7, 5)
+    BOOT_TIMEOUT = (6, 6)
+    BUILD_FAILED = (5, 7)
+    PATCH_FAILED = (4, 8)
+    CONFIG_FAILED = (3, 9)
+    INFRA = (10, 10)
+
+    @property
+    def exit_code(self) -> int:
+        return self.value[0]
+
+    @property
+    def rank(self) -> int:
+        return self.value[1]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.PASS, Status.SKIPPED)
+
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def worst(statuses: list[Status]) -> Status:
+    """The status that decides a run: the highest rank, PASS when empty."""
+    return max(statuses, key=lambda s: s.rank, default=Status.PASS)
+
+
+def exit_code_table() -> list[tuple[int, str, str]]:
+    """(code, status, meaning) rows, as documented in the README."""
+    meanings = {
+        Status.PASS: "every cell built, booted and passed its guest tests",
+        Status.TEST_FAILED: "a guest test failed",
+        Status.KERNEL_WARNING: "the kernel printed an oops, BUG, WARNING or sanitizer report",
+        Status.GUEST_HANG: "a guest test hung and the guest was killed",
+        Status.KERNEL_PANIC: "the kernel panicked",
+        Status.BOOT_TIMEOUT: "the guest never reached userspace",
+        Status.BUILD_FAILED: "the kernel did not build",
+        Status.PATCH_FAILED: "a patch of the series does not apply",
+        Status.CONFIG_FAILED: "a requested config option did not survive olddefconfig",
+        Status.INFRA: "the host failed (missing tool, QEMU crash, disk full)",
+    }
+    rows = [(s.exit_code, s.label, m) for s, m in meanings.items()]
+    rows.append((EXIT_BAD_INPUT, "bad_input", "bad input: nothing was run"))
+    rows.append((EXIT_INTERRUPTED, "interrupted", "interrupted by Ctrl-C or SIGTERM"))
+    return sorted(rows)

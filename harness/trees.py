@@ -1,0 +1,131 @@
+"""Variant trees: the pristine tree plus a patch series, without copying the tree.
+
+The patched tree is a hard-link farm of the pristine one; GNU patch writes each
+file it changes as a new inode, so the pristine tree is never modified. The
+tree is assembled under a temporary name and renamed into place only when
+every patch applied, so a failed series leaves no half-patched tree behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import InfraError, PatchError
+from harness.series import Patch, Series
+
+STAMP = ".harness-series.json"
+
+_FILE_LINE = re.compile(r"^patching file '?(?P<file>[^']+?)'?$")
+_HUNK_FAILED = re.compile(r"^Hunk #(?P<hunk>\d+) FAILED at (?P<line>\d+)")
+_NO_FILE = re.compile(r"can't find file to patch")
+
+
+@dataclass(frozen=True)
+class PatchFailure:
+    patch: str
+    file: str | None
+    hunk: int | None
+    line: int | None
+
+    def describe(self) -> str:
+        where = self.file or "an unknown file (the patch names a file the tree lacks)"
+        if self.hunk is not None:
+            return (
+                f"{self.patch}: hunk #{self.hunk} of {where} (at line {self.line}) does not apply"
+            )
+        return f"{self.patch}: {where} does not apply"
+
+
+def parse_patch_failure(patch_name: str, output: str) -> PatchFailure:
+    """Find the first failing file and hunk in GNU patch's output."""
+    current: str | None = None
+    for line in output.splitlines():
+        if match := _FILE_LINE.match(line.strip()):
+            current = match["file"]
+        elif match := _HUNK_FAILED.match(line.strip()):
+            return PatchFailure(patch_name, current, int(match["hunk"]), int(match["line"]))
+        elif _NO_FILE.search(line):
+            return PatchFailure(patch_name, None, None, None)
+    return PatchFailure(patch_name, current, None, None)
+
+
+def _apply(patch: Patch, tree: Path) -> str:
+    command = [
+        "patch", f"-p{patch.strip}", "--batch", "--forward", "--reject-file=-",
+        "--no-backup-if-mismatch", "-d", str(tree), "-i", str(patch.path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = result.stdout + result.stderr
+    if result.returncode != 0:
+        failure = parse_patch_failure(patch.name, output)
+        raise PatchError(failure.describe(), excerpt=output.strip()[-2000:])
+    return output
+
+
+def _refresh(tree: Path, relative: str) -> None:
+    """Replace a hard link by a private copy with a fresh mtime.
+
+    A file the previous series changed and this one does not is linked back to
+    its pristine inode, whose old mtime would let make keep the stale object.
+    """
+    path = tree / relative
+    if not path.is_file():
+        return
+    copy = path.with_name(path.name + ".harness-copy")
+    shutil.copyfile(path, copy)
+    shutil.copymode(path, copy)
+    copy.replace(path)  # a new inode written now: a fresh mtime, the pristine file untouched
+
+
+def read_stamp(tree: Path) -> dict[str, object]:
+    try:
+        data = json.loads((tree / STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> list[str]:
+    """Make `destination` the pristine tree with `series` applied; return patch warnings."""
+    series_hash = series.content_hash()
+    previous = read_stamp(destination)
+    if previous.get("series_hash") == series_hash and (destination / "Makefile").exists():
+        return []
+    scratch = destination.with_name(destination.name + ".new")
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        copied = subprocess.run(
+            ["cp", "-al", f"{pristine}/.", str(scratch)], capture_output=True, text=True
+        )
+        if copied.returncode != 0:
+            raise InfraError(f"cannot link {pristine} into {scratch}: {copied.stderr.strip()}")
+        warnings = [
+            line
+            for patch in series.patches
+            for line in _apply(patch, scratch).splitlines()
+            if "fuzz" in line or "offset" in line
+        ]
+        touched = series.touched_files()
+        previously_touched = previous.get("touched", [])
+        for relative in previously_touched if isinstance(previously_touched, list) else []:
+            if relative not in touched:
+                _refresh(scratch, str(relative))
+        stamp = {"series": series.name, "series_hash": series_hash, "touched": touched}
+        (scratch / STAMP).write_text(json.dumps(stamp, indent=1))
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    if destination.exists():
+        retired = destination.with_name(destination.name + ".old")
+        shutil.rmtree(retired, ignore_errors=True)
+        destination.rename(retired)
+        shutil.rmtree(retired, ignore_errors=True)
+    scratch.rename(destination)
+    return warnings
