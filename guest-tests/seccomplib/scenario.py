@@ -1,0 +1,142 @@
+"""Building blocks shared by the tests: seized tracees, remote tracers and
+ways to start a new task (fork, vfork, thread) inside a child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .bpf import Rule, install_filter
+from .libc import check, syscall
+from .proc import Gate, Lab, Reporter, run_child_body
+from .ptrace import (
+    DEFAULT_TIMEOUT,
+    SYSGOOD_TRAP,
+    WaitStatus,
+    resume,
+    seize_and_interrupt,
+    wait_stop,
+)
+from .syscalls import NR
+
+CLONE_VFORK = 0x4000
+
+NEW_TASK_KINDS = ("fork", "vfork", "thread")
+
+
+@dataclass(frozen=True)
+class Tracee:
+    pid: int
+    gate: Gate
+
+    def go(self) -> None:
+        self.gate.open()
+
+
+def spawn_tracee(
+    lab: Lab,
+    body: Callable[[], int | None],
+    *,
+    rules: Sequence[Rule] = (),
+    options: int = 0,
+    resume_with: int | None = None,
+    prepare: Callable[[], None] | None = None,
+) -> Tracee:
+    """Fork a child that installs `rules`, then waits at a gate before `body`.
+
+    The test seizes it with `options` and brings it to the interrupt stop.
+    With `resume_with`, it is resumed with that request and the gate opened;
+    without, it is left at the interrupt stop for the test to drive.
+    """
+    gate = lab.gate()
+
+    def child() -> int | None:
+        if prepare is not None:
+            prepare()
+        if rules:
+            install_filter(rules)
+        gate.wait()
+        return body()
+
+    pid = lab.spawn(child)
+    seize_and_interrupt(pid, options)
+    tracee = Tracee(pid, gate)
+    if resume_with is not None:
+        resume(pid, resume_with)
+        tracee.go()
+    return tracee
+
+
+def expect_syscall_entry_stop(
+    pid: int, sysgood: bool = True, timeout: float = DEFAULT_TIMEOUT
+) -> WaitStatus:
+    """Wait for a syscall-entry-style stop: SIGTRAP|0x80 (TRACESYSGOOD) or SIGTRAP."""
+    status = wait_stop(pid, timeout)
+    expected = SYSGOOD_TRAP if sysgood else signal.SIGTRAP
+    assert status.event == 0 and status.stop_sig == expected, (
+        f"expected a syscall stop (sig {expected:#x}), got: {status}"
+    )
+    return status
+
+
+def spawn_remote_tracer(
+    lab: Lab,
+    tracee: int,
+    gate: Gate,
+    reporter: Reporter,
+    *,
+    options: int,
+    resume_with: int,
+    then: str,
+) -> int:
+    """Fork a tracer (not the test process) for `tracee`: it seizes it, resumes
+    it with `resume_with`, opens its gate, waits for the next stop, reports
+    it as `stop_status`, then ends as `then` says: "exit" returns at once,
+    "wait" sleeps until the test kills it."""
+
+    def tracer() -> int:
+        try:
+            seize_and_interrupt(tracee, options)
+            resume(tracee, resume_with)
+            gate.open()
+            status = wait_stop(tracee)
+        except Exception as exc:
+            reporter.send(child_error=f"remote tracer: {exc!r}")
+            raise
+        reporter.send(stop_status=status.status)
+        if then == "wait":
+            time.sleep(DEFAULT_TIMEOUT * 2)
+            return 1
+        return 0
+
+    return lab.spawn(tracer)
+
+
+def run_in_new_task(kind: str, task: Callable[[], None]) -> None:
+    """In a child: run `task` in a new task made by `kind` and wait for it.
+
+    fork: os.fork(); vfork: raw clone(CLONE_VFORK | SIGCHLD) without CLONE_VM,
+    so the new process has its own memory (safe for Python) while the kernel
+    treats it as a vfork (the parent sleeps until it exits, PTRACE_EVENT_VFORK);
+    thread: a Python thread (clone with CLONE_THREAD).
+    """
+    if kind == "fork":
+        pid = os.fork()
+        if pid == 0:
+            run_child_body(task)
+        os.waitpid(pid, 0)
+    elif kind == "vfork":
+        pid = check(syscall(NR.clone, CLONE_VFORK | signal.SIGCHLD, 0, 0, 0, 0), "clone(VFORK)")
+        if pid == 0:
+            run_child_body(task)
+        os.waitpid(pid, 0)
+    elif kind == "thread":
+        thread = threading.Thread(target=task)
+        thread.start()
+        thread.join()
+    else:
+        raise ValueError(f"unknown task kind {kind!r}")

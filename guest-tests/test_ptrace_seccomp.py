@@ -1,0 +1,439 @@
+"""PTRACE_SECCOMP (the patch): the request's own return values, its
+syscall-entry stop, changing/skipping the syscall there, and how each resume
+request arms or disarms the tracee (per thread). All skipped on kernels whose
+probe says the request is unknown."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import pytest
+
+from seccomplib.bpf import ArgEq, Rule, errno_action, install_filter, trace_action
+from seccomplib.child import (
+    MAGIC_DENY,
+    MAGIC_PLAIN,
+    MAGIC_TRACE,
+    TRACE_DATA,
+    X7_MARKER,
+    getppid_as_write,
+    getppid_marked,
+    getppid_marked_x7,
+    outcome,
+    write_bytes,
+)
+from seccomplib.proc import Lab, Pipe, Reporter
+from seccomplib.ptrace import (
+    PTRACE_CONT,
+    PTRACE_LISTEN,
+    PTRACE_O_SUSPEND_SECCOMP,
+    PTRACE_O_TRACESECCOMP,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_SECCOMP,
+    PTRACE_SEIZE,
+    SYSCALL_INFO_ENTRY,
+    SYSCALL_INFO_NONE,
+    event_msg,
+    get_syscall_nr,
+    get_x7,
+    ptrace,
+    ptrace_errno,
+    resume,
+    seize_and_interrupt,
+    set_syscall_nr,
+    skip_syscall,
+    syscall_info,
+    syscall_walk_to_entry,
+    syscall_walk_to_exit,
+)
+from seccomplib.scenario import expect_syscall_entry_stop, spawn_tracee
+from seccomplib.syscalls import ARCH, IS_ARM64, NR
+
+pytestmark = pytest.mark.ptrace_seccomp
+
+SYSGOOD = PTRACE_O_TRACESYSGOOD
+
+
+def traced_write_rule(effects: Pipe) -> Rule:
+    return Rule(NR.write, trace_action(TRACE_DATA), (ArgEq(0, effects.w),))
+
+
+def assert_write_entry(pid: int, effects: Pipe) -> None:
+    """The stopped tracee is at the entry of write(effects, b"?", 1), not yet run."""
+    info = syscall_info(pid)
+    assert (info.op, info.arch, info.nr) == (SYSCALL_INFO_ENTRY, ARCH.audit_arch, NR.write)
+    assert info.args[0] == effects.w and info.args[2] == 1
+    assert get_syscall_nr(pid) == NR.write
+
+
+# ----------------------------------------------------- the request itself
+
+
+def test_request_returns_zero_and_resumes(lab: Lab) -> None:
+    effects, plain, reporter = lab.pipe(), lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(plain.w, b"a"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+    )
+    assert ptrace(PTRACE_SECCOMP, tracee.pid, 0, 0) == 0
+    tracee.go()
+    # An allowed syscall runs with no stop at all: the next event is the exit.
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": 1, "errno": 0}
+    assert plain.drain() == b"a"
+
+
+def test_request_esrch_when_not_traced(lab: Lab) -> None:
+    gate = lab.gate()
+    pid = lab.spawn(gate.wait)
+    assert ptrace_errno(PTRACE_SECCOMP, pid) == errno.ESRCH
+
+
+def test_request_esrch_when_tracee_is_running(lab: Lab) -> None:
+    gate = lab.gate()
+    pid = lab.spawn(gate.wait)
+    ptrace(PTRACE_SEIZE, pid, 0, 0)  # seized but never stopped: blocked in read()
+    assert ptrace_errno(PTRACE_SECCOMP, pid) == errno.ESRCH
+
+
+def test_request_eio_for_invalid_signal(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+    )
+    assert ptrace_errno(PTRACE_SECCOMP, tracee.pid, 0, 65) == errno.EIO  # > _NSIG
+    # The failed request left the tracee stopped and not armed: CONT resumes it
+    # and its TRACE syscall is then ENOSYS'd without a stop.
+    resume(tracee.pid, PTRACE_CONT)
+    tracee.go()
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": -1, "errno": errno.ENOSYS}
+
+
+# ------------------------------------------------------------ the stop
+
+
+@pytest.mark.parametrize("sysgood", [True, False], ids=["tracesysgood", "plain-sigtrap"])
+def test_entry_stop(lab: Lab, sysgood: bool) -> None:
+    effects, plain, reporter = lab.pipe(), lab.pipe(), lab.reporter()
+
+    def body() -> None:
+        reporter.send(allowed=outcome(write_bytes(plain.w, b"a")))
+        reporter.send(traced=outcome(write_bytes(effects.w, b"x")))
+
+    tracee = spawn_tracee(
+        lab,
+        body,
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD if sysgood else 0,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid, sysgood)
+    assert plain.drain() == b"a", "the allowed write should have run without a stop"
+    assert effects.drain() == b"", "the traced write ran before the tracer resumed it"
+    info = syscall_info(tracee.pid)
+    if sysgood:
+        assert_write_entry(tracee.pid, effects)
+    else:
+        assert info.op == SYSCALL_INFO_NONE  # as at a PTRACE_SYSCALL stop without SYSGOOD
+        assert get_syscall_nr(tracee.pid) == NR.write
+    assert event_msg(tracee.pid) != TRACE_DATA, "RET_DATA must not be reported at this stop"
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0  # no exit stop, no other stop
+    assert reporter.collect()["traced"] == {"ret": 1, "errno": 0}
+    assert effects.drain() == b"x"
+
+
+@pytest.mark.skipif(not IS_ARM64, reason="the x7 syscall-stop convention is arm64's")
+def test_arm64_x7_at_entry_stop(lab: Lab) -> None:
+    reporter = lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(getppid_marked_x7(MAGIC_TRACE, X7_MARKER))),
+        rules=[Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),))],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert get_x7(tracee.pid) == 0  # PTRACE_SYSCALL_ENTER, like a PTRACE_SYSCALL entry stop
+    exit_info = syscall_walk_to_exit(tracee.pid)
+    assert exit_info.rval == os.getpid()
+    assert get_x7(tracee.pid) == 1  # PTRACE_SYSCALL_EXIT
+    resume(tracee.pid, PTRACE_CONT)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": os.getpid(), "errno": 0}
+
+
+def test_listen_at_stop_is_eio(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert ptrace_errno(PTRACE_LISTEN, tracee.pid) == errno.EIO
+    resume(tracee.pid, PTRACE_SECCOMP)  # still stopped after the failed LISTEN
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert effects.drain() == b"x"
+
+
+def test_armed_takes_precedence_over_tracesecomp(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD | PTRACE_O_TRACESECCOMP,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)  # not PTRACE_EVENT_SECCOMP
+    assert_write_entry(tracee.pid, effects)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert effects.drain() == b"x"
+
+
+def test_suspend_seccomp_no_stop(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    try:
+        tracee = spawn_tracee(
+            lab,
+            lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+            rules=[traced_write_rule(effects)],
+            options=SYSGOOD | PTRACE_O_SUSPEND_SECCOMP,
+            resume_with=PTRACE_SECCOMP,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:
+            pytest.skip("PTRACE_O_SUSPEND_SECCOMP needs CONFIG_CHECKPOINT_RESTORE")
+        raise
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": 1, "errno": 0}
+    assert effects.drain() == b"x"
+
+
+# ------------------------------------------- changing the syscall at the stop
+
+
+@pytest.mark.parametrize("fake", [7, -errno.EXDEV], ids=["value", "error"])
+def test_skip_at_stop_with_faked_return(lab: Lab, fake: int) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    skip_syscall(tracee.pid, fake)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    expected = {"ret": fake, "errno": 0} if fake >= 0 else {"ret": -1, "errno": -fake}
+    assert reporter.collect() == expected
+    assert effects.drain() == b""
+
+
+def test_redirect_at_stop_to_write_runs_it(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    keep: list[object] = []
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(getppid_as_write(effects.w, b"r", keep))),
+        rules=[Rule(NR.getppid, trace_action(TRACE_DATA))],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    set_syscall_nr(tracee.pid, NR.write)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect()["ret"] == 1
+    assert effects.drain() == b"r"
+
+
+RECHECK_CASES = {
+    "allowed": (MAGIC_PLAIN, "getpid", None),
+    "denied-on-recheck": (MAGIC_DENY, "getpid", errno.EXDEV),
+    "trace-on-recheck-allows": (MAGIC_TRACE, "gettid", None),
+}
+
+
+@pytest.mark.parametrize("case", RECHECK_CASES)
+def test_redirect_at_stop_is_rechecked(lab: Lab, case: str) -> None:
+    marker, target, denied_errno = RECHECK_CASES[case]
+    reporter = lab.reporter()
+    rules = [
+        Rule(NR.getppid, trace_action(TRACE_DATA)),
+        Rule(NR.getpid, errno_action(errno.EXDEV), (ArgEq(1, MAGIC_DENY),)),
+        Rule(NR.gettid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),)),
+    ]
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(getppid_marked(marker))),
+        rules=rules,
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert syscall_info(tracee.pid).args[1] == marker
+    set_syscall_nr(tracee.pid, getattr(NR, target))
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0  # TRACE on the re-check: no second stop
+    expected = (
+        {"ret": -1, "errno": denied_errno} if denied_errno else {"ret": tracee.pid, "errno": 0}
+    )
+    assert reporter.collect() == expected
+
+
+# ------------------------------------------------ resuming from the stop
+
+
+def two_traced_writes(effects: Pipe, reporter: Reporter) -> None:
+    reporter.send(first=outcome(write_bytes(effects.w, b"1")))
+    reporter.send(second=outcome(write_bytes(effects.w, b"2")))
+
+
+@pytest.mark.race
+def test_resume_with_seccomp_stays_armed(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: two_traced_writes(effects, reporter),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert_write_entry(tracee.pid, effects)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    expect_syscall_entry_stop(tracee.pid)  # the second write's entry, no exit stop between
+    assert_write_entry(tracee.pid, effects)
+    assert effects.drain() == b"1"
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"first": {"ret": 1, "errno": 0}, "second": {"ret": 1, "errno": 0}}
+    assert effects.drain() == b"2"
+
+
+@pytest.mark.race
+def test_resume_with_syscall_gives_exit_stop_and_disarms(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: two_traced_writes(effects, reporter),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    exit_info = syscall_walk_to_exit(tracee.pid)
+    assert (exit_info.rval, exit_info.is_error) == (1, False)
+    assert effects.drain() == b"1"
+    # Now a plain PTRACE_SYSCALL tracer: the second write's ptrace entry stop,
+    # then (not armed, no TRACESECCOMP) the filter's TRACE is ENOSYS.
+    syscall_walk_to_entry(tracee.pid, NR.write, 0, effects.w)
+    exit_info = syscall_walk_to_exit(tracee.pid)
+    assert exit_info.rval == -errno.ENOSYS
+    resume(tracee.pid, PTRACE_CONT)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect()["second"] == {"ret": -1, "errno": errno.ENOSYS}
+    assert effects.drain() == b""
+
+
+@pytest.mark.race
+def test_resume_with_cont_disarms(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: two_traced_writes(effects, reporter),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    resume(tracee.pid, PTRACE_CONT)
+    assert lab.wait_gone(tracee.pid).exit_code == 0  # no second stop
+    assert reporter.collect() == {
+        "first": {"ret": 1, "errno": 0},
+        "second": {"ret": -1, "errno": errno.ENOSYS},
+    }
+    assert effects.drain() == b"1"
+
+
+@pytest.mark.race
+def test_second_entry_stop_after_ptrace_syscall_stop(lab: Lab) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+    )
+    tracee.go()
+    syscall_walk_to_entry(tracee.pid, NR.write, 0, effects.w)  # PTRACE_SYSCALL's stop
+    resume(tracee.pid, PTRACE_SECCOMP)
+    expect_syscall_entry_stop(tracee.pid)  # the filter's stop for the same syscall
+    assert_write_entry(tracee.pid, effects)
+    assert effects.drain() == b""
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": 1, "errno": 0}
+    assert effects.drain() == b"x"
+
+
+# ------------------------------------------------------- per-thread arming
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("armed", ["main", "worker"])
+def test_arming_is_per_thread(lab: Lab, armed: str) -> None:
+    effects, reporter = lab.pipe(), lab.reporter()
+    main_gate, worker_gate = lab.gate(), lab.gate()
+
+    def worker() -> None:
+        reporter.send(worker_tid=threading.get_native_id())
+        worker_gate.wait()
+        reporter.send(worker=outcome(write_bytes(effects.w, b"w")))
+
+    def child() -> None:
+        install_filter([traced_write_rule(effects)])
+        thread = threading.Thread(target=worker)
+        thread.start()
+        main_gate.wait()
+        reporter.send(main=outcome(write_bytes(effects.w, b"m")))
+        thread.join()
+
+    pid = lab.spawn(child)
+    tid = reporter.wait_for("worker_tid")
+    seize_and_interrupt(pid, SYSGOOD)
+    seize_and_interrupt(tid, SYSGOOD)
+    lab.track(tid)
+    requests = {"main": PTRACE_CONT, "worker": PTRACE_CONT}
+    requests[armed] = PTRACE_SECCOMP
+    resume(pid, requests["main"])
+    resume(tid, requests["worker"])
+
+    for name, task, gate in (("worker", tid, worker_gate), ("main", pid, main_gate)):
+        gate.open()
+        if name == armed:
+            expect_syscall_entry_stop(task)
+            assert_write_entry(task, effects)
+            resume(task, PTRACE_SECCOMP)
+            assert reporter.wait_for(name) == {"ret": 1, "errno": 0}
+        else:
+            assert reporter.wait_for(name) == {"ret": -1, "errno": errno.ENOSYS}
+
+    assert lab.wait_gone(tid).exit_code == 0  # the worker thread's own exit
+    assert lab.wait_gone(pid).exit_code == 0
+    assert effects.drain() == (b"m" if armed == "main" else b"w")

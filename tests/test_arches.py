@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import qemu
+from harness.arches import ARCHES, get_arch
+from harness.errors import BadInput
+
+
+def test_every_arch_has_a_fragment_and_distinct_console() -> None:
+    configs = Path(__file__).parent.parent / "kernel-configs"
+    for arch in ARCHES.values():
+        assert (configs / f"{arch.name}.config").is_file()
+    assert len({arch.console for arch in ARCHES.values()}) == len(ARCHES)
+
+
+def test_unknown_arch_is_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"--arch riscv: unknown architecture; choose one of"):
+        get_arch("riscv")
+
+
+@pytest.mark.parametrize("name", sorted(ARCHES))
+def test_qemu_command_carries_the_arch_data(name: str, tmp_path: Path) -> None:
+    arch = get_arch(name)
+    setup = qemu.QemuSetup(
+        arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
+        accel="tcg", cmdline_extra=["quiet"], qemu_extra=["-s"],
+    )  # fmt: skip
+    command = qemu.qemu_command(setup)
+    assert command[0] == arch.qemu_binary
+    assert command[command.index("-M") + 1] == arch.qemu_machine
+    assert command[command.index("-smp") + 1] == "2"
+    assert "-no-reboot" in command
+    append = command[command.index("-append") + 1]
+    assert append.startswith(f"console={arch.console} panic=-1")
+    assert append.endswith("quiet")
+    assert command[-3:-1] == ["-nic", "none"]
+    assert command[-1] == "-s"
+    assert any(part.startswith(arch.virtio_serial_device) for part in command)
+
+
+def test_kvm_is_never_tried_for_a_foreign_arch(tmp_path: Path) -> None:
+    verdicts = qemu.AccelVerdicts(tmp_path / "v.json")
+    foreign = next(a for a in ARCHES.values() if not a.native)
+    assert qemu.accel_candidates("auto", foreign, verdicts) == ["tcg"]
+    assert qemu.accel_candidates("kvm", foreign, verdicts) == ["kvm"]
+
+
+def test_a_broken_kvm_verdict_is_remembered(tmp_path: Path) -> None:
+    verdicts = qemu.AccelVerdicts(tmp_path / "v.json")
+    native = next((a for a in ARCHES.values() if a.native), None)
+    if native is None:
+        pytest.skip("no arch of the table is native to this host")
+    verdicts.record(native, "broken")
+    assert qemu.AccelVerdicts(tmp_path / "v.json").get(native) == "broken"
+    assert qemu.accel_candidates("auto", native, verdicts) == ["tcg"]

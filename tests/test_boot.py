@@ -1,0 +1,52 @@
+"""The console driver against a fake QEMU replaying recorded guests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
+
+FAKE = str(Path(__file__).parent / "fake_qemu.py")
+
+
+def run_fake(
+    tmp_path: Path, mode: str, console: Path, records: Path, probe: bool = False, **timeouts: float
+) -> BootOutcome:
+    results = tmp_path / "results.jsonl"
+    command = [sys.executable, FAKE, mode, str(console), str(records), str(results)]
+    return boot_and_test(
+        command, tmp_path / "console.log", results, Timeouts(**timeouts), require_banner=probe
+    )
+
+
+def test_completed_run_reports_kernel_and_results(tmp_path: Path, data_dir: Path) -> None:
+    outcome = run_fake(
+        tmp_path, "replay", data_dir / "console-x86_64-one-failure.log",
+        data_dir / "results-x86_64-one-failure.jsonl",
+    )  # fmt: skip
+    assert outcome.end is BootEnd.COMPLETED
+    assert outcome.boot_seconds is not None
+    assert outcome.kernel_release == "6.12.117"
+    assert outcome.guest.counts()["failed"] == 1
+    # The console is logged whole.
+    recorded = (data_dir / "console-x86_64-one-failure.log").read_text()
+    assert (tmp_path / "console.log").read_text().replace("\r\n", "\n") == recorded
+
+
+def test_silent_guest_is_no_output_when_probing(tmp_path: Path, data_dir: Path) -> None:
+    outcome = run_fake(
+        tmp_path, "silent", data_dir / "console-x86_64-one-failure.log",
+        data_dir / "results-x86_64-one-failure.jsonl", probe=True, first_output=1.0,
+    )  # fmt: skip
+    assert outcome.end is BootEnd.NO_OUTPUT
+    assert outcome.total_seconds < 10
+
+
+def test_guest_that_stops_reporting_is_a_test_hang(tmp_path: Path, data_dir: Path) -> None:
+    outcome = run_fake(
+        tmp_path, "hang", data_dir / "console-x86_64-one-failure.log",
+        data_dir / "results-x86_64-one-failure.jsonl", test=1.5,
+    )  # fmt: skip
+    assert outcome.end is BootEnd.TEST_HANG
+    assert "ran past 2 s" in outcome.detail or "ran past 1 s" in outcome.detail

@@ -1,0 +1,93 @@
+"""Bad input: a one-line error naming the thing, exit 2, before any long work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.status import EXIT_BAD_INPUT
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.fixture
+def isolated(tmp_path: Path) -> list[str]:
+    return ["--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results")]
+
+
+def test_unknown_arch(capsys: pytest.CaptureFixture[str], isolated: list[str]) -> None:
+    code, err = run_cli(capsys, "run", "--arch", "sparc", *isolated)
+    assert code == EXIT_BAD_INPUT
+    assert err == "harness: error: --arch sparc: unknown architecture; choose one of x86_64, arm64"
+
+
+def test_unknown_variant(capsys: pytest.CaptureFixture[str], isolated: list[str]) -> None:
+    code, err = run_cli(capsys, "build", "--arch", "x86_64", "--variant", "nightly", *isolated[:2])
+    assert code == EXIT_BAD_INPUT
+    assert "--variant nightly: unknown" in err
+
+
+def test_missing_series(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
+) -> None:
+    code, err = run_cli(
+        capsys, "run", "--arch", "x86_64", "--series", str(tmp_path / "nope"), *isolated
+    )
+    assert code == EXIT_BAD_INPUT
+    assert err.endswith("nope/series: no series file; list the patches there, one per line")
+    assert len(err.splitlines()) == 1
+
+
+def test_malformed_fragment_line(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
+) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for name in ("base", "x86_64"):
+        (configs / f"{name}.config").write_text("CONFIG_SMP=y\n")
+    (configs / "seccomp.config").write_text("CONFIG_SECCOMP=yes please\n")
+    code, err = run_cli(
+        capsys, "run", "--arch", "x86_64", "--variant", "baseline", "--configs", str(configs),
+        *isolated,
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "seccomp.config:1: malformed line" in err
+
+
+def test_unwritable_results_dir(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = run_cli(
+        capsys, "run", "--arch", "x86_64", "--variant", "baseline",
+        "--work-dir", str(tmp_path / "work"), "--results", str(blocker / "sub"),
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "--results" in err and "not writable" in err
+
+
+def test_source_that_is_not_a_kernel_tree(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
+) -> None:
+    code, err = run_cli(
+        capsys, "run", "--arch", "x86_64", "--variant", "baseline", "--source", str(tmp_path),
+        *isolated,
+    )  # fmt: skip
+    assert code == EXIT_BAD_INPUT
+    assert "not a Linux kernel tree (missing Makefile" in err
+
+
+def test_second_run_on_a_locked_work_dir_is_refused(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
+) -> None:
+    from harness.workdir import WorkDirLock
+
+    with WorkDirLock(tmp_path / "work"):
+        code, err = run_cli(capsys, "run", "--arch", "x86_64", "--variant", "baseline", *isolated)
+    assert code == EXIT_BAD_INPUT
+    assert "is in use by pid" in err

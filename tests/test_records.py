@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.junit import write_junit
+from harness.records import parse_records, read_records
+
+
+def test_recorded_guest_run_counts(data_dir: Path) -> None:
+    run = read_records(data_dir / "results-x86_64-one-failure.jsonl")
+    assert run.finished and run.exit_status == 1
+    assert run.counts() == {"passed": 51, "failed": 1, "error": 0, "skipped": 42, "total": 94}
+    assert run.session["machine"] == "x86_64"
+    failed = [r for r in run.results if r.outcome == "failed"]
+    assert failed[0].nodeid == "test_boot_smoke.py::test_two_cpus_online_for_races"
+    assert "AssertionError" in failed[0].message
+
+
+def test_torn_line_and_unfinished_test_are_kept_apart() -> None:
+    text = (
+        '{"type": "start", "nodeid": "t.py::a"}\n'
+        '{"type": "result", "nodeid": "t.py::a", "outcome": "passed", "duration": 0.5}\n'
+        '{"type": "start", "nodeid": "t.py::b"}\n'
+        '{"type": "resu'
+    )
+    run = parse_records(text)
+    assert [r.nodeid for r in run.results] == ["t.py::a"]
+    assert run.running == "t.py::b"
+    assert run.garbage_lines == 1
+    assert not run.finished
+
+
+def test_junit_has_properties_and_outcomes(tmp_path: Path, data_dir: Path) -> None:
+    run = read_records(data_dir / "results-x86_64-one-failure.jsonl")
+    path = tmp_path / "junit.xml"
+    write_junit(path, "x86_64.baseline", run.results, {"arch": "x86_64", "variant": "baseline"})
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("94", "1", "42")
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties == {"arch": "x86_64", "variant": "baseline"}
+    failure = next(case for case in suite.iter("testcase") if case.find("failure") is not None)
+    assert failure.get("name") == "test_two_cpus_online_for_races"
+    assert failure.get("classname") == "x86_64.baseline.test_boot_smoke"

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import PatchError
+from harness.series import Series, parse_series
+from harness.trees import parse_patch_failure, prepare_patched_tree
+
+
+def patch_text(path: str, old: str, new: str) -> str:
+    return f"--- a/{path}\n+++ b/{path}\n@@ -1,3 +1,3 @@\n line1\n-{old}\n+{new}\n line3\n"
+
+
+@pytest.fixture
+def pristine(tmp_path: Path) -> Path:
+    tree = tmp_path / "pristine"
+    (tree / "kernel").mkdir(parents=True)
+    for name in ("a.c", "b.c"):
+        (tree / "kernel" / name).write_text("line1\nold\nline3\n")
+    old = time.time() - 3600
+    for name in ("a.c", "b.c"):
+        os.utime(tree / "kernel" / name, (old, old))
+    return tree
+
+
+def write_series(tmp_path: Path, patches: dict[str, str]) -> Path:
+    directory = tmp_path / "series-dir"
+    directory.mkdir(exist_ok=True)
+    for stale in directory.iterdir():
+        stale.unlink()
+    (directory / "series").write_text("".join(f"{name}\n" for name in patches))
+    for name, text in patches.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def one_patch_series(tmp_path: Path, path: str) -> Series:
+    return parse_series(write_series(tmp_path, {"1.patch": patch_text(path, "old", "new")}))
+
+
+def test_patched_tree_changes_only_its_copy(tmp_path: Path, pristine: Path) -> None:
+    series = parse_series(
+        write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
+    )
+    tree = tmp_path / "patched"
+    prepare_patched_tree(pristine, series, tree)
+    assert (tree / "kernel/a.c").read_text() == "line1\nnew\nline3\n"
+    assert (pristine / "kernel/a.c").read_text() == "line1\nold\nline3\n"
+    # Untouched files are shared, not copied.
+    assert (tree / "kernel/b.c").stat().st_ino == (pristine / "kernel/b.c").stat().st_ino
+    assert (tree / "kernel/a.c").stat().st_ino != (pristine / "kernel/a.c").stat().st_ino
+
+
+def test_failing_hunk_names_patch_file_and_hunk_and_leaves_no_tree(
+    tmp_path: Path, pristine: Path
+) -> None:
+    series = parse_series(
+        write_series(
+            tmp_path,
+            {
+                "1-good.patch": patch_text("kernel/a.c", "old", "new"),
+                "2-bad.patch": patch_text("kernel/b.c", "absent", "new"),
+            },
+        )
+    )
+    tree = tmp_path / "patched"
+    with pytest.raises(PatchError, match=r"2-bad.patch: hunk #1 of kernel/b.c"):
+        prepare_patched_tree(pristine, series, tree)
+    assert not tree.exists()
+    assert not (tmp_path / "patched.new").exists()
+    assert (pristine / "kernel/a.c").read_text() == "line1\nold\nline3\n"
+
+
+def test_file_reverted_by_a_new_series_gets_a_fresh_private_copy(
+    tmp_path: Path, pristine: Path
+) -> None:
+    tree = tmp_path / "patched"
+    first = parse_series(
+        write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
+    )
+    prepare_patched_tree(pristine, first, tree)
+    built_at = time.time()
+    second = parse_series(write_series(tmp_path, {"1.patch": patch_text("kernel/b.c", "old", "x")}))
+    prepare_patched_tree(pristine, second, tree)
+    reverted = tree / "kernel/a.c"
+    assert reverted.read_text() == "line1\nold\nline3\n"
+    # Linked back to pristine it would carry the old mtime and leave a stale object.
+    assert reverted.stat().st_ino != (pristine / "kernel/a.c").stat().st_ino
+    assert reverted.stat().st_mtime >= built_at - 1
+
+
+def test_unchanged_series_reuses_the_tree(tmp_path: Path, pristine: Path) -> None:
+    series = parse_series(
+        write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
+    )
+    tree = tmp_path / "patched"
+    prepare_patched_tree(pristine, series, tree)
+    inode = (tree / "kernel/a.c").stat().st_ino
+    prepare_patched_tree(pristine, series, tree)
+    assert (tree / "kernel/a.c").stat().st_ino == inode
+
+
+def test_missing_file_is_reported_from_patch_output() -> None:
+    output = "can't find file to patch at input line 3\nNo file to patch.  Skipping patch.\n"
+    failure = parse_patch_failure("0003-x.patch", output)
+    assert failure.hunk is None
+    assert "0003-x.patch" in failure.describe()
