@@ -94,7 +94,7 @@ def boot_and_test(
         log = _FlushingLog(stream)
         child = pexpect.spawn(
             command[0], command[1:], encoding="utf-8", codec_errors="replace",
-            echo=False, timeout=None, maxread=65536, searchwindowsize=8192,
+            echo=False, timeout=None, maxread=65536,
         )  # fmt: skip
         child.logfile_read = log
         try:

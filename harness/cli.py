@@ -54,6 +54,7 @@ def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[st
                        "default: seccomp)")  # fmt: skip
     group.add_argument("--kconfig-add", action="append", default=[], metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip
+    group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
     group.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     group.add_argument("--build-timeout", type=float, default=3600.0, metavar="SECONDS")
 
@@ -72,7 +73,6 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
     group.add_argument("--pytest-arg", action="append", default=[],
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
-    group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
     group.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
     group.add_argument("--test-timeout", type=float, default=120.0, metavar="SECONDS")
     group.add_argument("--run-timeout", type=float, default=1800.0, metavar="SECONDS")
@@ -88,9 +88,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
-    results = args.results if do_test and args.results else None
-    if results is None:
-        results = project_root() / "results" / _run_id()
+    results = args.results or project_root() / "results" / _run_id()
     return pipeline.RunConfig(
         arches=arches,
         variants=variants,

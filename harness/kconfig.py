@@ -102,10 +102,10 @@ def merge(fragments: Iterable[Path], additions: Iterable[str] = ()) -> MergedCon
             merged.add(option)
     for addition in additions:
         text = addition if addition.startswith(("CONFIG_", "#")) else f"CONFIG_{addition}"
-        option = parse_line(text, f"--kconfig-add {addition}")
-        if option is None:
+        added = parse_line(text, f"--kconfig-add {addition}")
+        if added is None:
             raise BadInput(f"--kconfig-add {addition!r}: expected CONFIG_NAME=VALUE")
-        merged.add(option, override=True)
+        merged.add(added, override=True)
     return merged
 
 

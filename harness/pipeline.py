@@ -20,7 +20,7 @@ from harness.arches import ArchSpec
 from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.errors import BadInput, StageFailure
 from harness.junit import write_junit
-from harness.kernellog import ReportKind, find_reports
+from harness.kernellog import KernelReport, ReportKind, find_reports
 from harness.model import Cell, RunSummary, StageState
 from harness.process import capture
 from harness.progress import Progress
@@ -372,10 +372,10 @@ class Matrix:
         )
 
 
-def _panic_title(reports: list) -> str:  # type: ignore[type-arg]
+def _panic_title(reports: list[KernelReport]) -> str:
     for report in reports:
         if report.kind is ReportKind.PANIC:
-            return str(report.title)
+            return report.title
     return "see console.log"
 
 

@@ -13,7 +13,6 @@ import enum
 class Status(enum.Enum):
     # value: (exit code, rank); higher rank is worse.
     PASS = (0, 0)
-    SKIPPED = (0, 1)
     TEST_FAILED = (1, 2)
     KERNEL_WARNING = (8, 3)
     GUEST_HANG = (9, 4)
@@ -35,10 +34,6 @@ class Status(enum.Enum):
     @property
     def label(self) -> str:
         return self.name.lower()
-
-    @property
-    def ok(self) -> bool:
-        return self in (Status.PASS, Status.SKIPPED)
 
 
 EXIT_BAD_INPUT = 2

@@ -94,7 +94,7 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
     """Make `destination` the pristine tree with `series` applied; return patch warnings."""
     series_hash = series.content_hash()
     previous = read_stamp(destination)
-    if previous.get("series_hash") == series_hash and (destination / "Makefile").exists():
+    if previous.get("series_hash") == series_hash:
         return []
     scratch = destination.with_name(destination.name + ".new")
     if scratch.exists():
