@@ -19,7 +19,7 @@ import pexpect
 from harness.records import GuestRun, read_records
 
 USERSPACE_UP = re.compile(r"HARNESS: userspace up: (?P<release>\S+) (?P<version>[^\r\n]*)")
-TESTS_DONE = re.compile(r"HARNESS: tests done: exit status (?P<status>\d+)")
+GUEST_DONE = re.compile(r"HARNESS: guest done")
 PANIC = re.compile(r"Kernel panic - not syncing")
 KERNEL_BANNER = re.compile(r"Linux version \d")
 
@@ -73,15 +73,19 @@ def boot_and_test(
     results_path: Path,
     timeouts: Timeouts,
     require_banner: bool = False,
+    extra_outputs: tuple[Path, ...] = (),
 ) -> BootOutcome:
     """Run QEMU until the guest powers off, panics, hangs or times out.
 
     With `require_banner` (probing an accelerator), a guest whose kernel has
     not printed its banner within `timeouts.first_output` - or a QEMU that
     quits before it - ends as NO_OUTPUT, so the caller can try another.
+    A guest counts as making progress while any of its output files grows.
     """
-    results_path.unlink(missing_ok=True)
-    results_path.touch()
+    watched = (results_path, *extra_outputs)
+    for path in watched:
+        path.unlink(missing_ok=True)
+        path.touch()
     started = time.monotonic()
     boot_seconds: float | None = None
     release = version = ""
@@ -100,7 +104,7 @@ def boot_and_test(
         try:
             while end is None:
                 index = child.expect(
-                    [USERSPACE_UP, TESTS_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER],
+                    [USERSPACE_UP, GUEST_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER],
                     timeout=0.5,
                 )
                 now = time.monotonic()
@@ -128,7 +132,7 @@ def boot_and_test(
                     end = BootEnd.RUN_TIMEOUT
                     detail = f"guest still running after {timeouts.run:.0f} s"
                 elif boot_seconds is not None:
-                    size = results_path.stat().st_size
+                    size = sum(path.stat().st_size for path in watched)
                     if size != last_record_size:
                         last_record_size, last_progress = size, now
                     elif now - last_progress > timeouts.test:
@@ -142,9 +146,7 @@ def boot_and_test(
             child.close(force=True)
             stream.flush()
     guest = read_records(results_path)
-    if end is BootEnd.QEMU_EXITED and guest.finished:
-        end = BootEnd.COMPLETED
-    elif end is BootEnd.QEMU_EXITED:
+    if end is BootEnd.QEMU_EXITED:
         detail = f"QEMU exited (status {child.exitstatus}, signal {child.signalstatus})"
     return BootOutcome(
         end=end,

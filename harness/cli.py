@@ -73,6 +73,8 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
     group.add_argument("--pytest-arg", action="append", default=[],
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
+    group.add_argument("--no-selftests", dest="selftests", action="store_false",
+                       help="skip the kernel's own seccomp selftests in the guest")  # fmt: skip
     group.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
     group.add_argument("--test-timeout", type=float, default=120.0, metavar="SECONDS")
     group.add_argument("--run-timeout", type=float, default=1800.0, metavar="SECONDS")
@@ -114,6 +116,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         build_timeout=args.build_timeout,
         do_build=do_build,
         do_test=do_test,
+        selftests=getattr(args, "selftests", False) and do_test,
     )
 
 
@@ -174,7 +177,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
     accel = "tcg" if config.accel == "auto" else config.accel
     setup = qemu.QemuSetup(
         arch=arch, kernel=image, initrd=initrd, results=initrd.with_suffix(".results"),
-        accel=accel, cmdline_extra=["harness.shell", *config.cmdline], qemu_extra=config.qemu_args,
+        selftests=initrd.with_suffix(".tap"), accel=accel,
+        cmdline_extra=["harness.shell", *config.cmdline], qemu_extra=config.qemu_args,
     )  # fmt: skip
     command = qemu.qemu_command(setup)
     print(f"$ {shlex.join(command)}", file=sys.stderr)
@@ -182,7 +186,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    requirements = doctor.read_requirements()
+    requirements = doctor.read_requirements(doctor.PACKAGE_LIST)
     for requirement in requirements:
         mark = "ok     " if requirement.present() else "MISSING"
         print(f"{mark} {requirement.package:24} {requirement.provides:40} {requirement.why}")

@@ -137,8 +137,11 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
     return Initramfs(destination, key)
 
 
-def write_tests_cpio(guest_tests: Path, pytest_args: list[str], destination: Path) -> None:
-    """The per-run overlay: /init, the results plugin, the tests and pytest's arguments."""
+def write_tests_cpio(
+    guest_tests: Path, pytest_args: list[str], destination: Path, selftests: list[Path]
+) -> None:
+    """The per-run overlay: /init, the results plugin, the tests, pytest's arguments
+    and the upstream selftest binaries (run after pytest, from /selftests)."""
     with destination.open("wb") as stream:
         archive = CpioWriter(stream)
         archive.file("init", (GUEST_DIR / "init").read_bytes(), mode=0o755)
@@ -150,14 +153,23 @@ def write_tests_cpio(guest_tests: Path, pytest_args: list[str], destination: Pat
             staged = Path(scratch) / "guest-tests"
             shutil.copytree(guest_tests, staged, ignore=ignored, symlinks=True)
             archive.tree(staged, "guest-tests")
+        archive.directory("selftests")
+        for binary in selftests:
+            archive.file(f"selftests/{binary.name}", binary.read_bytes(), mode=0o755)
         archive.finish()
 
 
-def assemble(base: Initramfs, guest_tests: Path, pytest_args: list[str], destination: Path) -> None:
+def assemble(
+    base: Initramfs,
+    guest_tests: Path,
+    pytest_args: list[str],
+    destination: Path,
+    selftests: list[Path] | None = None,
+) -> None:
     """Concatenate the base and a fresh tests overlay into the initrd QEMU loads."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     overlay = destination.with_suffix(".tests.cpio")
-    write_tests_cpio(guest_tests, pytest_args, overlay)
+    write_tests_cpio(guest_tests, pytest_args, overlay, selftests or [])
     partial = destination.with_suffix(".partial")
     with partial.open("wb") as out:
         for part in (base.base, overlay):

@@ -42,6 +42,7 @@ class Cell:
         default_factory=lambda: {name: StageResult() for name in STAGES}
     )
     tests: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, str] = field(default_factory=dict)  # nodeid -> outcome
     facts: dict[str, Any] = field(default_factory=dict)  # versions, hashes, accel
     kernel_reports: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir

@@ -15,16 +15,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import build, initramfs, kconfig, qemu
+from harness import build, initramfs, kconfig, qemu, selftests
 from harness.arches import ArchSpec
 from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.errors import BadInput, StageFailure
-from harness.junit import write_junit
+from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
 from harness.model import Cell, RunSummary, StageState
 from harness.process import capture
 from harness.progress import Progress
-from harness.records import GuestRun
+from harness.records import GuestRun, TestResult
 from harness.series import Series, parse_series
 from harness.source import KernelSource, resolve_source
 from harness.status import Status
@@ -56,6 +56,7 @@ class RunConfig:
     build_timeout: float = 3600.0
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
+    selftests: bool = True  # also run the kernel's seccomp selftests in the guest
 
 
 @dataclass
@@ -251,29 +252,57 @@ class Matrix:
                     shutil.copy2(build_dir / kept, cell_dir / kept.lstrip("."))
             cell.files["vmlinux"] = str(build_dir / "vmlinux")
             if self.config.do_test:
-                self.boot_and_test(cell, arch, image, cell_dir)
+                selftests = self.selftests_for(cell, arch, tree, build_dir, build_log)
+                self.boot_and_test(cell, arch, image, cell_dir, selftests)
         except StageFailure:
             pass
         self.write_cell(cell, cell_dir)
         return cell
 
-    def boot_and_test(self, cell: Cell, arch: ArchSpec, image: Path, cell_dir: Path) -> None:
+    def selftests_for(
+        self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
+    ) -> list[Path]:
+        """The upstream selftest binaries built from this cell's tree (none if disabled)."""
+        if not self.config.selftests:
+            return []
+        started = time.monotonic()
+        try:
+            sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
+            binary = selftests.build_seccomp_bpf(
+                arch, tree, build_dir, sysroot, log_path, self.config.work.ccache
+            )
+        except StageFailure as failure:
+            cell.stages["build"].state = StageState.FAIL
+            cell.stages["build"].message = str(failure)
+            cell.fail(failure.status, f"selftests build: {failure}")
+            raise
+        cell.facts["selftests_build_seconds"] = round(time.monotonic() - started, 3)
+        return [binary]
+
+    def boot_and_test(
+        self, cell: Cell, arch: ArchSpec, image: Path, cell_dir: Path, selftest_binaries: list[Path]
+    ) -> None:
         initramfs_log = cell_dir / "initramfs.log"
         started = time.monotonic()
         base = self.base_for(arch, initramfs_log)
         initrd = self.config.work.initramfs / f"initrd-{arch.name}.cpio"
-        initramfs.assemble(base, self.config.guest_tests, self.config.pytest_args, initrd)
+        initramfs.assemble(
+            base, self.config.guest_tests, self.config.pytest_args, initrd, selftest_binaries
+        )
         cell.facts["initramfs"] = {"base_key": base.key, "bytes": initrd.stat().st_size,
                                    "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
         console_log = cell_dir / "console.log"
         results_path = cell_dir / "results.jsonl"
+        tap_path = cell_dir / "selftests.tap"
         cell.files.update(console_log=console_log.name, results=results_path.name)
+        if selftest_binaries:
+            cell.files["selftests_tap"] = tap_path.name
         outcome: BootOutcome | None = None
         boot_started = time.monotonic()
         for accel in qemu.accel_candidates(self.config.accel, arch, self.verdicts):
             setup = qemu.QemuSetup(
-                arch=arch, kernel=image, initrd=initrd, results=results_path, accel=accel,
-                cmdline_extra=self.config.cmdline, qemu_extra=self.config.qemu_args,
+                arch=arch, kernel=image, initrd=initrd, results=results_path, selftests=tap_path,
+                accel=accel, cmdline_extra=self.config.cmdline, qemu_extra=self.config.qemu_args,
             )  # fmt: skip
             command = qemu.qemu_command(setup)
             qemu.write_reproducer(command, cell_dir / "qemu.sh")
@@ -281,8 +310,9 @@ class Matrix:
             probing = accel == "kvm" and self.config.accel == "auto"
             with self.progress.stage(cell.name, f"boot+test ({accel})"):
                 outcome = boot_and_test(
-                    command, console_log, results_path, self.config.timeouts, require_banner=probing
-                )
+                    command, console_log, results_path, self.config.timeouts,
+                    require_banner=probing, extra_outputs=(tap_path,),
+                )  # fmt: skip
             if probing:
                 broken = outcome.end is BootEnd.NO_OUTPUT
                 self.verdicts.record(arch, "broken" if broken else "works")
@@ -293,6 +323,9 @@ class Matrix:
             break
         assert outcome is not None
         self.classify(cell, outcome, console_log, time.monotonic() - boot_started)
+        upstream: list[TestResult] = []
+        if selftest_binaries:
+            upstream = self.classify_selftests(cell, outcome, tap_path)
         junit = cell_dir / "junit.xml"
         properties = {
             "arch": cell.arch, "variant": cell.variant,
@@ -300,8 +333,39 @@ class Matrix:
             "series_hash": str(cell.facts.get("series_hash")),
             "config_hash": str(cell.facts.get("config_hash")),
         }  # fmt: skip
-        write_junit(junit, f"{cell.arch}.{cell.variant}", outcome.guest.results, properties)
+        suites = [Suite(f"{cell.arch}.{cell.variant}", outcome.guest.results, properties)]
+        if selftest_binaries:
+            name = f"{cell.arch}.{cell.variant}.{selftests.SUITE_NAME}"
+            suites.append(Suite(name, upstream, properties))
+        write_junit(junit, suites)
         cell.files["junit"] = junit.name
+
+    def classify_selftests(
+        self, cell: Cell, outcome: BootOutcome, tap_path: Path
+    ) -> list[TestResult]:
+        """The upstream suite's results; failures and missing results fail the test stage."""
+        results, planned = selftests.parse_tap(tap_path.read_text(errors="replace"))
+        if planned is not None and len(results) < planned and outcome.end is BootEnd.COMPLETED:
+            results.append(
+                TestResult(f"{selftests.SUITE_NAME}::<missing>", "error",
+                           message=f"{planned - len(results)} planned test(s) never reported")
+            )  # fmt: skip
+        counts = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "error",
+                                                                     "skipped")}  # fmt: skip
+        counts["total"] = len(results)
+        cell.facts["selftests"] = counts
+        cell.outcomes.update((r.nodeid, r.outcome) for r in results)
+        failed = counts["failed"] + counts["error"]
+        if failed:
+            test = cell.stages["test"]
+            test.state = StageState.FAIL
+            test.message = (test.message + "; " if test.message else "") + (
+                f"{failed} upstream selftest(s) failed"
+            )
+            cell.fail(Status.TEST_FAILED, f"test: {failed} upstream selftest(s) failed")
+        elif not results and outcome.end is BootEnd.COMPLETED:
+            cell.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
+        return results
 
     def classify(self, cell: Cell, outcome: BootOutcome, console_log: Path, seconds: float) -> None:
         """Turn how the guest ended, its records and its console into stage states."""
@@ -329,6 +393,7 @@ class Matrix:
                 GuestRun.unfinished(guest.running, outcome.detail or outcome.end.value)
             )
         cell.tests = guest.counts()
+        cell.outcomes = {result.nodeid: result.outcome for result in guest.results}
         if outcome.boot_seconds is None:
             boot.state = StageState.FAIL
             boot.message = outcome.detail or outcome.end.value
@@ -379,6 +444,27 @@ def _panic_title(reports: list[KernelReport]) -> str:
     return "see console.log"
 
 
+def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
+    """Per arch, the guest tests whose outcome differs between baseline and patched."""
+    differences: dict[str, list[dict[str, str]]] = {}
+    by_key = {(cell.arch, cell.variant): cell for cell in cells}
+    for (arch, variant), baseline in by_key.items():
+        patched = by_key.get((arch, "patched"))
+        if variant != "baseline" or patched is None:
+            continue
+        nodeids = sorted(set(baseline.outcomes) | set(patched.outcomes))
+        differences[arch] = [
+            {
+                "test": nodeid,
+                "baseline": baseline.outcomes.get(nodeid, "not run"),
+                "patched": patched.outcomes.get(nodeid, "not run"),
+            }
+            for nodeid in nodeids
+            if baseline.outcomes.get(nodeid) != patched.outcomes.get(nodeid)
+        ]
+    return differences
+
+
 def run_matrix(
     config: RunConfig, prepared: Prepared, run_id: str, progress: Progress
 ) -> RunSummary:
@@ -391,6 +477,7 @@ def run_matrix(
     summary = RunSummary(run_id, cells)
     summary.facts.update(
         harness_version=__import__("harness").__version__,
+        differences=outcome_differences(cells),
         arches=[arch.name for arch in config.arches],
         variants=list(config.variants),
         series={

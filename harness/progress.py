@@ -42,10 +42,12 @@ class Progress:
 
             ticker = threading.Thread(target=tick, daemon=True)
             ticker.start()
+        ending = "stopped"
         try:
             yield
+            ending = "finished"
         finally:
             stop.set()
             if ticker is not None:
                 ticker.join()
-            self.line(f"{cell}: {stage} finished in {time.monotonic() - begun:.1f} s")
+            self.line(f"{cell}: {stage} {ending} after {time.monotonic() - begun:.1f} s")

@@ -12,6 +12,7 @@ from harness.arches import ArchSpec
 from harness.process import capture
 
 RESULTS_PORT = "harness.results"
+SELFTESTS_PORT = "harness.selftests"
 ACCELS = ("auto", "kvm", "tcg")
 # The CPU model per accelerator: every feature TCG can emulate, or the host's own.
 CPU_MODEL = {"tcg": "max", "kvm": "host"}
@@ -23,6 +24,7 @@ class QemuSetup:
     kernel: Path
     initrd: Path
     results: Path  # host file receiving the guest's result records
+    selftests: Path  # host file receiving the upstream selftests' TAP
     accel: str  # "kvm" or "tcg"
     cmdline_extra: list[str] = field(default_factory=list)
     qemu_extra: list[str] = field(default_factory=list)
@@ -48,10 +50,14 @@ def qemu_command(setup: QemuSetup) -> list[str]:
         "-kernel", str(setup.kernel), "-initrd", str(setup.initrd),
         "-append", kernel_cmdline(setup),
         "-device", f"{arch.virtio_serial_device},id=harness-serial",
-        "-chardev", f"file,id=harness-results,path={setup.results}",
-        "-device",
-        f"virtserialport,bus=harness-serial.0,chardev=harness-results,name={RESULTS_PORT}",
     ]  # fmt: skip
+    ports = ((RESULTS_PORT, setup.results), (SELFTESTS_PORT, setup.selftests))
+    for number, (name, path) in enumerate(ports):
+        chardev = f"harness-port{number}"
+        command += [
+            "-chardev", f"file,id={chardev},path={path}",
+            "-device", f"virtserialport,bus=harness-serial.0,chardev={chardev},name={name}",
+        ]  # fmt: skip
     if not setup.network:
         command += ["-nic", "none"]
     return command + setup.qemu_extra

@@ -26,6 +26,7 @@ def test_qemu_command_carries_the_arch_data(name: str, tmp_path: Path) -> None:
     arch = get_arch(name)
     setup = qemu.QemuSetup(
         arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
+        selftests=tmp_path / "s",
         accel="tcg", cmdline_extra=["quiet"], qemu_extra=["-s"],
     )  # fmt: skip
     command = qemu.qemu_command(setup)

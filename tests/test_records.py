@@ -3,7 +3,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.junit import write_junit
+from harness.junit import Suite, write_junit
 from harness.records import parse_records, read_records
 
 
@@ -34,7 +34,8 @@ def test_torn_line_and_unfinished_test_are_kept_apart() -> None:
 def test_junit_has_properties_and_outcomes(tmp_path: Path, data_dir: Path) -> None:
     run = read_records(data_dir / "results-x86_64-one-failure.jsonl")
     path = tmp_path / "junit.xml"
-    write_junit(path, "x86_64.baseline", run.results, {"arch": "x86_64", "variant": "baseline"})
+    properties = {"arch": "x86_64", "variant": "baseline"}
+    write_junit(path, [Suite("x86_64.baseline", run.results, properties)])
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("94", "1", "42")
@@ -43,3 +44,19 @@ def test_junit_has_properties_and_outcomes(tmp_path: Path, data_dir: Path) -> No
     failure = next(case for case in suite.iter("testcase") if case.find("failure") is not None)
     assert failure.get("name") == "test_two_cpus_online_for_races"
     assert failure.get("classname") == "x86_64.baseline.test_boot_smoke"
+
+
+def test_differences_list_only_tests_whose_outcome_changed() -> None:
+    from harness.model import Cell
+    from harness.pipeline import outcome_differences
+
+    baseline = Cell("x86_64", "baseline", outcomes={"a": "passed", "b": "skipped", "c": "passed"})
+    patched = Cell("x86_64", "patched", outcomes={"a": "passed", "b": "passed", "d": "failed"})
+    lonely = Cell("arm64", "baseline", outcomes={"a": "passed"})
+    assert outcome_differences([baseline, patched, lonely]) == {
+        "x86_64": [
+            {"test": "b", "baseline": "skipped", "patched": "passed"},
+            {"test": "c", "baseline": "passed", "patched": "not run"},
+            {"test": "d", "baseline": "not run", "patched": "failed"},
+        ]
+    }

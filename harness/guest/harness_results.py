@@ -98,4 +98,11 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    _send({"type": "end", "exitstatus": int(exitstatus), "collected": session.testscollected})
+    _send(
+        {
+            "type": "end",
+            "exitstatus": int(exitstatus),
+            "collected": session.testscollected,
+            "time": time.time(),
+        }
+    )
