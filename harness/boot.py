@@ -18,7 +18,9 @@ import pexpect
 
 from harness.records import GuestRun, read_records
 
-USERSPACE_UP = re.compile(r"HARNESS: userspace up: (?P<release>\S+) (?P<version>[^\r\n]*)")
+# The line end is part of the pattern: without it a line still arriving
+# would match with its `uname -v` cut short.
+USERSPACE_UP = re.compile(r"HARNESS: userspace up: (?P<release>\S+) (?P<version>[^\r\n]*)\r*\n")
 GUEST_DONE = re.compile(r"HARNESS: guest done")
 PANIC = re.compile(r"Kernel panic - not syncing")
 KERNEL_BANNER = re.compile(r"Linux version \d")

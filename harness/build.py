@@ -59,6 +59,17 @@ def first_errors(output: str, limit: int = 8) -> str:
     return "\n".join(lines[:limit])
 
 
+def built_uts_version(build_dir: Path) -> str | None:
+    """`uname -v` of the kernel in `build_dir`: its build number and time make it unique."""
+    header = build_dir / "include/generated/utsversion.h"
+    match = (
+        re.search(r'UTS_VERSION "(?P<version>[^"]*)"', header.read_text())
+        if header.is_file()
+        else None
+    )
+    return match["version"] if match else None
+
+
 def config_hash(dotconfig: Path) -> str:
     return hashlib.sha256(dotconfig.read_bytes()).hexdigest()
 

@@ -165,7 +165,7 @@ def cmd_boot(args: argparse.Namespace) -> int:
         raise BadInput("boot: give exactly one --arch and one --variant")
     arch, variant = config.arches[0], config.variants[0]
     prepared = pipeline.prepare(config)
-    build_dir = config.work.build_dir(pipeline.source_key(prepared.source), arch.name, variant)
+    build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
     image = build_dir / arch.image_path
     if not image.is_file():
         raise BadInput(

@@ -11,8 +11,9 @@ import enum
 import re
 from dataclasses import dataclass
 
-# Console lines may carry a printk timestamp and a CPU/thread prefix.
-_PREFIX = r"^(?:\[\s*\d+\.\d+\]\s*)?(?:\[\s*[CT]\d+\]\s*)?"
+# A kernel message starts a console line, or follows its printk timestamp in
+# the middle of one when it interleaves with userspace output.
+_PREFIX = r"(?:^|\[\s*\d+\.\d+\]\s*)(?:\[\s*[CT]\d+\]\s*)?"
 
 
 class ReportKind(enum.Enum):
@@ -60,16 +61,16 @@ def find_reports(console: str, max_excerpt_lines: int = 60) -> list[KernelReport
     index = 0
     while index < len(lines):
         line = lines[index].rstrip("\r")
-        if match := _TEST_START.match(line):
+        if match := _TEST_START.search(line):
             running = match["nodeid"]
-        elif _TEST_END.match(line):
+        elif _TEST_END.search(line):
             running = None
         else:
             for kind, pattern in _PATTERNS:
-                if match := pattern.match(line):
+                if match := pattern.search(line):
                     end = index + 1
                     while end < len(lines) and end - index < max_excerpt_lines:
-                        if _END_OF_TRACE.match(lines[end]):
+                        if _END_OF_TRACE.search(lines[end]):
                             end += 1
                             break
                         end += 1

@@ -7,6 +7,7 @@ the next cell; the worst cell decides the run's exit code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import build, initramfs, kconfig, qemu, selftests
+from harness import __version__, build, initramfs, kconfig, qemu, selftests
 from harness.arches import ArchSpec
 from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.errors import BadInput, StageFailure
@@ -122,13 +123,30 @@ def prepare(config: RunConfig) -> Prepared:
     index = kconfig.KconfigIndex(source.tree)
     for merged_config in merged.values():
         kconfig.check_symbols(merged_config, index)
+    if not config.do_build:
+        for arch in config.arches:
+            for variant in config.variants:
+                prepared = Prepared(source, series, merged, index)
+                image = build_dir_for(config.work, prepared, arch, variant) / arch.image_path
+                if not image.is_file():
+                    raise BadInput(
+                        f"{arch.name}/{variant} is not built yet; run 'harness build "
+                        f"--arch {arch.name} --variant {variant}' first"
+                    )
     return Prepared(source, series, merged, index)
+
+
+def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: str) -> Path:
+    """A cell's build dir: per source, arch, variant (with its series) and config."""
+    label = variant
+    if variant == "patched" and prepared.series is not None:
+        label = f"{variant}-{prepared.series.name}"
+    digest = prepared.merged[arch.name].digest()
+    return work.build_dir(source_key(prepared.source), arch.name, label, digest)
 
 
 def source_key(source: KernelSource) -> str:
     if source.origin == "directory":
-        import hashlib
-
         return "dir-" + hashlib.sha256(str(source.tree).encode()).hexdigest()[:12]
     return source.tree.name
 
@@ -164,6 +182,12 @@ class Matrix:
             raise
         result.state, result.seconds = StageState.PASS, time.monotonic() - started
         return value
+
+    def build_dir(self, arch: ArchSpec, variant: str) -> Path:
+        digest = self.prepared.merged[arch.name].digest()
+        return self.config.work.build_dir(
+            source_key(self.prepared.source), arch.name, variant, digest
+        )
 
     def tree_for(self, variant: str) -> Path:
         """The variant's source tree: the pristine tree, or the patched link farm."""
@@ -218,7 +242,7 @@ class Matrix:
             toolchain=toolchain_version(arch),
             qemu=qemu.qemu_version(arch.qemu_binary),
         )
-        build_dir = self.config.work.build_dir(source_key(source), arch.name, variant)
+        build_dir = self.build_dir(arch, variant)
         build_log = cell_dir / "build.log"
         cell.files["build_log"] = build_log.name
         try:
@@ -240,13 +264,9 @@ class Matrix:
                 assert isinstance(outputs, build.BuildOutputs)
                 image = outputs.image
             else:
-                image = build_dir / arch.image_path
-                if not image.is_file():
-                    raise BadInput(
-                        f"{image}: {cell.name} is not built yet; run 'harness build "
-                        f"--arch {arch.name} --variant {variant}' first"
-                    )
+                image = build_dir / arch.image_path  # prepare() checked that it exists
                 cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
+            cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
             for kept in (".config", "System.map"):
                 if (build_dir / kept).exists():
                     shutil.copy2(build_dir / kept, cell_dir / kept.lstrip("."))
@@ -405,6 +425,11 @@ class Matrix:
                 cell.fail(Status.BOOT_TIMEOUT, f"boot: {boot.message}")
             return
         boot.state = StageState.PASS
+        expected = cell.facts.get("built_uts_version")
+        if expected and outcome.kernel_version != expected:
+            boot.state = StageState.FAIL
+            boot.message = f"booted '{outcome.kernel_version}', built '{expected}'"
+            cell.fail(Status.INFRA, f"boot: the guest ran another kernel ({boot.message})")
         end = outcome.end
         test.state = StageState.PASS
         if end is BootEnd.PANIC:
@@ -476,7 +501,7 @@ def run_matrix(
             cells.append(matrix.run_cell(arch, variant, run_dir))
     summary = RunSummary(run_id, cells)
     summary.facts.update(
-        harness_version=__import__("harness").__version__,
+        harness_version=__version__,
         differences=outcome_differences(cells),
         arches=[arch.name for arch in config.arches],
         variants=list(config.variants),

@@ -56,7 +56,8 @@ def parse_patch_failure(patch_name: str, output: str) -> PatchFailure:
 
 def _apply(patch: Patch, tree: Path) -> str:
     command = [
-        "patch", f"-p{patch.strip}", "--batch", "--forward", "--reject-file=-",
+        # --fuzz=0: a hunk applies exactly as `git am` would take it, or not at all.
+        "patch", f"-p{patch.strip}", "--batch", "--forward", "--fuzz=0", "--reject-file=-",
         "--no-backup-if-mismatch", "-d", str(tree), "-i", str(patch.path),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -110,7 +111,7 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
             line
             for patch in series.patches
             for line in _apply(patch, scratch).splitlines()
-            if "fuzz" in line or "offset" in line
+            if "offset" in line
         ]
         touched = series.touched_files()
         previously_touched = previous.get("touched", [])

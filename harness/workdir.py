@@ -39,8 +39,9 @@ class WorkDir:
     def verdicts(self) -> Path:
         return self.root / "accel-verdicts.json"
 
-    def build_dir(self, source_key: str, arch: str, variant: str) -> Path:
-        return self.builds / source_key / f"{arch}-{variant}"
+    def build_dir(self, source_key: str, arch: str, variant: str, config_digest: str) -> Path:
+        """Keyed by config too: a config experiment never clobbers another build."""
+        return self.builds / source_key / f"{arch}-{variant}-{config_digest[:12]}"
 
 
 class WorkDirLock:

@@ -1,12 +1,58 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
 
 
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+# Guest-side tests of the fault-injection runs: they run inside QEMU only.
+collect_ignore = ["faults"]
+
+
+@dataclass(frozen=True)
+class MatrixRun:
+    directory: Path
+    exit_code: int
+    output: str
+    summary: dict[str, Any]
+
+    def cell(self, arch: str, variant: str) -> dict[str, Any]:
+        return next(
+            c for c in self.summary["cells"] if c["arch"] == arch and c["variant"] == variant
+        )
+
+    def outcomes(self, arch: str, variant: str) -> dict[str, str]:
+        results = self.directory / f"{arch}-{variant}" / "results.jsonl"
+        records = [json.loads(line) for line in results.read_text().splitlines()]
+        return {r["nodeid"]: r["outcome"] for r in records if r["type"] == "result"}
+
+
+@pytest.fixture(scope="session")
+def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> MatrixRun:
+    directory = tmp_path_factory.mktemp("run") / "e2e"
+    command = [sys.executable, "-m", "harness", "run", "--results", str(directory)]
+    for arch in ARCHES:
+        command += ["--arch", arch]
+    completed = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=3 * 3600
+    )
+    sys.stderr.write(completed.stderr)
+    summary_path = directory / "summary.json"
+    assert summary_path.is_file(), completed.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    return MatrixRun(directory, completed.returncode, completed.stderr, summary)

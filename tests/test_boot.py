@@ -22,22 +22,24 @@ def run_fake(
 
 def test_completed_run_reports_kernel_and_results(tmp_path: Path, data_dir: Path) -> None:
     outcome = run_fake(
-        tmp_path, "replay", data_dir / "console-x86_64-one-failure.log",
-        data_dir / "results-x86_64-one-failure.jsonl",
+        tmp_path, "replay", data_dir / "console-x86_64-pass.log",
+        data_dir / "results-x86_64-pass.jsonl",
     )  # fmt: skip
     assert outcome.end is BootEnd.COMPLETED
     assert outcome.boot_seconds is not None
     assert outcome.kernel_release == "6.12.117"
-    assert outcome.guest.counts()["failed"] == 1
+    assert outcome.guest.counts() == {
+        "passed": 53, "failed": 0, "error": 0, "skipped": 41, "total": 94,
+    }  # fmt: skip
     # The console is logged whole.
-    recorded = (data_dir / "console-x86_64-one-failure.log").read_text()
+    recorded = (data_dir / "console-x86_64-pass.log").read_text()
     assert (tmp_path / "console.log").read_text().replace("\r\n", "\n") == recorded
 
 
 def test_silent_guest_is_no_output_when_probing(tmp_path: Path, data_dir: Path) -> None:
     outcome = run_fake(
-        tmp_path, "silent", data_dir / "console-x86_64-one-failure.log",
-        data_dir / "results-x86_64-one-failure.jsonl", probe=True, first_output=1.0,
+        tmp_path, "silent", data_dir / "console-x86_64-pass.log",
+        data_dir / "results-x86_64-pass.jsonl", probe=True, first_output=1.0,
     )  # fmt: skip
     assert outcome.end is BootEnd.NO_OUTPUT
     assert outcome.total_seconds < 10
@@ -45,8 +47,18 @@ def test_silent_guest_is_no_output_when_probing(tmp_path: Path, data_dir: Path) 
 
 def test_guest_that_stops_reporting_is_a_test_hang(tmp_path: Path, data_dir: Path) -> None:
     outcome = run_fake(
-        tmp_path, "hang", data_dir / "console-x86_64-one-failure.log",
-        data_dir / "results-x86_64-one-failure.jsonl", test=1.5,
+        tmp_path, "hang", data_dir / "console-x86_64-pass.log",
+        data_dir / "results-x86_64-pass.jsonl", test=1.5,
     )  # fmt: skip
     assert outcome.end is BootEnd.TEST_HANG
     assert "ran past 2 s" in outcome.detail or "ran past 1 s" in outcome.detail
+
+
+def test_userspace_line_matches_only_once_complete() -> None:
+    from harness.boot import USERSPACE_UP
+
+    assert USERSPACE_UP.search("HARNESS: userspace up: 6.12.117 #4 SMP Sat Nov 28 2") is None
+    # A pty adds its own \r to the guest's \r\n.
+    match = USERSPACE_UP.search("HARNESS: userspace up: 6.12.117 #4 SMP Sat Nov 28 20:53:52\r\r\n")
+    assert match is not None
+    assert match["version"] == "#4 SMP Sat Nov 28 20:53:52"

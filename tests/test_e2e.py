@@ -1,60 +1,18 @@
 """End to end: really patch, build, boot and test the matrix, once per session.
 
-Every test here reads the one run made by the `matrix_run` fixture; set
-HARNESS_E2E_ARCHES (e.g. "x86_64") to run fewer arches, or deselect the
-whole module with `-m "not e2e"`.
+Every test here reads the one run made by the `matrix_run` fixture (in
+conftest.py); set HARNESS_E2E_ARCHES (e.g. "x86_64") to run fewer arches,
+or deselect the end-to-end tests with `-m "not e2e"`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import ARCHES, MatrixRun
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parent.parent
-ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
-
-
-@dataclass(frozen=True)
-class MatrixRun:
-    directory: Path
-    exit_code: int
-    output: str
-    summary: dict[str, Any]
-
-    def cell(self, arch: str, variant: str) -> dict[str, Any]:
-        return next(
-            c for c in self.summary["cells"] if c["arch"] == arch and c["variant"] == variant
-        )
-
-    def outcomes(self, arch: str, variant: str) -> dict[str, str]:
-        results = self.directory / f"{arch}-{variant}" / "results.jsonl"
-        records = [json.loads(line) for line in results.read_text().splitlines()]
-        return {r["nodeid"]: r["outcome"] for r in records if r["type"] == "result"}
-
-
-@pytest.fixture(scope="session")
-def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> MatrixRun:
-    directory = tmp_path_factory.mktemp("run") / "e2e"
-    command = [sys.executable, "-m", "harness", "run", "--results", str(directory)]
-    for arch in ARCHES:
-        command += ["--arch", arch]
-    completed = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, check=False, timeout=3 * 3600
-    )
-    sys.stderr.write(completed.stderr)
-    summary_path = directory / "summary.json"
-    assert summary_path.is_file(), completed.stderr[-3000:]
-    summary = json.loads(summary_path.read_text())
-    return MatrixRun(directory, completed.returncode, completed.stderr, summary)
 
 
 def test_every_cell_builds_boots_and_passes(matrix_run: MatrixRun) -> None:
@@ -112,3 +70,17 @@ def test_ptrace_seccomp_runs_on_patched_and_skips_on_baseline(
     # Mainline behaviour is the same on both kernels.
     mainline = [n for n in baseline if n.startswith("test_return_values.py::")]
     assert mainline and all(baseline[n] == patched[n] == "passed" for n in mainline)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_upstream_selftests_agree_between_baseline_and_patched(
+    matrix_run: MatrixRun, arch: str
+) -> None:
+    baseline, patched = matrix_run.cell(arch, "baseline"), matrix_run.cell(arch, "patched")
+    assert baseline["selftests"]["total"] > 50
+    # The seccomp fragment enables everything the suite needs: nothing skipped.
+    assert baseline["selftests"]["skipped"] == 0
+    assert baseline["selftests"] == patched["selftests"]
+    changed = [d["test"] for d in matrix_run.summary["differences"][arch]]
+    assert not [name for name in changed if name.startswith("seccomp_bpf::")]
+    assert changed and all(name.startswith("test_") for name in changed)

@@ -1,0 +1,133 @@
+"""Fault injection on kernels already built for the matrix: each fault must get
+the right failure class, exit code and report entry, other results intact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ARCHES, ROOT, MatrixRun
+
+pytestmark = pytest.mark.e2e
+FAULT_TESTS = Path(__file__).parent / "faults" / "guest"
+ARCH = ARCHES[0]
+
+
+@dataclass(frozen=True)
+class FaultRun:
+    exit_code: int
+    stderr: str
+    cell: dict[str, Any]
+    directory: Path
+
+    def outcomes(self) -> dict[str, str]:
+        """Test name -> outcome, as the cell's JUnit file reports them."""
+        outcomes = {}
+        for case in ET.parse(self.directory / "junit.xml").getroot().iter("testcase"):
+            kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+            verdict = {"failure": "failed", "error": "error", "skipped": "skipped"}
+            outcomes[case.get("name", "")] = verdict[kinds[0]] if kinds else "passed"
+        return outcomes
+
+
+def harness(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *argv],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800,
+    )  # fmt: skip
+
+
+def run_fault(tmp_path: Path, keyword: str, *extra: str) -> FaultRun:
+    results = tmp_path / "run"
+    completed = harness(
+        "test", "--arch", ARCH, "--variant", "baseline", "--no-selftests",
+        "--guest-tests", str(FAULT_TESTS), "-k", keyword, "--results", str(results), *extra,
+    )  # fmt: skip
+    summary = json.loads((results / "summary.json").read_text())
+    return FaultRun(
+        completed.returncode, completed.stderr, summary["cells"][0], results / f"{ARCH}-baseline"
+    )
+
+
+def test_panic_is_classified_and_earlier_results_kept(
+    matrix_run: MatrixRun, tmp_path: Path
+) -> None:
+    run = run_fault(tmp_path, "available_before or sysrq_crash")
+    assert run.exit_code == 7, run.stderr
+    assert run.cell["status"] == "kernel_panic"
+    assert run.outcomes() == {
+        "test_sysrq_is_available_before_the_fault": "passed",
+        "test_sysrq_crash_panics_the_kernel": "error",
+    }
+    panics = [r for r in run.cell["kernel_reports"] if r["kind"] == "panic"]
+    assert panics and panics[0]["test"].endswith("test_sysrq_crash_panics_the_kernel")
+    assert "sysrq triggered crash" in panics[0]["title"]
+
+
+def test_warning_fails_the_test_that_was_running(matrix_run: MatrixRun, tmp_path: Path) -> None:
+    run = run_fault(tmp_path, "available_before or lkdtm_warning or still_works")
+    assert run.exit_code == 8, run.stderr
+    assert run.cell["status"] == "kernel_warning"
+    assert run.outcomes() == {
+        "test_sysrq_is_available_before_the_fault": "passed",
+        "test_lkdtm_warning": "failed",
+        "test_userspace_still_works_after_the_fault": "passed",
+    }
+    warnings = [r for r in run.cell["kernel_reports"] if r["kind"] == "warning"]
+    assert warnings and warnings[0]["test"].endswith("test_lkdtm_warning")
+    assert "lkdtm" in warnings[0]["excerpt"].lower()
+
+
+def test_hang_is_killed_and_reported(matrix_run: MatrixRun, tmp_path: Path) -> None:
+    run = run_fault(tmp_path, "available_before or hangs_forever", "--test-timeout", "10")
+    assert run.exit_code == 9, run.stderr
+    assert run.cell["status"] == "guest_hang"
+    assert "test_hangs_forever" in run.cell["reason"]
+    assert run.outcomes()["test_sysrq_is_available_before_the_fault"] == "passed"
+
+
+def test_patch_that_does_not_apply_names_patch_file_and_hunk(
+    matrix_run: MatrixRun, tmp_path: Path
+) -> None:
+    series = tmp_path / "broken-series"
+    shutil.copytree(ROOT / "patches" / "ptrace-seccomp", series)
+    first = sorted(series.glob("0001-*.patch"))[0]
+    text = first.read_text()
+    # Corrupt a context line of the first hunk so that it cannot apply.
+    hunk = text.index("\n@@ ")
+    context = text.index("\n ", hunk + 1)
+    first.write_text(text[: context + 2] + "no such context line" + text[context + 2 :])
+    results = tmp_path / "run"
+    completed = harness(
+        "build", "--arch", ARCH, "--variant", "patched", "--series", str(series),
+        "--results", str(results),
+    )  # fmt: skip
+    assert completed.returncode == 4, completed.stderr
+    cell = json.loads((results / "summary.json").read_text())["cells"][0]
+    assert cell["status"] == "patch_failed"
+    assert f"{first.name}: hunk #1 of " in cell["reason"]
+    assert cell["stages"]["build"]["status"] == "not_run"
+
+
+def test_option_with_unmet_dependency_names_it(matrix_run: MatrixRun, tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "kernel-configs", configs)
+    (configs / "selinux.config").write_text("CONFIG_SECURITY_SELINUX=y\n")
+    results = tmp_path / "run"
+    completed = harness(
+        "build", "--arch", ARCH, "--variant", "baseline", "--configs", str(configs),
+        "--feature", "seccomp", "--feature", "selinux", "--results", str(results),
+    )  # fmt: skip
+    assert completed.returncode == 3, completed.stderr
+    cell = json.loads((results / "summary.json").read_text())["cells"][0]
+    assert cell["status"] == "config_failed"
+    assert "CONFIG_SECURITY_SELINUX=y" in cell["reason"]
+    assert "unmet:" in cell["reason"] and "INET=n" in cell["reason"]
+    assert cell["stages"]["build"]["status"] == "not_run"
