@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -36,12 +36,22 @@ class BootEnd(enum.Enum):
     QEMU_EXITED = "qemu_exited"  # QEMU stopped before the tests finished
 
 
+# Timeouts are given for a guest at KVM speed; emulation takes this much longer.
+ACCEL_TIME_FACTOR = {"kvm": 1.0, "tcg": 3.0}
+
+
 @dataclass(frozen=True)
 class Timeouts:
     first_output: float = 20.0  # to the kernel's banner; only enforced when probing an accelerator
-    boot: float = 120.0  # QEMU start to userspace
-    test: float = 120.0  # one guest test
-    run: float = 1800.0  # QEMU start to power-off
+    boot: float = 40.0  # QEMU start to userspace
+    test: float = 60.0  # one guest test (or the whole selftest binary) without progress
+    run: float = 600.0  # QEMU start to power-off
+
+    def scaled(self, factor: float) -> Timeouts:
+        """For a slower guest; the KVM probe's own limit stays as it is."""
+        return replace(
+            self, boot=self.boot * factor, test=self.test * factor, run=self.run * factor
+        )
 
 
 @dataclass

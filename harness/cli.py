@@ -75,9 +75,34 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
     group.add_argument("--no-selftests", dest="selftests", action="store_false",
                        help="skip the kernel's own seccomp selftests in the guest")  # fmt: skip
-    group.add_argument("--boot-timeout", type=float, default=120.0, metavar="SECONDS")
-    group.add_argument("--test-timeout", type=float, default=120.0, metavar="SECONDS")
-    group.add_argument("--run-timeout", type=float, default=1800.0, metavar="SECONDS")
+    defaults = Timeouts()
+    group.add_argument(
+        "--boot-timeout",
+        type=float,
+        default=defaults.boot,
+        metavar="SECONDS",
+        help="to userspace, at KVM speed; x3 under TCG (default: %(default)s)",
+    )
+    group.add_argument(
+        "--test-timeout",
+        type=float,
+        default=defaults.test,
+        metavar="SECONDS",
+        help="per guest test, at KVM speed; x3 under TCG (default: %(default)s)",
+    )
+    group.add_argument(
+        "--run-timeout",
+        type=float,
+        default=defaults.run,
+        metavar="SECONDS",
+        help="whole guest run, at KVM speed; x3 under TCG (default: %(default)s)",
+    )
+    group.add_argument(
+        "--timeout-factor",
+        type=float,
+        default=1.0,
+        help="multiply every timeout, for slow runners (default: %(default)s)",
+    )
 
 
 def _run_id() -> str:
@@ -109,10 +134,11 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         jobs=args.jobs,
         pytest_args=pytest_args,
         timeouts=Timeouts(
-            boot=getattr(args, "boot_timeout", 120.0),
-            test=getattr(args, "test_timeout", 120.0),
-            run=getattr(args, "run_timeout", 1800.0),
+            boot=getattr(args, "boot_timeout", Timeouts.boot),
+            test=getattr(args, "test_timeout", Timeouts.test),
+            run=getattr(args, "run_timeout", Timeouts.run),
         ),
+        timeout_factor=getattr(args, "timeout_factor", 1.0),
         build_timeout=args.build_timeout,
         do_build=do_build,
         do_test=do_test,

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from harness import __version__, build, initramfs, kconfig, qemu, selftests
 from harness.arches import ArchSpec
-from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
+from harness.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, Timeouts, boot_and_test
+from harness.decode import decode_stacktrace
 from harness.errors import BadInput, StageFailure
 from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
@@ -53,7 +54,8 @@ class RunConfig:
     qemu_args: list[str] = field(default_factory=list)
     jobs: int = os.cpu_count() or 1
     pytest_args: list[str] = field(default_factory=list)
-    timeouts: Timeouts = field(default_factory=Timeouts)
+    timeouts: Timeouts = field(default_factory=Timeouts)  # at KVM speed, scaled per accel
+    timeout_factor: float = 1.0  # an extra multiplier, for slow runners
     build_timeout: float = 3600.0
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
@@ -274,6 +276,7 @@ class Matrix:
             if self.config.do_test:
                 selftests = self.selftests_for(cell, arch, tree, build_dir, build_log)
                 self.boot_and_test(cell, arch, image, cell_dir, selftests)
+                self.decode_reports(cell, arch, tree, build_dir / "vmlinux")
         except StageFailure:
             pass
         self.write_cell(cell, cell_dir)
@@ -329,8 +332,9 @@ class Matrix:
             cell.files["reproducer"] = "qemu.sh"
             probing = accel == "kvm" and self.config.accel == "auto"
             with self.progress.stage(cell.name, f"boot+test ({accel})"):
+                factor = ACCEL_TIME_FACTOR[accel] * self.config.timeout_factor
                 outcome = boot_and_test(
-                    command, console_log, results_path, self.config.timeouts,
+                    command, console_log, results_path, self.config.timeouts.scaled(factor),
                     require_banner=probing, extra_outputs=(tap_path,),
                 )  # fmt: skip
             if probing:
@@ -359,6 +363,12 @@ class Matrix:
             suites.append(Suite(name, upstream, properties))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name
+
+    def decode_reports(self, cell: Cell, arch: ArchSpec, tree: Path, vmlinux: Path) -> None:
+        for report in cell.kernel_reports:
+            decoded = decode_stacktrace(arch, tree, vmlinux, report["excerpt"])
+            if decoded is not None:
+                report["decoded"] = decoded
 
     def classify_selftests(
         self, cell: Cell, outcome: BootOutcome, tap_path: Path
@@ -414,6 +424,8 @@ class Matrix:
             )
         cell.tests = guest.counts()
         cell.outcomes = {result.nodeid: result.outcome for result in guest.results}
+        if guest.seconds is not None:
+            cell.facts["guest_tests_seconds"] = round(guest.seconds, 3)
         if outcome.boot_seconds is None:
             boot.state = StageState.FAIL
             boot.message = outcome.detail or outcome.end.value

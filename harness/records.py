@@ -23,6 +23,7 @@ class GuestRun:
     results: list[TestResult] = field(default_factory=list)
     running: str | None = None  # started but never finished: the guest stopped during it
     exit_status: int | None = None  # pytest's, when the session finished
+    seconds: float | None = None  # the session's guest time, when it finished
     garbage_lines: int = 0
 
     def counts(self) -> dict[str, int]:
@@ -76,6 +77,9 @@ def parse_records(text: str) -> GuestRun:
                 run.running = None
         elif kind == "end":
             run.exit_status = int(record.get("exitstatus", -1))
+            started, ended = run.session.get("time"), record.get("time")
+            if isinstance(started, (int, float)) and isinstance(ended, (int, float)):
+                run.seconds = ended - started
     return run
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,10 +85,11 @@ def test_warning_fails_the_test_that_was_running(matrix_run: MatrixRun, tmp_path
     warnings = [r for r in run.cell["kernel_reports"] if r["kind"] == "warning"]
     assert warnings and warnings[0]["test"].endswith("test_lkdtm_warning")
     assert "lkdtm" in warnings[0]["excerpt"].lower()
+    assert "lkdtm_WARNING" in warnings[0]["decoded"]
 
 
 def test_hang_is_killed_and_reported(matrix_run: MatrixRun, tmp_path: Path) -> None:
-    run = run_fault(tmp_path, "available_before or hangs_forever", "--test-timeout", "10")
+    run = run_fault(tmp_path, "available_before or hangs_forever", "--test-timeout", "3")
     assert run.exit_code == 9, run.stderr
     assert run.cell["status"] == "guest_hang"
     assert "test_hangs_forever" in run.cell["reason"]
@@ -131,3 +134,37 @@ def test_option_with_unmet_dependency_names_it(matrix_run: MatrixRun, tmp_path: 
     assert "CONFIG_SECURITY_SELINUX=y" in cell["reason"]
     assert "unmet:" in cell["reason"] and "INET=n" in cell["reason"]
     assert cell["stages"]["build"]["status"] == "not_run"
+
+
+def test_interrupt_stops_qemu_and_leaves_nothing_behind(
+    matrix_run: MatrixRun, tmp_path: Path
+) -> None:
+    results = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness", "test", "--arch", ARCH, "--variant", "baseline",
+         "--no-selftests", "--guest-tests", str(FAULT_TESTS), "-k", "hangs_forever",
+         "--results", str(results)],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    console = results / f"{ARCH}-baseline" / "console.log"
+    deadline = time.monotonic() + 180
+    while "harness: test-start" not in (
+        console.read_text(errors="replace") if console.exists() else ""
+    ):
+        assert process.poll() is None and time.monotonic() < deadline, "the guest never started"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    # QEMU's command line names the run directory: nothing of this run is left.
+    leftover = subprocess.run(["pgrep", "-f", str(results)], capture_output=True, text=True)
+    assert leftover.stdout == ""
+    assert not list(results.rglob("*.partial"))
+    # The work dir's lock went with the process: the next run is not refused.
+    again = harness(
+        "test", "--arch", ARCH, "--variant", "baseline", "--no-selftests",
+        "--guest-tests", str(FAULT_TESTS), "-k", "available_before",
+        "--results", str(tmp_path / "again"),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr

@@ -60,3 +60,10 @@ def test_differences_list_only_tests_whose_outcome_changed() -> None:
             {"test": "d", "baseline": "not run", "patched": "failed"},
         ]
     }
+
+
+def test_guest_time_of_a_finished_session() -> None:
+    run = parse_records(
+        '{"type": "session", "time": 100.0}\n{"type": "end", "exitstatus": 0, "time": 104.5}\n'
+    )
+    assert run.finished and run.seconds == 4.5
