@@ -278,7 +278,11 @@ class Matrix:
                 self.boot_and_test(cell, arch, image, cell_dir, selftests)
                 self.decode_reports(cell, arch, tree, build_dir / "vmlinux")
         except StageFailure:
-            pass
+            pass  # the stage recorded its failure on the cell
+        except OSError as error:
+            # Disk full, a vanished file, a tool that could not start: the
+            # host failed, not the kernel; the next cell may still run.
+            cell.fail(Status.INFRA, f"host error: {error}")
         self.write_cell(cell, cell_dir)
         return cell
 
