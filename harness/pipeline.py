@@ -8,7 +8,6 @@ the next cell; the worst cell decides the run's exit code.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -21,6 +20,7 @@ from harness.arches import ArchSpec
 from harness.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.decode import decode_stacktrace
 from harness.errors import BadInput, StageFailure
+from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
 from harness.model import Cell, RunSummary, StageState
@@ -138,6 +138,20 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(source, series, merged, index)
 
 
+BUILD_STAMP = ".harness-build.json"
+
+
+def build_key(
+    source: KernelSource, series: Series | None, merged: kconfig.MergedConfig, toolchain: str
+) -> str:
+    """What a built kernel depends on: source, series content, merged config and compiler."""
+    parts = [
+        str(source.tree), source.kernel_version, str(source.package_version),
+        series.content_hash() if series else "no series", merged.fragment_text(), toolchain,
+    ]  # fmt: skip
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: str) -> Path:
     """A cell's build dir: per source, arch, variant (with its series) and config."""
     label = variant
@@ -250,24 +264,32 @@ class Matrix:
         try:
             tree = self._timed(cell, "patch", lambda: self.tree_for(variant))
             assert isinstance(tree, Path)
-            if self.config.do_build:
+            image = build_dir / arch.image_path
+            stamp = build_dir / BUILD_STAMP
+            key = build_key(
+                source, series, self.prepared.merged[arch.name], cell.facts["toolchain"]
+            )
+            cell.facts["build_key"] = key
+            if self.config.do_build and read_json(stamp).get("key") == key and image.is_file():
+                # Same source, series, config and compiler as the kernel there: reuse it.
+                for stage in ("config", "build"):
+                    cell.stages[stage].state = StageState.REUSED
+                self.progress.line(f"{cell.name}: kernel up to date (build key {key[:12]})")
+            elif self.config.do_build:
+                stamp.unlink(missing_ok=True)
                 merged = self.prepared.merged[arch.name]
-                config_hash = self._timed(
+                self._timed(
                     cell, "config",
                     lambda: build.configure(arch, tree, build_dir, merged, self.prepared.index,
                                             build_log, self.config.work.ccache),
                 )  # fmt: skip
-                cell.facts["config_hash"] = config_hash
-                outputs = self._timed(
+                self._timed(
                     cell, "build",
                     lambda: build.build(arch, tree, build_dir, self.config.jobs, build_log,
                                         self.config.work.ccache, self.config.build_timeout),
                 )  # fmt: skip
-                assert isinstance(outputs, build.BuildOutputs)
-                image = outputs.image
-            else:
-                image = build_dir / arch.image_path  # prepare() checked that it exists
-                cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
+                write_json(stamp, {"key": key})
+            cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
             cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
             for kept in (".config", "System.map"):
                 if (build_dir / kept).exists():
@@ -470,9 +492,7 @@ class Matrix:
             cell.fail(Status.TEST_FAILED, "test: no guest test ran")
 
     def write_cell(self, cell: Cell, cell_dir: Path) -> None:
-        partial = cell_dir / "cell.json.partial"
-        partial.write_text(json.dumps(cell.to_json(), indent=2))
-        partial.replace(cell_dir / "cell.json")
+        write_json(cell_dir / "cell.json", cell.to_json())
         self.progress.line(
             f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
         )
@@ -532,7 +552,5 @@ def run_matrix(
             "package_version": prepared.source.package_version,
         },
     )  # fmt: skip
-    partial = run_dir / "summary.json.partial"
-    partial.write_text(json.dumps(summary.to_json(), indent=2))
-    partial.replace(run_dir / "summary.json")
+    write_json(run_dir / "summary.json", summary.to_json())
     return summary

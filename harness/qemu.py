@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.arches import ArchSpec
+from harness.jsonfile import read_json, write_json
 from harness.process import capture
 
 RESULTS_PORT = "harness.results"
@@ -86,11 +86,7 @@ class AccelVerdicts:
         self.path = path
 
     def _load(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+        return read_json(self.path)
 
     @staticmethod
     def key(arch: ArchSpec) -> str:
@@ -103,9 +99,7 @@ class AccelVerdicts:
         data = self._load()
         data[self.key(arch)] = verdict
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(data, indent=1, sort_keys=True))
-        partial.replace(self.path)
+        write_json(self.path, data)
 
 
 def accel_candidates(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> list[str]:

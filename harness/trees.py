@@ -8,7 +8,6 @@ every patch applied, so a failed series leaves no half-patched tree behind.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import InfraError, PatchError
+from harness.jsonfile import read_json, write_json
 from harness.series import Patch, Series
 
 STAMP = ".harness-series.json"
@@ -83,18 +83,10 @@ def _refresh(tree: Path, relative: str) -> None:
     copy.replace(path)  # a new inode written now: a fresh mtime, the pristine file untouched
 
 
-def read_stamp(tree: Path) -> dict[str, object]:
-    try:
-        data = json.loads((tree / STAMP).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> list[str]:
     """Make `destination` the pristine tree with `series` applied; return patch warnings."""
     series_hash = series.content_hash()
-    previous = read_stamp(destination)
+    previous = read_json(destination / STAMP)
     if previous.get("series_hash") == series_hash:
         return []
     scratch = destination.with_name(destination.name + ".new")
@@ -119,7 +111,7 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
             if relative not in touched:
                 _refresh(scratch, str(relative))
         stamp = {"series": series.name, "series_hash": series_hash, "touched": touched}
-        (scratch / STAMP).write_text(json.dumps(stamp, indent=1))
+        write_json(scratch / STAMP, stamp)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

@@ -33,9 +33,12 @@ def test_summary_records_versions_hashes_and_stage_times(matrix_run: MatrixRun, 
         assert len(cell["config_hash"]) == 64
         assert cell["toolchain"].startswith(("gcc", "aarch64-linux-gnu-gcc", "x86_64"))
         assert cell["qemu"].startswith("QEMU emulator")
-        for stage in ("patch", "config", "build", "boot", "test"):
+        for stage in ("patch", "boot", "test"):
             assert cell["stages"][stage]["status"] == "pass", (stage, cell["stages"][stage])
-        assert cell["stages"]["build"]["seconds"] > 0
+        # With a warm work dir the kernel of the same build key is reused.
+        for stage in ("config", "build"):
+            assert cell["stages"][stage]["status"] in ("pass", "reused"), cell["stages"][stage]
+        assert len(cell["build_key"]) == 64
         assert cell["accel"] in ("kvm", "tcg")
     assert matrix_run.cell(arch, "baseline")["series_hash"] is None
     assert len(matrix_run.cell(arch, "patched")["series_hash"]) == 64

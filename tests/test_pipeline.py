@@ -44,3 +44,19 @@ def test_host_error_in_a_cell_is_infra_and_the_cell_is_still_written(
     assert "No space left on device" in cell.reason
     written = json.loads((tmp_path / "results/x86_64-baseline/cell.json").read_text())
     assert written["status"] == "infra" and written["exit_code"] == 10
+
+
+def test_build_key_follows_every_input(tmp_path: Path) -> None:
+    from harness.pipeline import build_key
+
+    source = KernelSource(tmp_path / "linux", "6.12.117", "debian-package", "6.12.117-1")
+    merged = kconfig.MergedConfig()
+    merged.add(kconfig.Option("SECCOMP", "y", "f:1"))
+    key = build_key(source, None, merged, "gcc 12.2.0")
+    assert key == build_key(source, None, merged, "gcc 12.2.0")
+    assert key != build_key(source, None, merged, "gcc 13.1.0")
+    newer = KernelSource(tmp_path / "linux", "6.12.118", "debian-package", "6.12.118-1")
+    assert key != build_key(newer, None, merged, "gcc 12.2.0")
+    other = kconfig.MergedConfig()
+    other.add(kconfig.Option("SECCOMP", "n", "f:1"))
+    assert key != build_key(source, None, other, "gcc 12.2.0")
