@@ -200,10 +200,7 @@ class Matrix:
         return value
 
     def build_dir(self, arch: ArchSpec, variant: str) -> Path:
-        digest = self.prepared.merged[arch.name].digest()
-        return self.config.work.build_dir(
-            source_key(self.prepared.source), arch.name, variant, digest
-        )
+        return build_dir_for(self.config.work, self.prepared, arch, variant)
 
     def tree_for(self, variant: str) -> Path:
         """The variant's source tree: the pristine tree, or the patched link farm."""

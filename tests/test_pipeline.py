@@ -60,3 +60,15 @@ def test_build_key_follows_every_input(tmp_path: Path) -> None:
     other = kconfig.MergedConfig()
     other.add(kconfig.Option("SECCOMP", "n", "f:1"))
     assert key != build_key(source, None, other, "gcc 12.2.0")
+
+
+def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_path: Path) -> None:
+    from harness.series import Series
+
+    arch = get_arch("x86_64")
+    baseline = matrix.build_dir(arch, "baseline")
+    matrix.prepared.series = Series("my-series", tmp_path, ())
+    patched = matrix.build_dir(arch, "patched")
+    digest = matrix.prepared.merged["x86_64"].digest()[:12]
+    assert baseline.name == f"x86_64-baseline-{digest}"
+    assert patched.name == f"x86_64-patched-my-series-{digest}"
