@@ -27,6 +27,7 @@ from harness.model import Cell, RunSummary, StageState
 from harness.process import capture
 from harness.progress import Progress
 from harness.records import GuestRun, TestResult
+from harness.report import write_reports
 from harness.series import Series, parse_series
 from harness.source import KernelSource, resolve_source
 from harness.status import Status
@@ -550,4 +551,8 @@ def run_matrix(
         },
     )  # fmt: skip
     write_json(run_dir / "summary.json", summary.to_json())
+    try:
+        write_reports(run_dir)
+    except Exception as error:  # the report is a by-product: it never changes the exit code
+        progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
     return summary

@@ -1,0 +1,4 @@
+#!/bin/sh
+# Boots this cell again as the harness did (the initrd is the run's own copy
+# only until the next run of the same arch rewrites it).
+exec qemu-system-aarch64 -M virt -accel tcg -cpu max -m 1G -smp 2 -nodefaults -no-user-config -display none -no-reboot -serial mon:stdio -kernel '/work/ci-clone/.work/builds/debian-6.12.117-1~deb12u1/arm64-baseline-66e04d4b2edf/arch/arm64/boot/Image' -initrd /work/ci-clone/.work/initramfs/initrd-arm64.cpio -append 'console=ttyAMA0 panic=-1 rdinit=/init' -device virtio-serial-pci,id=harness-serial -chardev file,id=harness-port0,path=/tmp/pytest-of-root/pytest-21/run0/e2e/arm64-baseline/results.jsonl -device virtserialport,bus=harness-serial.0,chardev=harness-port0,name=harness.results -chardev file,id=harness-port1,path=/tmp/pytest-of-root/pytest-21/run0/e2e/arm64-baseline/selftests.tap -device virtserialport,bus=harness-serial.0,chardev=harness-port1,name=harness.selftests -nic none

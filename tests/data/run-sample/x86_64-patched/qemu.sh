@@ -1,0 +1,4 @@
+#!/bin/sh
+# Boots this cell again as the harness did (the initrd is the run's own copy
+# only until the next run of the same arch rewrites it).
+exec qemu-system-x86_64 -M pc -accel tcg -cpu max -m 1G -smp 2 -nodefaults -no-user-config -display none -no-reboot -serial mon:stdio -kernel '/work/ci-clone/.work/builds/debian-6.12.117-1~deb12u1/x86_64-patched-2fec356295dc/arch/x86/boot/bzImage' -initrd /work/ci-clone/.work/initramfs/initrd-x86_64.cpio -append 'console=ttyS0 panic=-1 rdinit=/init' -device virtio-serial-pci,id=harness-serial -chardev file,id=harness-port0,path=/tmp/pytest-of-root/pytest-21/run0/e2e/x86_64-patched/results.jsonl -device virtserialport,bus=harness-serial.0,chardev=harness-port0,name=harness.results -chardev file,id=harness-port1,path=/tmp/pytest-of-root/pytest-21/run0/e2e/x86_64-patched/selftests.tap -device virtserialport,bus=harness-serial.0,chardev=harness-port1,name=harness.selftests -nic none
