@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import doctor, initramfs, pipeline, qemu
+from harness import compare, doctor, initramfs, pipeline, qemu, report
 from harness.arches import ARCHES, get_arch
 from harness.boot import Timeouts
 from harness.errors import BadInput, HarnessError, StageFailure
@@ -230,6 +230,30 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return Status.INFRA.exit_code
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    for path in report.write_reports(args.run_dir):
+        print(path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    comparison = compare.compare_runs(args.run_a, args.run_b)
+    print(compare.format_comparison(comparison))
+    return comparison.exit_code
+
+
+def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
+    report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report_parser.set_defaults(handler=cmd_report)
+    compare_parser = sub.add_parser(
+        "compare", help="what changed between two runs, regressions first (exit 1 if any)"
+    )
+    compare_parser.add_argument("run_a", type=Path, metavar="RUN_A")
+    compare_parser.add_argument("run_b", type=Path, metavar="RUN_B")
+    compare_parser.set_defaults(handler=cmd_compare)
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, bool, list[str]]] = {
     # name: (handler, help, takes guest options, default arches)
     "run": (cmd_run, "patch, configure, build, boot and test the matrix", True, list(ARCHES)),
@@ -254,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--install", action="store_true", help="apt-get install what is missing"
     )
     doctor_parser.set_defaults(handler=cmd_doctor)
+    _add_report_commands(sub)
     return parser
 
 
