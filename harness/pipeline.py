@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from harness import __version__, build, initramfs, kconfig, qemu, selftests
 from harness.arches import ArchSpec
@@ -86,7 +87,8 @@ def check_tools(config: RunConfig) -> None:
     """Missing host tools, named with the Debian package that provides them."""
     needed: list[tuple[str, str]] = [("make", "build-essential"), ("patch", "patch")]
     for arch in config.arches:
-        if config.do_build:
+        if config.do_build or (config.do_test and config.selftests):
+            # The selftests are compiled for the target too, even by `harness test`.
             needed.append((f"{arch.compiler_prefix()}gcc", arch.cross_package))
         if config.do_test:
             needed.append((arch.qemu_binary, arch.qemu_package))
@@ -173,6 +175,24 @@ def toolchain_version(arch: ArchSpec) -> str:
     return first[0] if first else "unknown"
 
 
+T = TypeVar("T")
+
+
+def _once(cache: dict[str, T | StageFailure], key: str, make: Callable[[], T]) -> T:
+    """`make()` once per key and run; a stage failure is remembered and raised again."""
+    cached = cache.get(key)
+    if isinstance(cached, StageFailure):
+        raise cached
+    if cached is None:
+        try:
+            cached = make()
+        except StageFailure as failure:
+            cache[key] = failure
+            raise
+        cache[key] = cached
+    return cached
+
+
 class Matrix:
     def __init__(self, config: RunConfig, prepared: Prepared, progress: Progress) -> None:
         self.config = config
@@ -205,41 +225,23 @@ class Matrix:
 
     def tree_for(self, variant: str) -> Path:
         """The variant's source tree: the pristine tree, or the patched link farm."""
-        cached = self.trees.get(variant)
-        if isinstance(cached, StageFailure):
-            raise cached
-        if cached is not None:
-            return cached
-        pristine = self.prepared.source.tree
-        if variant == "baseline" or self.prepared.series is None:
-            tree = pristine
-        else:
-            destination = (
-                self.config.work.trees
-                / source_key(self.prepared.source)
-                / self.prepared.series.name
-            )
-            try:
-                prepare_patched_tree(pristine, self.prepared.series, destination)
-            except StageFailure as failure:
-                self.trees[variant] = failure
-                raise
-            tree = destination
-        self.trees[variant] = tree
-        return tree
+        series = self.prepared.series
+        if variant == "baseline" or series is None:
+            return self.prepared.source.tree
+
+        def patch() -> Path:
+            destination = self.config.work.trees / source_key(self.prepared.source) / series.name
+            prepare_patched_tree(self.prepared.source.tree, series, destination)
+            return destination
+
+        return _once(self.trees, variant, patch)
 
     def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
-        cached = self.bases.get(arch.name)
-        if isinstance(cached, StageFailure):
-            raise cached
-        if cached is None:
-            try:
-                cached = initramfs.build_base(arch, self.config.work.initramfs, log_path)
-            except StageFailure as failure:
-                self.bases[arch.name] = failure
-                raise
-            self.bases[arch.name] = cached
-        return cached
+        return _once(
+            self.bases,
+            arch.name,
+            lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
+        )
 
     def run_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> Cell:
         cell = Cell(arch.name, variant)
