@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from seccomplib.bpf import ArgEq, Rule, install_filter, trace_action
-from seccomplib.child import TRACE_DATA, outcome, write_bytes
+from seccomplib.bpf import install_filter
+from seccomplib.child import outcome, write_bytes
 from seccomplib.proc import Lab, Pipe, Reporter
 from seccomplib.ptrace import (
     PTRACE_CONT,
@@ -32,16 +32,16 @@ from seccomplib.ptrace import (
     seize_and_interrupt,
     wait_stop,
 )
-from seccomplib.scenario import expect_syscall_entry_stop, spawn_remote_tracer, spawn_tracee
-from seccomplib.syscalls import NR
+from seccomplib.scenario import (
+    expect_syscall_entry_stop,
+    spawn_remote_tracer,
+    spawn_tracee,
+    traced_write_rule,
+)
 
 pytestmark = pytest.mark.race
 
 SYSGOOD = PTRACE_O_TRACESYSGOOD
-
-
-def traced_write_rule(effects: Pipe) -> Rule:
-    return Rule(NR.write, trace_action(TRACE_DATA), (ArgEq(0, effects.w),))
 
 
 def assert_killed_before_syscall(status: WaitStatus, report: dict[str, Any], effects: Pipe) -> None:

@@ -11,15 +11,11 @@ import threading
 
 import pytest
 
-from seccomplib.bpf import ArgEq, Rule, errno_action, install_filter, trace_action
+from seccomplib.bpf import ArgEq, Rule, install_filter, trace_action
 from seccomplib.child import (
-    MAGIC_DENY,
-    MAGIC_PLAIN,
     MAGIC_TRACE,
     TRACE_DATA,
     X7_MARKER,
-    getppid_as_write,
-    getppid_marked,
     getppid_marked_x7,
     outcome,
     write_bytes,
@@ -42,22 +38,16 @@ from seccomplib.ptrace import (
     ptrace_errno,
     resume,
     seize_and_interrupt,
-    set_syscall_nr,
-    skip_syscall,
     syscall_info,
     syscall_walk_to_entry,
     syscall_walk_to_exit,
 )
-from seccomplib.scenario import expect_syscall_entry_stop, spawn_tracee
+from seccomplib.scenario import expect_syscall_entry_stop, spawn_tracee, traced_write_rule
 from seccomplib.syscalls import ARCH, IS_ARM64, NR
 
 pytestmark = pytest.mark.ptrace_seccomp
 
 SYSGOOD = PTRACE_O_TRACESYSGOOD
-
-
-def traced_write_rule(effects: Pipe) -> Rule:
-    return Rule(NR.write, trace_action(TRACE_DATA), (ArgEq(0, effects.w),))
 
 
 def assert_write_entry(pid: int, effects: Pipe) -> None:
@@ -223,77 +213,6 @@ def test_suspend_seccomp_no_stop(lab: Lab) -> None:
 
 
 # ------------------------------------------- changing the syscall at the stop
-
-
-@pytest.mark.parametrize("fake", [7, -errno.EXDEV], ids=["value", "error"])
-def test_skip_at_stop_with_faked_return(lab: Lab, fake: int) -> None:
-    effects, reporter = lab.pipe(), lab.reporter()
-    tracee = spawn_tracee(
-        lab,
-        lambda: reporter.send(**outcome(write_bytes(effects.w, b"x"))),
-        rules=[traced_write_rule(effects)],
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
-    expect_syscall_entry_stop(tracee.pid)
-    skip_syscall(tracee.pid, fake)
-    resume(tracee.pid, PTRACE_SECCOMP)
-    assert lab.wait_gone(tracee.pid).exit_code == 0
-    expected = {"ret": fake, "errno": 0} if fake >= 0 else {"ret": -1, "errno": -fake}
-    assert reporter.collect() == expected
-    assert effects.drain() == b""
-
-
-def test_redirect_at_stop_to_write_runs_it(lab: Lab) -> None:
-    effects, reporter = lab.pipe(), lab.reporter()
-    keep: list[object] = []
-    tracee = spawn_tracee(
-        lab,
-        lambda: reporter.send(**outcome(getppid_as_write(effects.w, b"r", keep))),
-        rules=[Rule(NR.getppid, trace_action(TRACE_DATA))],
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
-    expect_syscall_entry_stop(tracee.pid)
-    set_syscall_nr(tracee.pid, NR.write)
-    resume(tracee.pid, PTRACE_SECCOMP)
-    assert lab.wait_gone(tracee.pid).exit_code == 0
-    assert reporter.collect()["ret"] == 1
-    assert effects.drain() == b"r"
-
-
-RECHECK_CASES = {
-    "allowed": (MAGIC_PLAIN, "getpid", None),
-    "denied-on-recheck": (MAGIC_DENY, "getpid", errno.EXDEV),
-    "trace-on-recheck-allows": (MAGIC_TRACE, "gettid", None),
-}
-
-
-@pytest.mark.parametrize("case", RECHECK_CASES)
-def test_redirect_at_stop_is_rechecked(lab: Lab, case: str) -> None:
-    marker, target, denied_errno = RECHECK_CASES[case]
-    reporter = lab.reporter()
-    rules = [
-        Rule(NR.getppid, trace_action(TRACE_DATA)),
-        Rule(NR.getpid, errno_action(errno.EXDEV), (ArgEq(1, MAGIC_DENY),)),
-        Rule(NR.gettid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),)),
-    ]
-    tracee = spawn_tracee(
-        lab,
-        lambda: reporter.send(**outcome(getppid_marked(marker))),
-        rules=rules,
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
-    expect_syscall_entry_stop(tracee.pid)
-    assert syscall_info(tracee.pid).args[1] == marker
-    set_syscall_nr(tracee.pid, getattr(NR, target))
-    resume(tracee.pid, PTRACE_SECCOMP)
-    assert lab.wait_gone(tracee.pid).exit_code == 0  # TRACE on the re-check: no second stop
-    expected = (
-        {"ret": -1, "errno": denied_errno} if denied_errno else {"ret": tracee.pid, "errno": 0}
-    )
-    assert reporter.collect() == expected
 
 
 # ------------------------------------------------ resuming from the stop

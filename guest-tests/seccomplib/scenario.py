@@ -10,11 +10,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .bpf import Rule, install_filter
+from .bpf import ArgEq, Rule, install_filter, trace_action
+from .child import TRACE_DATA
 from .libc import check, syscall
-from .proc import Gate, Lab, Reporter, run_child_body
+from .proc import Gate, Lab, Pipe, Reporter, run_child_body
 from .ptrace import (
     DEFAULT_TIMEOUT,
+    PTRACE_CONT,
+    PTRACE_EVENT_SECCOMP,
+    PTRACE_O_TRACESECCOMP,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_SECCOMP,
     SYSGOOD_TRAP,
     WaitStatus,
     resume,
@@ -69,6 +75,18 @@ def spawn_tracee(
         resume(pid, resume_with)
         tracee.go()
     return tracee
+
+
+def traced_write_rule(effects: Pipe) -> Rule:
+    """SECCOMP_RET_TRACE for write() to the test's effects pipe, and only that."""
+    return Rule(NR.write, trace_action(TRACE_DATA), (ArgEq(0, effects.w),))
+
+
+def expect_seccomp_event(pid: int) -> None:
+    """Wait for mainline's PTRACE_EVENT_SECCOMP stop."""
+    status = wait_stop(pid)
+    assert status.is_event(PTRACE_EVENT_SECCOMP), f"expected the seccomp event stop: {status}"
+    assert status.stop_sig == signal.SIGTRAP
 
 
 def expect_syscall_entry_stop(
@@ -140,3 +158,21 @@ def run_in_new_task(kind: str, task: Callable[[], None]) -> None:
         thread.join()
     else:
         raise ValueError(f"unknown task kind {kind!r}")
+
+
+@dataclass(frozen=True)
+class StopKind:
+    """A way for a tracer to be asked about a SECCOMP_RET_TRACE syscall."""
+
+    name: str
+    options: int  # ptrace options set at seize
+    resume_request: int  # what arms the tracee, and resumes it from the stop
+    expect_stop: Callable[[int], object]
+
+
+# Mainline: PTRACE_O_TRACESECCOMP and its event stop.
+EVENT_STOP = StopKind("event", PTRACE_O_TRACESECCOMP, PTRACE_CONT, expect_seccomp_event)
+# The patch: PTRACE_SECCOMP and its syscall-entry stop.
+PTRACE_SECCOMP_STOP = StopKind(
+    "ptrace_seccomp", PTRACE_O_TRACESYSGOOD, PTRACE_SECCOMP, expect_syscall_entry_stop
+)
