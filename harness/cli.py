@@ -42,6 +42,14 @@ def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[st
     )
     group.add_argument("--series", type=Path, default=root / "patches" / "ptrace-seccomp",
                        help="quilt series directory (default: %(default)s)")  # fmt: skip
+    group.add_argument(
+        "--mbox", type=Path, help="the series as an mbox (git format-patch or a list archive)"
+    )
+    group.add_argument(
+        "--commits",
+        metavar="BASE..TIP",
+        help="the series as a commit range of the git tree given with --source",
+    )
     group.add_argument("--source", type=Path, help="kernel source tree (never modified)")
     group.add_argument("--source-tarball", type=Path, help="kernel source tarball")
     group.add_argument("--work-dir", type=Path,
@@ -143,6 +151,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         do_build=do_build,
         do_test=do_test,
         selftests=getattr(args, "selftests", False) and do_test,
+        mbox=args.mbox,
+        commits=args.commits,
     )
 
 

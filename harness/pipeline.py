@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from harness import __version__, build, initramfs, kconfig, qemu, selftests
+from harness import __version__, build, initramfs, kconfig, qemu, selftests, series_input
 from harness.arches import ArchSpec
 from harness.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.decode import decode_stacktrace
@@ -62,6 +62,8 @@ class RunConfig:
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
     selftests: bool = True  # also run the kernel's seccomp selftests in the guest
+    mbox: Path | None = None  # the series as an mbox, instead of series_dir
+    commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
 
 
 @dataclass
@@ -102,6 +104,30 @@ def check_tools(config: RunConfig) -> None:
             )
 
 
+def series_and_source_dirs(config: RunConfig) -> tuple[Path, Path | None]:
+    """The quilt directory to apply, and the pristine tree it applies to.
+
+    An mbox or a git commit range becomes a quilt directory in the work
+    dir; a commit range also makes its base commit the pristine tree.
+    """
+    if config.mbox is not None and config.commits is not None:
+        raise BadInput("--mbox and --commits: give one series source, not both")
+    series_root = config.work.root / "series"
+    if config.mbox is not None:
+        return series_input.series_from_mbox(config.mbox, series_root), config.source_dir
+    if config.commits is not None:
+        if config.source_dir is None:
+            raise BadInput("--commits needs --source, the git tree that holds the commits")
+        series_dir, base = series_input.series_from_commits(
+            config.source_dir.resolve(), config.commits, series_root
+        )
+        pristine = series_input.export_commit(
+            config.source_dir.resolve(), base, config.work.sources / f"git-{base[:12]}"
+        )
+        return series_dir, pristine
+    return config.series_dir, config.source_dir
+
+
 def prepare(config: RunConfig) -> Prepared:
     for variant in config.variants:
         if variant not in VARIANTS:
@@ -109,7 +135,8 @@ def prepare(config: RunConfig) -> Prepared:
     if not config.guest_tests.is_dir() and config.do_test:
         raise BadInput(f"{config.guest_tests}: no guest tests directory")
     check_tools(config)
-    series = parse_series(config.series_dir) if "patched" in config.variants else None
+    series_dir, source_dir = series_and_source_dirs(config)
+    series = parse_series(series_dir) if "patched" in config.variants else None
     merged = {
         arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
         for arch in config.arches
@@ -124,7 +151,7 @@ def prepare(config: RunConfig) -> Prepared:
             f"--results {config.results_dir}: not writable ({error.strerror}); "
             "pass a directory you can write"
         ) from None
-    source = resolve_source(config.work.root, config.source_dir, config.source_tarball)
+    source = resolve_source(config.work.root, source_dir, config.source_tarball)
     index = kconfig.KconfigIndex(source.tree)
     for merged_config in merged.values():
         kconfig.check_symbols(merged_config, index)

@@ -91,3 +91,11 @@ def test_second_run_on_a_locked_work_dir_is_refused(
         code, err = run_cli(capsys, "run", "--arch", "x86_64", "--variant", "baseline", *isolated)
     assert code == EXIT_BAD_INPUT
     assert "is in use by pid" in err
+
+
+def test_commit_range_without_a_git_tree(
+    capsys: pytest.CaptureFixture[str], isolated: list[str]
+) -> None:
+    code, err = run_cli(capsys, "build", "--arch", "x86_64", "--commits", "v6.12..HEAD", *isolated)
+    assert code == EXIT_BAD_INPUT
+    assert err == "harness: error: --commits needs --source, the git tree that holds the commits"
