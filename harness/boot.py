@@ -22,6 +22,7 @@ from harness.records import GuestRun, read_records
 # would match with its `uname -v` cut short.
 USERSPACE_UP = re.compile(r"HARNESS: userspace up: (?P<release>\S+) (?P<version>[^\r\n]*)\r*\n")
 GUEST_DONE = re.compile(r"HARNESS: guest done")
+TAINTED = re.compile(r"HARNESS: tainted (?P<flags>\d+)")
 PANIC = re.compile(r"Kernel panic - not syncing")
 KERNEL_BANNER = re.compile(r"Linux version \d")
 
@@ -63,6 +64,7 @@ class BootOutcome:
     kernel_release: str = ""
     kernel_version: str = ""
     detail: str = ""
+    tainted: int | None = None  # /proc/sys/kernel/tainted at the end of the run
 
 
 class _FlushingLog:
@@ -106,6 +108,7 @@ def boot_and_test(
     last_progress = started
     last_record_size = 0
     banner_seen = False
+    tainted: int | None = None
     with console_log.open("w", encoding="utf-8", errors="replace") as stream:
         log = _FlushingLog(stream)
         child = pexpect.spawn(
@@ -116,11 +119,14 @@ def boot_and_test(
         try:
             while end is None:
                 index = child.expect(
-                    [USERSPACE_UP, GUEST_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER],
+                    [USERSPACE_UP, GUEST_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER,
+                     TAINTED],
                     timeout=0.5,
-                )
+                )  # fmt: skip
                 now = time.monotonic()
-                if index == 5:
+                if index == 6:
+                    tainted = int(child.match["flags"])
+                elif index == 5:
                     banner_seen = True
                 elif index == 0:
                     boot_seconds = now - started
@@ -168,4 +174,5 @@ def boot_and_test(
         kernel_release=release,
         kernel_version=version,
         detail=detail,
+        tainted=tainted,
     )

@@ -506,9 +506,13 @@ class Matrix:
         elif end is BootEnd.QEMU_EXITED:
             test.state, test.message = StageState.FAIL, outcome.detail
             cell.fail(Status.INFRA, f"test: {outcome.detail}")
+        cell.facts["tainted"] = outcome.tainted
         if any(r.kind is not ReportKind.PANIC for r in reports):
             first = next(r for r in reports if r.kind is not ReportKind.PANIC)
             cell.fail(Status.KERNEL_WARNING, f"kernel {first.kind.value}: {first.title}")
+        elif outcome.tainted:
+            # Tainted without a report we recognise: still not a clean kernel.
+            cell.fail(Status.KERNEL_WARNING, f"kernel tainted (flags {outcome.tainted})")
         failed = cell.tests.get("failed", 0) + cell.tests.get("error", 0)
         if failed:
             test.state = StageState.FAIL

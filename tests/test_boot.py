@@ -62,3 +62,11 @@ def test_userspace_line_matches_only_once_complete() -> None:
     match = USERSPACE_UP.search("HARNESS: userspace up: 6.12.117 #4 SMP Sat Nov 28 20:53:52\r\r\n")
     assert match is not None
     assert match["version"] == "#4 SMP Sat Nov 28 20:53:52"
+
+
+def test_taint_flags_line() -> None:
+    from harness.boot import TAINTED
+
+    match = TAINTED.search("HARNESS: tainted 512\r\r\n")
+    assert match is not None and int(match["flags"]) == 512
+    assert TAINTED.search("HARNESS: tainted unknown") is None

@@ -40,6 +40,7 @@ def test_summary_records_versions_hashes_and_stage_times(matrix_run: MatrixRun, 
             assert cell["stages"][stage]["status"] in ("pass", "reused"), cell["stages"][stage]
         assert len(cell["build_key"]) == 64
         assert cell["accel"] in ("kvm", "tcg")
+        assert cell["tainted"] == 0
     assert matrix_run.cell(arch, "baseline")["series_hash"] is None
     assert len(matrix_run.cell(arch, "patched")["series_hash"]) == 64
 

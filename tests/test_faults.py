@@ -86,6 +86,7 @@ def test_warning_fails_the_test_that_was_running(matrix_run: MatrixRun, tmp_path
     assert warnings and warnings[0]["test"].endswith("test_lkdtm_warning")
     assert "lkdtm" in warnings[0]["excerpt"].lower()
     assert "lkdtm_WARNING" in warnings[0]["decoded"]
+    assert run.cell["tainted"] & 512  # TAINT_WARN, read back from the guest
 
 
 def test_hang_is_killed_and_reported(matrix_run: MatrixRun, tmp_path: Path) -> None:
