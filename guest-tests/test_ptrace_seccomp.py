@@ -42,7 +42,12 @@ from seccomplib.ptrace import (
     syscall_walk_to_entry,
     syscall_walk_to_exit,
 )
-from seccomplib.scenario import expect_syscall_entry_stop, spawn_tracee, traced_write_rule
+from seccomplib.scenario import (
+    Tracee,
+    expect_syscall_entry_stop,
+    spawn_tracee,
+    traced_write_rule,
+)
 from seccomplib.syscalls import ARCH, IS_ARM64, NR
 
 pytestmark = pytest.mark.ptrace_seccomp
@@ -218,21 +223,27 @@ def test_suspend_seccomp_no_stop(lab: Lab) -> None:
 # ------------------------------------------------ resuming from the stop
 
 
-def two_traced_writes(effects: Pipe, reporter: Reporter) -> None:
-    reporter.send(first=outcome(write_bytes(effects.w, b"1")))
-    reporter.send(second=outcome(write_bytes(effects.w, b"2")))
-
-
-@pytest.mark.race
-def test_resume_with_seccomp_stays_armed(lab: Lab) -> None:
+def armed_for_two_writes(lab: Lab) -> tuple[Tracee, Pipe, Reporter]:
+    """A tracee armed with PTRACE_SECCOMP that makes two traced writes, 1 then 2."""
     effects, reporter = lab.pipe(), lab.reporter()
+
+    def two_traced_writes() -> None:
+        reporter.send(first=outcome(write_bytes(effects.w, b"1")))
+        reporter.send(second=outcome(write_bytes(effects.w, b"2")))
+
     tracee = spawn_tracee(
         lab,
-        lambda: two_traced_writes(effects, reporter),
+        two_traced_writes,
         rules=[traced_write_rule(effects)],
         options=SYSGOOD,
         resume_with=PTRACE_SECCOMP,
     )
+    return tracee, effects, reporter
+
+
+@pytest.mark.race
+def test_resume_with_seccomp_stays_armed(lab: Lab) -> None:
+    tracee, effects, reporter = armed_for_two_writes(lab)
     expect_syscall_entry_stop(tracee.pid)
     assert_write_entry(tracee.pid, effects)
     resume(tracee.pid, PTRACE_SECCOMP)
@@ -247,14 +258,7 @@ def test_resume_with_seccomp_stays_armed(lab: Lab) -> None:
 
 @pytest.mark.race
 def test_resume_with_syscall_gives_exit_stop_and_disarms(lab: Lab) -> None:
-    effects, reporter = lab.pipe(), lab.reporter()
-    tracee = spawn_tracee(
-        lab,
-        lambda: two_traced_writes(effects, reporter),
-        rules=[traced_write_rule(effects)],
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
+    tracee, effects, reporter = armed_for_two_writes(lab)
     expect_syscall_entry_stop(tracee.pid)
     exit_info = syscall_walk_to_exit(tracee.pid)
     assert (exit_info.rval, exit_info.is_error) == (1, False)
@@ -272,14 +276,7 @@ def test_resume_with_syscall_gives_exit_stop_and_disarms(lab: Lab) -> None:
 
 @pytest.mark.race
 def test_resume_with_cont_disarms(lab: Lab) -> None:
-    effects, reporter = lab.pipe(), lab.reporter()
-    tracee = spawn_tracee(
-        lab,
-        lambda: two_traced_writes(effects, reporter),
-        rules=[traced_write_rule(effects)],
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
+    tracee, effects, reporter = armed_for_two_writes(lab)
     expect_syscall_entry_stop(tracee.pid)
     resume(tracee.pid, PTRACE_CONT)
     assert lab.wait_gone(tracee.pid).exit_code == 0  # no second stop
