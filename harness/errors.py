@@ -40,7 +40,3 @@ class PatchError(StageFailure):
 
 class BuildError(StageFailure):
     status = Status.BUILD_FAILED
-
-
-class BootTimeout(StageFailure):
-    status = Status.BOOT_TIMEOUT
