@@ -33,6 +33,9 @@ from seccomplib.ptrace import (
     wait_stop,
 )
 from seccomplib.scenario import (
+    EVENT_STOP,
+    PTRACE_SECCOMP_STOP,
+    StopKind,
     expect_syscall_entry_stop,
     spawn_remote_tracer,
     spawn_tracee,
@@ -68,22 +71,28 @@ def kill_at_stop(pid: int, how: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def at_stop(lab: Lab, effects: Pipe, reporter: Reporter, stop: StopKind) -> int:
+    """A tracee stopped, by `stop`, before its traced write to `effects`."""
+    tracee = spawn_tracee(
+        lab,
+        lambda: reach_and_write(effects, reporter),
+        rules=[traced_write_rule(effects)],
+        options=stop.options,
+        resume_with=stop.resume_request,
+    )
+    stop.expect_stop(tracee.pid)
+    return tracee.pid
+
+
 # ------------------------------------------------ mainline (event stop)
 
 
 def test_event_detach_lets_syscall_run(lab: Lab) -> None:
     """Mainline's open point: a detach at PTRACE_EVENT_SECCOMP runs the syscall."""
     effects, reporter = lab.pipe(), lab.reporter()
-    tracee = spawn_tracee(
-        lab,
-        lambda: reach_and_write(effects, reporter),
-        rules=[traced_write_rule(effects)],
-        options=PTRACE_O_TRACESECCOMP,
-        resume_with=PTRACE_CONT,
-    )
-    assert wait_stop(tracee.pid).is_event(PTRACE_EVENT_SECCOMP)
-    ptrace(PTRACE_DETACH, tracee.pid)
-    status = lab.wait_gone(tracee.pid)
+    pid = at_stop(lab, effects, reporter, EVENT_STOP)
+    ptrace(PTRACE_DETACH, pid)
+    status = lab.wait_gone(pid)
     assert_syscall_ran(status, reporter.collect(), effects)
 
 
@@ -117,31 +126,12 @@ def test_event_tracer_exit(lab: Lab, exitkill: bool) -> None:
 @pytest.mark.parametrize("how", ["ptrace_kill", "sigkill"])
 def test_event_kill_at_stop_skips_syscall(lab: Lab, how: str) -> None:
     effects, reporter = lab.pipe(), lab.reporter()
-    tracee = spawn_tracee(
-        lab,
-        lambda: reach_and_write(effects, reporter),
-        rules=[traced_write_rule(effects)],
-        options=PTRACE_O_TRACESECCOMP,
-        resume_with=PTRACE_CONT,
-    )
-    assert wait_stop(tracee.pid).is_event(PTRACE_EVENT_SECCOMP)
-    kill_at_stop(tracee.pid, how)
-    assert_killed_before_syscall(lab.wait_gone(tracee.pid), reporter.collect(), effects)
+    pid = at_stop(lab, effects, reporter, EVENT_STOP)
+    kill_at_stop(pid, how)
+    assert_killed_before_syscall(lab.wait_gone(pid), reporter.collect(), effects)
 
 
 # ------------------------------------------- PTRACE_SECCOMP (fails closed)
-
-
-def armed_at_stop(lab: Lab, effects: Pipe, reporter: Reporter) -> int:
-    tracee = spawn_tracee(
-        lab,
-        lambda: reach_and_write(effects, reporter),
-        rules=[traced_write_rule(effects)],
-        options=SYSGOOD,
-        resume_with=PTRACE_SECCOMP,
-    )
-    expect_syscall_entry_stop(tracee.pid)
-    return tracee.pid
 
 
 @pytest.mark.ptrace_seccomp
@@ -150,7 +140,7 @@ def armed_at_stop(lab: Lab, effects: Pipe, reporter: Reporter) -> int:
 )
 def test_detach_at_stop_kills(lab: Lab, sig: int) -> None:
     effects, reporter = lab.pipe(), lab.reporter()
-    pid = armed_at_stop(lab, effects, reporter)
+    pid = at_stop(lab, effects, reporter, PTRACE_SECCOMP_STOP)
     assert ptrace(PTRACE_DETACH, pid, 0, sig) == 0
     assert_killed_before_syscall(lab.wait_gone(pid), reporter.collect(), effects)
 
@@ -159,7 +149,7 @@ def test_detach_at_stop_kills(lab: Lab, sig: int) -> None:
 @pytest.mark.parametrize("how", ["ptrace_kill", "sigkill"])
 def test_kill_at_stop_skips_syscall(lab: Lab, how: str) -> None:
     effects, reporter = lab.pipe(), lab.reporter()
-    pid = armed_at_stop(lab, effects, reporter)
+    pid = at_stop(lab, effects, reporter, PTRACE_SECCOMP_STOP)
     kill_at_stop(pid, how)
     assert_killed_before_syscall(lab.wait_gone(pid), reporter.collect(), effects)
 
