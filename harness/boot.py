@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -88,6 +89,7 @@ def boot_and_test(
     timeouts: Timeouts,
     require_banner: bool = False,
     extra_outputs: tuple[Path, ...] = (),
+    cancel: threading.Event | None = None,
 ) -> BootOutcome:
     """Run QEMU until the guest powers off, panics, hangs or times out.
 
@@ -95,6 +97,8 @@ def boot_and_test(
     not printed its banner within `timeouts.first_output` - or a QEMU that
     quits before it - ends as NO_OUTPUT, so the caller can try another.
     A guest counts as making progress while any of its output files grows.
+    Setting `cancel` (Ctrl-C in another thread) stops QEMU within a second
+    and raises KeyboardInterrupt here.
     """
     watched = (results_path, *extra_outputs)
     for path in watched:
@@ -124,6 +128,8 @@ def boot_and_test(
                     timeout=0.5,
                 )  # fmt: skip
                 now = time.monotonic()
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt("the run was interrupted")
                 if index == 6:
                     tainted = int(child.match["flags"])
                 elif index == 5:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -204,6 +206,28 @@ def toolchain_version(arch: ArchSpec) -> str:
 
 T = TypeVar("T")
 
+# CPUs one guest keeps busy under TCG: its tests run one at a time, so of
+# its two vCPUs one is mostly idle.
+GUEST_CPUS = 1
+
+
+def guest_slots(jobs: int) -> int:
+    """How many guests may run at once within the CPU budget `jobs` (-j)."""
+    return max(1, jobs // GUEST_CPUS)
+
+
+@dataclass(frozen=True)
+class BuiltCell:
+    """A cell whose kernel (and selftests) are built, waiting for its boot."""
+
+    cell: Cell
+    arch: ArchSpec
+    cell_dir: Path
+    tree: Path
+    build_dir: Path
+    image: Path
+    selftests: list[Path]
+
 
 def _once(cache: dict[str, T | StageFailure], key: str, make: Callable[[], T]) -> T:
     """`make()` once per key and run; a stage failure is remembered and raised again."""
@@ -228,6 +252,8 @@ class Matrix:
         self.verdicts = qemu.AccelVerdicts(config.work.verdicts)
         self.trees: dict[str, Path | StageFailure] = {}
         self.bases: dict[str, initramfs.Initramfs | StageFailure] = {}
+        self.bases_lock = threading.Lock()  # two guests of one arch share one base
+        self.cancel = threading.Event()  # set on Ctrl-C: running guests stop
 
     # -- stages ---------------------------------------------------------------
 
@@ -264,13 +290,24 @@ class Matrix:
         return _once(self.trees, variant, patch)
 
     def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
-        return _once(
-            self.bases,
-            arch.name,
-            lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
-        )
+        with self.bases_lock:
+            return _once(
+                self.bases,
+                arch.name,
+                lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
+            )
 
     def run_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> Cell:
+        """Build and then test one cell, in this thread."""
+        built = self.build_cell(arch, variant, run_dir)
+        return built if isinstance(built, Cell) else self.test_cell(built)
+
+    def build_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> BuiltCell | Cell:
+        """Patch, configure and build a cell (and its selftests).
+
+        Returns the cell, written and finished, when a stage failed or there
+        is nothing to test; else what its boot and test stage needs.
+        """
         cell = Cell(arch.name, variant)
         cell_dir = run_dir / f"{arch.name}-{variant}"
         cell_dir.mkdir(parents=True, exist_ok=True)
@@ -324,8 +361,7 @@ class Matrix:
             cell.files["vmlinux"] = str(build_dir / "vmlinux")
             if self.config.do_test:
                 selftests = self.selftests_for(cell, arch, tree, build_dir, build_log)
-                self.boot_and_test(cell, arch, image, cell_dir, selftests)
-                self.decode_reports(cell, arch, tree, build_dir / "vmlinux")
+                return BuiltCell(cell, arch, cell_dir, tree, build_dir, image, selftests)
         except StageFailure:
             pass  # the stage recorded its failure on the cell
         except OSError as error:
@@ -334,6 +370,48 @@ class Matrix:
             cell.fail(Status.INFRA, f"host error: {error}")
         self.write_cell(cell, cell_dir)
         return cell
+
+    def test_cell(self, built: BuiltCell) -> Cell:
+        """Boot and test a built cell; safe to run beside other cells' builds and boots."""
+        cell = built.cell
+        try:
+            self.boot_and_test(cell, built.arch, built.image, built.cell_dir, built.selftests)
+            self.decode_reports(cell, built.arch, built.tree, built.build_dir / "vmlinux")
+        except StageFailure:
+            pass
+        except OSError as error:
+            cell.fail(Status.INFRA, f"host error: {error}")
+        self.write_cell(cell, built.cell_dir)
+        return cell
+
+    def run_cells(self, plan: list[tuple[ArchSpec, str]], run_dir: Path) -> list[Cell]:
+        """Every cell of `plan`, builds one after another, boots overlapped.
+
+        Builds run in this thread, in order; each built cell is booted and
+        tested by a worker while the next one builds, and up to `guest_slots`
+        guests run side by side (a no-op run boots its cells in parallel).
+        """
+        slots = guest_slots(self.config.jobs)
+        finished: dict[int, Cell] = {}
+        pending: dict[int, Future[Cell]] = {}
+        pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="guest")
+        try:
+            for index, (arch, variant) in enumerate(plan):
+                built = self.build_cell(arch, variant, run_dir)
+                if isinstance(built, Cell):
+                    finished[index] = built
+                else:
+                    pending[index] = pool.submit(self.test_cell, built)
+            for index, future in pending.items():
+                finished[index] = future.result()
+        except BaseException:
+            # Ctrl-C or SIGTERM: running guests see the event within a second
+            # and stop their QEMU; guests not started yet never start.
+            self.cancel.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+        return [finished[index] for index in range(len(plan))]
 
     def selftests_for(
         self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
@@ -361,7 +439,8 @@ class Matrix:
         initramfs_log = cell_dir / "initramfs.log"
         started = time.monotonic()
         base = self.base_for(arch, initramfs_log)
-        initrd = self.config.work.initramfs / f"initrd-{arch.name}.cpio"
+        # One initrd per cell: cells of one arch may boot side by side.
+        initrd = self.config.work.initramfs / f"initrd-{cell.arch}-{cell.variant}.cpio"
         initramfs.assemble(
             base, self.config.guest_tests, self.config.pytest_args, initrd, selftest_binaries
         )
@@ -388,7 +467,7 @@ class Matrix:
                 factor = ACCEL_TIME_FACTOR[accel] * self.config.timeout_factor
                 outcome = boot_and_test(
                     command, console_log, results_path, self.config.timeouts.scaled(factor),
-                    require_banner=probing, extra_outputs=(tap_path,),
+                    require_banner=probing, extra_outputs=(tap_path,), cancel=self.cancel,
                 )  # fmt: skip
             if probing:
                 broken = outcome.end is BootEnd.NO_OUTPUT
@@ -561,11 +640,9 @@ def run_matrix(
     config: RunConfig, prepared: Prepared, run_id: str, progress: Progress
 ) -> RunSummary:
     matrix = Matrix(config, prepared, progress)
-    cells: list[Cell] = []
     run_dir = config.results_dir
-    for arch in config.arches:
-        for variant in config.variants:
-            cells.append(matrix.run_cell(arch, variant, run_dir))
+    plan = [(arch, variant) for arch in config.arches for variant in config.variants]
+    cells = matrix.run_cells(plan, run_dir)
     summary = RunSummary(run_id, cells)
     summary.facts.update(
         harness_version=__version__,

@@ -15,6 +15,10 @@ class Progress:
         self.stream = stream
         self.live = stream.isatty() if live is None else live
         self.started = time.monotonic()
+        # Stages under way: cells build and boot side by side, and the
+        # ticker only makes sense while there is one.
+        self.active = 0
+        self.active_lock = threading.Lock()
 
     def _clock(self) -> str:
         elapsed = int(time.monotonic() - self.started)
@@ -29,6 +33,8 @@ class Progress:
     def stage(self, cell: str, stage: str) -> Iterator[None]:
         """Announce a stage; on a terminal, tick its elapsed time until it ends."""
         self.line(f"{cell}: {stage} ...")
+        with self.active_lock:
+            self.active += 1
         begun = time.monotonic()
         stop = threading.Event()
         ticker = None
@@ -36,6 +42,8 @@ class Progress:
 
             def tick() -> None:
                 while not stop.wait(1.0):
+                    if self.active != 1:
+                        continue
                     seconds = time.monotonic() - begun
                     self.stream.write(f"\r\033[K{self._clock()} {cell}: {stage} {seconds:.0f} s")
                     self.stream.flush()
@@ -48,6 +56,8 @@ class Progress:
             ending = "finished"
         finally:
             stop.set()
+            with self.active_lock:
+                self.active -= 1
             if ticker is not None:
                 ticker.join()
             self.line(f"{cell}: {stage} {ending} after {time.monotonic() - begun:.1f} s")

@@ -70,3 +70,27 @@ def test_taint_flags_line() -> None:
     match = TAINTED.search("HARNESS: tainted 512\r\r\n")
     assert match is not None and int(match["flags"]) == 512
     assert TAINTED.search("HARNESS: tainted unknown") is None
+
+
+def test_cancel_from_another_thread_stops_qemu(tmp_path: Path, data_dir: Path) -> None:
+    import threading
+
+    import pytest
+
+    cancel = threading.Event()
+    results = tmp_path / "results.jsonl"
+    command = [
+        sys.executable, FAKE, "hang", str(data_dir / "console-x86_64-pass.log"),
+        str(data_dir / "results-x86_64-pass.jsonl"), str(results),
+    ]  # fmt: skip
+    threading.Timer(1.0, cancel.set).start()
+    with pytest.raises(KeyboardInterrupt):
+        boot_and_test(command, tmp_path / "console.log", results, Timeouts(), cancel=cancel)
+    # The fake QEMU sleeps 60 s once userspace is up: it must be gone now.
+    assert "fake_qemu.py hang" not in _processes()
+
+
+def _processes() -> str:
+    import subprocess
+
+    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

@@ -72,3 +72,118 @@ def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_pat
     digest = matrix.prepared.merged["x86_64"].digest()[:12]
     assert baseline.name == f"x86_64-baseline-{digest}"
     assert patched.name == f"x86_64-patched-my-series-{digest}"
+
+
+class _ScheduleProbe:
+    """Stands in for a cell's build and test stages, recording when each ran."""
+
+    def __init__(self, matrix: Matrix, build_seconds: float, test_seconds: float) -> None:
+        import threading
+
+        self.matrix = matrix
+        self.build_seconds, self.test_seconds = build_seconds, test_seconds
+        self.events: list[tuple[str, str, float]] = []
+        self.lock = threading.Lock()
+        self.guests = 0
+        self.most_guests = 0
+
+    def _event(self, what: str, name: str) -> None:
+        import time
+
+        with self.lock:
+            self.events.append((what, name, time.monotonic()))
+
+    def build_cell(self, arch: object, variant: str, run_dir: Path) -> object:
+        import time
+
+        from harness.model import Cell
+        from harness.pipeline import BuiltCell
+
+        cell = Cell("x86_64", variant)
+        self._event("build-start", variant)
+        time.sleep(self.build_seconds)
+        self._event("build-end", variant)
+        if variant == "broken":
+            return cell  # a failed build: finished, nothing to boot
+        return BuiltCell(cell, get_arch("x86_64"), run_dir, run_dir, run_dir, run_dir, [])
+
+    def test_cell(self, built: object) -> object:
+        import time
+
+        from harness.pipeline import BuiltCell
+
+        assert isinstance(built, BuiltCell)
+        with self.lock:
+            self.guests += 1
+            self.most_guests = max(self.most_guests, self.guests)
+        self._event("test-start", built.cell.variant)
+        time.sleep(self.test_seconds)
+        self._event("test-end", built.cell.variant)
+        with self.lock:
+            self.guests -= 1
+        return built.cell
+
+    def time_of(self, what: str, name: str) -> float:
+        return next(t for w, n, t in self.events if w == what and n == name)
+
+
+def _probe(matrix: Matrix, monkeypatch: pytest.MonkeyPatch, build: float, test: float,
+           jobs: int) -> _ScheduleProbe:  # fmt: skip
+    from dataclasses import replace
+
+    probe = _ScheduleProbe(matrix, build, test)
+    matrix.config = replace(matrix.config, jobs=jobs)
+    monkeypatch.setattr(matrix, "build_cell", probe.build_cell)
+    monkeypatch.setattr(matrix, "test_cell", probe.test_cell)
+    return probe
+
+
+def test_a_built_cell_boots_while_the_next_one_builds(
+    matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = _probe(matrix, monkeypatch, build=0.4, test=0.6, jobs=1)
+    arch = get_arch("x86_64")
+    cells = matrix.run_cells([(arch, "one"), (arch, "broken"), (arch, "two")], tmp_path)
+    # The summary keeps the plan's order, whatever finished first.
+    assert [cell.variant for cell in cells] == ["one", "broken", "two"]
+    # Cell one's guest started before the next build ended: they overlapped.
+    assert probe.time_of("test-start", "one") < probe.time_of("build-end", "broken")
+    # Builds stay one after another.
+    assert probe.time_of("build-start", "broken") >= probe.time_of("build-end", "one")
+    assert probe.time_of("build-start", "two") >= probe.time_of("build-end", "broken")
+    # -j1: one guest at a time; the failed build was never booted.
+    assert probe.most_guests == 1
+    assert not [e for e in probe.events if e[0] == "test-start" and e[1] == "broken"]
+
+
+def test_cells_already_built_boot_side_by_side_within_the_cpu_budget(
+    matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.pipeline import guest_slots
+
+    probe = _probe(matrix, monkeypatch, build=0.0, test=0.5, jobs=2)
+    arch = get_arch("x86_64")
+    matrix.run_cells([(arch, name) for name in ("a", "b", "c", "d")], tmp_path)
+    assert probe.most_guests == guest_slots(2) == 2
+    assert guest_slots(1) == 1 and guest_slots(0) == 1
+
+
+def test_interrupt_during_a_build_stops_guests_and_starts_no_more(
+    matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    probe = _probe(matrix, monkeypatch, build=0.2, test=1.0, jobs=1)
+    built = probe.build_cell
+
+    def build_then_interrupt(arch: object, variant: str, run_dir: Path) -> object:
+        if variant == "third":
+            raise KeyboardInterrupt
+        return built(arch, variant, run_dir)
+
+    monkeypatch.setattr(matrix, "build_cell", build_then_interrupt)
+    arch = get_arch("x86_64")
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_cells([(arch, "first"), (arch, "second"), (arch, "third")], tmp_path)
+    assert matrix.cancel.is_set()
+    started = [name for what, name, _ in probe.events if what == "test-start"]
+    # "first" was booting; "second" was queued behind it and never started.
+    assert started == ["first"]

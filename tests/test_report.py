@@ -215,10 +215,11 @@ def test_run_without_summary_renders_from_cell_files(run_dir: Path) -> None:
 
 @pytest.fixture
 def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pipeline.RunConfig:
-    """A run of one cell whose run_cell is faked: writes cell.json and a junit file."""
+    """A run of one cell whose build stage is faked: it writes cell.json and a junit
+    file and returns the finished cell, so nothing is booted."""
     sample = copy_sample_run(tmp_path / "sample")
 
-    def fake_run_cell(self: pipeline.Matrix, arch: object, variant: str, run_dir: Path) -> Cell:
+    def fake_build_cell(self: pipeline.Matrix, arch: object, variant: str, run_dir: Path) -> Cell:
         cell = Cell("x86_64", variant, status=Status.TEST_FAILED, reason="test: 1 failed")
         for stage in cell.stages.values():
             stage.state, stage.seconds = StageState.PASS, 1.0
@@ -229,7 +230,7 @@ def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pipeline
         (cell_dir / "cell.json").write_text(json.dumps(cell.to_json()))
         return cell
 
-    monkeypatch.setattr(pipeline.Matrix, "run_cell", fake_run_cell)
+    monkeypatch.setattr(pipeline.Matrix, "build_cell", fake_build_cell)
     return pipeline.RunConfig(
         arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
         config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
