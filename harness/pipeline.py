@@ -184,6 +184,25 @@ def build_key(
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def config_key(
+    source: KernelSource,
+    series: Series | None,
+    merged: kconfig.MergedConfig,
+    toolchain: str,
+    tree: Path,
+) -> str:
+    """What a cell's .config depends on: a series edit that leaves every Kconfig
+    file alone (the usual case) keeps it, so the rebuild skips the config stage."""
+    parts = [str(source.tree), source.kernel_version, str(source.package_version),
+             merged.fragment_text(), toolchain]  # fmt: skip
+    for relative in series.touched_files() if series else []:
+        if Path(relative).name.startswith("Kconfig"):
+            path = tree / relative
+            content = path.read_bytes() if path.is_file() else b"(absent)"
+            parts.append(f"{relative}:{hashlib.sha256(content).hexdigest()}")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: str) -> Path:
     """A cell's build dir: per source, arch, variant (with its series) and config."""
     label = variant
@@ -334,25 +353,32 @@ class Matrix:
                 source, series, self.prepared.merged[arch.name], cell.facts["toolchain"]
             )
             cell.facts["build_key"] = key
-            if self.config.do_build and read_json(stamp).get("key") == key and image.is_file():
+            merged = self.prepared.merged[arch.name]
+            configured = config_key(source, series, merged, cell.facts["toolchain"], tree)
+            previous = read_json(stamp)
+            if self.config.do_build and previous.get("key") == key and image.is_file():
                 # Same source, series, config and compiler as the kernel there: reuse it.
                 for stage in ("config", "build"):
                     cell.stages[stage].state = StageState.REUSED
                 self.progress.line(f"{cell.name}: kernel up to date (build key {key[:12]})")
             elif self.config.do_build:
                 stamp.unlink(missing_ok=True)
-                merged = self.prepared.merged[arch.name]
-                self._timed(
-                    cell, "config",
-                    lambda: build.configure(arch, tree, build_dir, merged, self.prepared.index,
-                                            build_log, self.config.work.ccache),
-                )  # fmt: skip
+                if previous.get("config_key") == configured and (build_dir / ".config").is_file():
+                    # Only sources changed: kbuild rebuilds what they touch, .config stands.
+                    cell.stages["config"].state = StageState.REUSED
+                else:
+                    self._timed(
+                        cell, "config",
+                        lambda: build.configure(arch, tree, build_dir, merged,
+                                                self.prepared.index, build_log,
+                                                self.config.work.ccache),
+                    )  # fmt: skip
                 self._timed(
                     cell, "build",
                     lambda: build.build(arch, tree, build_dir, self.config.jobs, build_log,
                                         self.config.work.ccache, self.config.build_timeout),
                 )  # fmt: skip
-                write_json(stamp, {"key": key})
+                write_json(stamp, {"key": key, "config_key": configured})
             cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
             cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
             for kept in (".config", "System.map"):

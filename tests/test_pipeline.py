@@ -11,6 +11,7 @@ from harness import kconfig
 from harness.arches import get_arch
 from harness.pipeline import Matrix, Prepared, RunConfig
 from harness.progress import Progress
+from harness.series import Patch, Series
 from harness.source import KernelSource
 from harness.status import Status
 from harness.workdir import WorkDir
@@ -63,8 +64,6 @@ def test_build_key_follows_every_input(tmp_path: Path) -> None:
 
 
 def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_path: Path) -> None:
-    from harness.series import Series
-
     arch = get_arch("x86_64")
     baseline = matrix.build_dir(arch, "baseline")
     matrix.prepared.series = Series("my-series", tmp_path, ())
@@ -187,3 +186,33 @@ def test_interrupt_during_a_build_stops_guests_and_starts_no_more(
     started = [name for what, name, _ in probe.events if what == "test-start"]
     # "first" was booting; "second" was queued behind it and never started.
     assert started == ["first"]
+
+
+def _series_touching(tmp_path: Path, *files: str) -> Series:
+    patch = tmp_path / "0001-edit.patch"
+    patch.write_text("".join(f"--- a/{f}\n+++ b/{f}\n@@ -1 +1 @@\n-a\n+b\n" for f in files))
+    return Series("s", tmp_path, (Patch(patch),))
+
+
+def test_config_key_ignores_source_edits_but_not_kconfig_edits(tmp_path: Path) -> None:
+    from harness.pipeline import config_key
+
+    tree = tmp_path / "tree"
+    (tree / "kernel").mkdir(parents=True)
+    (tree / "kernel/seccomp.c").write_text("int x;\n")
+    (tree / "kernel/Kconfig.preempt").write_text("config A\n")
+    source = KernelSource(tmp_path / "linux", "6.12.117", "debian-package", "6.12.117-1")
+    merged = kconfig.MergedConfig()
+    merged.add(kconfig.Option("SECCOMP", "y", "f:1"))
+    c_only = _series_touching(tmp_path, "kernel/seccomp.c")
+    key = config_key(source, c_only, merged, "gcc 12", tree)
+    (tree / "kernel/seccomp.c").write_text("int y;\n")
+    assert config_key(source, c_only, merged, "gcc 12", tree) == key
+    assert config_key(source, c_only, merged, "gcc 13", tree) != key
+    other = kconfig.MergedConfig()
+    other.add(kconfig.Option("SECCOMP", "n", "f:1"))
+    assert config_key(source, c_only, other, "gcc 12", tree) != key
+    with_kconfig = _series_touching(tmp_path, "kernel/seccomp.c", "kernel/Kconfig.preempt")
+    before = config_key(source, with_kconfig, merged, "gcc 12", tree)
+    (tree / "kernel/Kconfig.preempt").write_text("config B\n")
+    assert config_key(source, with_kconfig, merged, "gcc 12", tree) != before
