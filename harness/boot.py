@@ -26,6 +26,8 @@ GUEST_DONE = re.compile(r"HARNESS: guest done")
 TAINTED = re.compile(r"HARNESS: tainted (?P<flags>\d+)")
 PANIC = re.compile(r"Kernel panic - not syncing")
 KERNEL_BANNER = re.compile(r"Linux version \d")
+# The results plugin writes each test's start to /dev/kmsg, so it reaches the console.
+TEST_START = re.compile(r"harness: test-start ")
 
 
 class BootEnd(enum.Enum):
@@ -66,6 +68,7 @@ class BootOutcome:
     kernel_version: str = ""
     detail: str = ""
     tainted: int | None = None  # /proc/sys/kernel/tainted at the end of the run
+    first_test_seconds: float | None = None  # QEMU start to the first guest test's start
 
 
 class _FlushingLog:
@@ -113,6 +116,7 @@ def boot_and_test(
     last_record_size = 0
     banner_seen = False
     tainted: int | None = None
+    first_test: float | None = None
     with console_log.open("w", encoding="utf-8", errors="replace") as stream:
         log = _FlushingLog(stream)
         child = pexpect.spawn(
@@ -124,13 +128,16 @@ def boot_and_test(
             while end is None:
                 index = child.expect(
                     [USERSPACE_UP, GUEST_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER,
-                     TAINTED],
+                     TAINTED, TEST_START],
                     timeout=0.5,
                 )  # fmt: skip
                 now = time.monotonic()
                 if cancel is not None and cancel.is_set():
                     raise KeyboardInterrupt("the run was interrupted")
-                if index == 6:
+                if index == 7:
+                    if first_test is None:
+                        first_test = now - started
+                elif index == 6:
                     tainted = int(child.match["flags"])
                 elif index == 5:
                     banner_seen = True
@@ -181,4 +188,5 @@ def boot_and_test(
         kernel_version=version,
         detail=detail,
         tainted=tainted,
+        first_test_seconds=first_test,
     )

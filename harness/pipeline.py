@@ -584,6 +584,8 @@ class Matrix:
         cell.outcomes = {result.nodeid: result.outcome for result in guest.results}
         if guest.seconds is not None:
             cell.facts["guest_tests_seconds"] = round(guest.seconds, 3)
+        if outcome.first_test_seconds is not None:
+            cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
         if outcome.boot_seconds is None:
             boot.state = StageState.FAIL
             boot.message = outcome.detail or outcome.end.value

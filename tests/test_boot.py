@@ -27,6 +27,9 @@ def test_completed_run_reports_kernel_and_results(tmp_path: Path, data_dir: Path
     )  # fmt: skip
     assert outcome.end is BootEnd.COMPLETED
     assert outcome.boot_seconds is not None
+    # The first test starts after userspace is up (the plugin's kmsg line).
+    assert outcome.first_test_seconds is not None
+    assert outcome.first_test_seconds >= outcome.boot_seconds
     assert outcome.kernel_release == "6.12.117"
     assert outcome.guest.counts() == {
         "passed": 53, "failed": 0, "error": 0, "skipped": 41, "total": 94,
