@@ -1,0 +1,196 @@
+"""The benchmark's measurements: each runs real commands and returns timed facts.
+
+Everything is wall time as a developer sees it, taken around whole
+commands; details (stage times, ccache counters) come from what the
+commands themselves record (summary.json, `ccache --print-stats`, kunit's
+own "Elapsed time" line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SERIES = ROOT / "patches" / "ptrace-seccomp"
+# The patch of the series that touches kernel/seccomp.c and nothing else.
+SECCOMP_ONLY_PATCH = "0004-seccomp-stop-PTRACE_SECCOMP-tracees-in-a-syscall-ent.patch"
+
+
+class BenchError(Exception):
+    """A measured command failed: the benchmark stops and says which."""
+
+
+@dataclass
+class Timed:
+    seconds: float
+    exit_code: int
+    output: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def cell(self, arch: str, variant: str) -> dict[str, Any]:
+        return next(
+            c for c in self.summary["cells"] if c["arch"] == arch and c["variant"] == variant
+        )
+
+
+def timed(command: list[str], log: Path, cwd: Path = ROOT, env: dict[str, str] | None = None,
+          allowed: tuple[int, ...] = (0,)) -> Timed:  # fmt: skip
+    """Run `command`, its output appended to `log`; fail unless it exits as allowed."""
+    started = time.monotonic()
+    completed = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    seconds = time.monotonic() - started
+    output = completed.stdout + completed.stderr
+    with log.open("a") as stream:
+        stream.write(
+            f"$ {' '.join(command)}\n{output}\n# {seconds:.1f} s, exit {completed.returncode}\n"
+        )
+    if completed.returncode not in allowed:
+        raise BenchError(f"{' '.join(command[:6])} ... exited {completed.returncode}; see {log}")
+    return Timed(seconds, completed.returncode, output)
+
+
+def harness_run(argv: list[str], results: Path, log: Path, **kwargs: Any) -> Timed:
+    """`harness ARGV --results RESULTS`, timed, with its summary.json read back."""
+    command = [sys.executable, "-m", "harness", *argv, "--results", str(results)]
+    outcome = timed(command, log, **kwargs)
+    summary = results / "summary.json"
+    if summary.is_file():
+        outcome.summary = json.loads(summary.read_text())
+    return outcome
+
+
+# -- scratch work dirs --------------------------------------------------------------
+
+
+def scratch_work_dir(path: Path, work: Path, share_ccache: bool) -> Path:
+    """A work dir with no builds and no trees that shares the unpacked sources (and,
+    if asked, the ccache) of `work`: unpacking the tarball is set-up, not a build."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    (path / "sources").symlink_to(work.resolve() / "sources")
+    # The guest userspace is cached by content: reuse it, as any later run would.
+    (path / "initramfs").symlink_to(work.resolve() / "initramfs")
+    if share_ccache:
+        (path / "ccache").symlink_to(work.resolve() / "ccache")
+    if (work / "accel-verdicts.json").is_file():
+        shutil.copy2(work / "accel-verdicts.json", path)
+    return path
+
+
+def pristine_tree(work: Path) -> Path:
+    trees = sorted((work / "sources").glob("debian-*"))
+    if not trees:
+        raise BenchError(f"no unpacked kernel source in {work}/sources: run 'harness run' once")
+    return trees[-1]
+
+
+# -- ccache -------------------------------------------------------------------------
+
+
+def ccache_counters(ccache_dir: Path) -> dict[str, int]:
+    completed = subprocess.run(
+        ["ccache", "--print-stats"], env={**os.environ, "CCACHE_DIR": str(ccache_dir)},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    counters: dict[str, int] = {}
+    for line in completed.stdout.splitlines():
+        name, _, value = line.partition("\t")
+        if value.strip().isdigit():
+            counters[name] = int(value)
+    return counters
+
+
+def hit_rate(before: dict[str, int], after: dict[str, int]) -> tuple[int, int, float | None]:
+    """(hits, misses, hit rate) between two `ccache --print-stats` readings."""
+
+    def delta(*names: str) -> int:
+        return sum(after.get(name, 0) - before.get(name, 0) for name in names)
+
+    hits = delta("direct_cache_hit", "preprocessed_cache_hit")
+    misses = delta("cache_miss")
+    return hits, misses, (hits / (hits + misses) if hits + misses else None)
+
+
+# -- plain make, as a developer would type it -----------------------------------------
+
+
+def plain_make_build(tree: Path, build_dir: Path, fragment_text: str, ccache_dir: Path,
+                     jobs: int, log: Path) -> float:  # fmt: skip
+    """tinyconfig + the same fragment + olddefconfig + make bzImage: the commands the
+    harness runs, typed by hand, with the same compiler wrapper and an empty ccache."""
+    shutil.rmtree(build_dir, ignore_errors=True)
+    shutil.rmtree(ccache_dir, ignore_errors=True)
+    build_dir.mkdir(parents=True)
+    fragment = build_dir / "fragment.config"
+    fragment.write_text(fragment_text)
+    env = {**os.environ, "CCACHE_DIR": str(ccache_dir), "CCACHE_BASEDIR": str(build_dir.parent),
+           "KBUILD_BUILD_USER": "bench", "KBUILD_BUILD_HOST": "bench", "LC_ALL": "C"}  # fmt: skip
+    make = ["make", "-C", str(tree), f"O={build_dir}", "ARCH=x86_64", "CC=ccache gcc",
+            "HOSTCC=ccache gcc"]  # fmt: skip
+    started = time.monotonic()
+    timed([*make, "tinyconfig"], log, env=env)
+    timed([str(tree / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
+           str(build_dir / ".config"), str(fragment)], log, cwd=build_dir, env=env)  # fmt: skip
+    timed([*make, "olddefconfig"], log, env=env)
+    timed([*make, f"-j{jobs}", "bzImage"], log, env=env)
+    return time.monotonic() - started
+
+
+# -- a one-patch edit ---------------------------------------------------------------
+
+
+def edited_series(destination: Path, token: int) -> Path:
+    """A copy of the series whose kernel/seccomp.c-only patch adds one line of code.
+
+    The line is a file-scope constant, so the object really recompiles (a comment
+    would be a ccache hit) while the kernel behaves the same. The copy keeps the
+    series' name, so it maps to the same tree and build dir as the real series.
+    """
+    copy = destination / SERIES.name
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(SERIES, copy)
+    patch = copy / SECCOMP_ONLY_PATCH
+    lines = patch.read_text().splitlines(keepends=True)
+    header = next(i for i, line in enumerate(lines) if line.startswith("@@ "))
+    match = re.match(r"@@ -(\d+),(\d+) \+(\d+),(\d+) @@(.*)", lines[header], re.DOTALL)
+    if match is None:
+        raise BenchError(f"{patch}: unexpected first hunk header {lines[header]!r}")
+    old_start, old_count, new_start, new_count, rest = match.groups()
+    lines[header] = f"@@ -{old_start},{old_count} +{new_start},{int(new_count) + 1} @@{rest}"
+    first_added = next(i for i in range(header + 1, len(lines)) if lines[i].startswith("+"))
+    lines.insert(first_added, f"+static const int bench_edit_{token} __maybe_unused = {token};\n")
+    patch.write_text("".join(lines))
+    return copy
+
+
+# -- kunit.py, as a reference ---------------------------------------------------------
+
+_KUNIT_ELAPSED = re.compile(
+    r"Elapsed time: (?P<total>[\d.]+)s total, (?P<configuring>[\d.]+)s configuring, "
+    r"(?P<building>[\d.]+)s building, (?P<running>[\d.]+)s running"
+)
+
+
+def kunit_run(tree: Path, build_dir: Path, jobs: int, log: Path) -> dict[str, float]:
+    """`kunit.py run --arch=x86_64` from the same source tree (out of tree, cold)."""
+    shutil.rmtree(build_dir, ignore_errors=True)
+    command = [sys.executable, str(tree / "tools/testing/kunit/kunit.py"), "run",
+               "--arch=x86_64", f"--build_dir={build_dir}", f"--jobs={jobs}",
+               "--timeout=900"]  # fmt: skip
+    outcome = timed(command, log, cwd=tree)
+    match = _KUNIT_ELAPSED.search(outcome.output)
+    figures = {"wall": outcome.seconds}
+    if match:
+        figures.update({name: float(value) for name, value in match.groupdict().items()})
+    return figures

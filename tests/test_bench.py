@@ -1,0 +1,75 @@
+"""The benchmark's own logic (the edit it makes, its counters), without running it."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import measures
+
+
+def _hunks_consistent(text: str) -> bool:
+    """Whether every hunk's body has exactly the lines its header counts."""
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        header = re.match(r"@@ -\d+,(\d+) \+\d+,(\d+) @@", lines[index])
+        index += 1
+        if not header:
+            continue
+        old, new = int(header[1]), int(header[2])
+        while old > 0 or new > 0:
+            kind = lines[index][:1]
+            if kind not in (" ", "+", "-") or (kind == "-" and old == 0):
+                return False
+            old -= kind in " -"
+            new -= kind in " +"
+            if new < 0:
+                return False
+            index += 1
+        # The next line must not continue the hunk.
+        if index < len(lines) and lines[index][:1] == "+":
+            return False
+    return True
+
+
+def test_the_edited_patch_adds_one_line_of_code_and_keeps_its_hunks_consistent(
+    tmp_path: Path,
+) -> None:
+    edited = measures.edited_series(tmp_path, 1234)
+    assert edited.name == measures.SERIES.name  # same tree and build dir as the real series
+    original = (measures.SERIES / measures.SECCOMP_ONLY_PATCH).read_text()
+    changed = (edited / measures.SECCOMP_ONLY_PATCH).read_text()
+    added = [line for line in changed.splitlines() if line not in original.splitlines()]
+    assert added[-1] == "+static const int bench_edit_1234 __maybe_unused = 1234;"
+    assert _hunks_consistent(original)
+    assert _hunks_consistent(changed)
+    # Counting is strict: the same edit without its header bump is caught.
+    assert not _hunks_consistent(changed.replace(",27 @@", ",26 @@", 1))
+    # The rest of the series is untouched.
+    for patch in measures.SERIES.iterdir():
+        if patch.name != measures.SECCOMP_ONLY_PATCH:
+            assert (edited / patch.name).read_bytes() == patch.read_bytes()
+
+
+def test_ccache_hit_rate_is_taken_between_two_readings() -> None:
+    before = {"direct_cache_hit": 10, "preprocessed_cache_hit": 5, "cache_miss": 100}
+    after = {"direct_cache_hit": 50, "preprocessed_cache_hit": 15, "cache_miss": 110}
+    hits, misses, rate = measures.hit_rate(before, after)
+    assert (hits, misses) == (50, 10)
+    assert rate == pytest.approx(50 / 60)
+    assert measures.hit_rate(after, after) == (0, 0, None)
+
+
+def test_kunit_elapsed_line_is_read() -> None:
+    line = (
+        "[07:01:02] Elapsed time: 312.501s total, 2.004s configuring, 290.100s building, "
+        "20.397s running"
+    )
+    match = measures._KUNIT_ELAPSED.search(line)
+    assert match is not None
+    assert float(match["building"]) == 290.1 and float(match["running"]) == 20.397
