@@ -8,6 +8,8 @@ every patch applied, so a failed series leaves no half-patched tree behind.
 
 from __future__ import annotations
 
+import filecmp
+import os
 import re
 import shutil
 import subprocess
@@ -83,6 +85,20 @@ def _refresh(tree: Path, relative: str) -> None:
     copy.replace(path)  # a new inode written now: a fresh mtime, the pristine file untouched
 
 
+def _keep_unchanged_mtimes(previous: Path, scratch: Path, touched: list[str]) -> None:
+    """Give a re-patched file whose content did not change its old mtime back.
+
+    Re-applying an edited series rewrites every file the series touches;
+    without this, editing one patch would rebuild everything that includes
+    a header another patch changes.
+    """
+    for relative in touched:
+        old, new = previous / relative, scratch / relative
+        if old.is_file() and new.is_file() and filecmp.cmp(old, new, shallow=False):
+            kept = old.stat()
+            os.utime(new, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+
 def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> list[str]:
     """Make `destination` the pristine tree with `series` applied; return patch warnings."""
     series_hash = series.content_hash()
@@ -110,6 +126,8 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
         for relative in previously_touched if isinstance(previously_touched, list) else []:
             if relative not in touched:
                 _refresh(scratch, str(relative))
+        if destination.is_dir():
+            _keep_unchanged_mtimes(destination, scratch, touched)
         stamp = {"series": series.name, "series_hash": series_hash, "touched": touched}
         write_json(scratch / STAMP, stamp)
     except BaseException:

@@ -93,6 +93,28 @@ def test_file_reverted_by_a_new_series_gets_a_fresh_private_copy(
     assert reverted.stat().st_mtime >= built_at - 1
 
 
+def test_editing_one_patch_refreshes_only_the_files_whose_content_changed(
+    tmp_path: Path, pristine: Path
+) -> None:
+    tree = tmp_path / "patched"
+    patches = {
+        "1.patch": patch_text("kernel/a.c", "old", "new"),
+        "2.patch": patch_text("kernel/b.c", "old", "first"),
+    }
+    prepare_patched_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
+    long_ago = time.time() - 600
+    for name in ("a.c", "b.c"):
+        os.utime(tree / "kernel" / name, (long_ago, long_ago))  # as if built since
+    edited_at = time.time()
+    patches["2.patch"] = patch_text("kernel/b.c", "old", "second")
+    prepare_patched_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
+    # a.c came out of the re-applied series byte for byte as before: make must not
+    # see it as new. b.c changed: it must look newer than anything built from it.
+    assert (tree / "kernel/a.c").stat().st_mtime == pytest.approx(long_ago, abs=1e-3)
+    assert (tree / "kernel/b.c").read_text() == "line1\nsecond\nline3\n"
+    assert (tree / "kernel/b.c").stat().st_mtime >= edited_at - 1
+
+
 def test_unchanged_series_reuses_the_tree(tmp_path: Path, pristine: Path) -> None:
     series = parse_series(
         write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
