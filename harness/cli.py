@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import compare, doctor, initramfs, pipeline, qemu, report
+from harness import compare, doctor, expectations, initramfs, pipeline, qemu, report
 from harness.arches import ARCHES, get_arch
 from harness.boot import Timeouts
 from harness.errors import BadInput, HarnessError, StageFailure
+from harness.model import VARIANTS
 from harness.progress import Progress
 from harness.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
 from harness.workdir import WorkDir, WorkDirLock
@@ -83,6 +84,9 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
     group.add_argument("--no-selftests", dest="selftests", action="store_false",
                        help="skip the kernel's own seccomp selftests in the guest")  # fmt: skip
+    group.add_argument("--expectations", type=Path, metavar="FILE",
+                       help="known outcomes per arch and variant (default: "
+                       f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
     defaults = Timeouts()
     group.add_argument(
         "--boot-timeout",
@@ -119,7 +123,7 @@ def _run_id() -> str:
 
 def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipeline.RunConfig:
     arches = [get_arch(name) for name in (args.arch or args.default_arches)]
-    variants = args.variant or list(pipeline.VARIANTS)
+    variants = args.variant or list(VARIANTS)
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
@@ -153,7 +157,16 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         selftests=getattr(args, "selftests", False) and do_test,
         mbox=args.mbox,
         commits=args.commits,
+        expectations=_expectations(args) if do_test else expectations.NO_EXPECTATIONS,
     )
+
+
+def _expectations(args: argparse.Namespace) -> expectations.Expectations:
+    """--expectations FILE, else the checkout's expectations.toml if it has one."""
+    path: Path | None = getattr(args, "expectations", None)
+    if path is not None:
+        return expectations.load(path)
+    return expectations.load_default(project_root())
 
 
 def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
@@ -176,6 +189,14 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
         progress.line(f"{cell.name}: {cell.status.label}: {counts}"
                       + (f" -- {cell.reason}" if cell.reason else ""))  # fmt: skip
+    if config.expectations.path is not None:
+        judged = [cell.facts.get("expectations") or {} for cell in summary.cells]
+        totals = [sum(len(j.get(key, [])) for j in judged)
+                  for key in ("departures", "expected_failures", "stale")]  # fmt: skip
+        progress.line(
+            f"expectations {config.expectations.path}: {totals[0]} departure(s), "
+            f"{totals[1]} expected failure(s), {totals[2]} stale glob(s)"
+        )
     progress.line(
         f"run {status.label} (exit {status.exit_code}); see {config.results_dir}/summary.json"
     )
