@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import compare, doctor, expectations, initramfs, pipeline, qemu, report
+from harness import compare, doctor, expectations, initramfs, ktap, pipeline, qemu, report
 from harness.arches import ARCHES, get_arch
 from harness.boot import Timeouts
 from harness.errors import BadInput, HarnessError, StageFailure
@@ -87,6 +87,9 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--expectations", type=Path, metavar="FILE",
                        help="known outcomes per arch and variant (default: "
                        f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
+    group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
+                       help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run directory "
+                       "(default: off)")  # fmt: skip
     defaults = Timeouts()
     group.add_argument(
         "--boot-timeout",
@@ -158,6 +161,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         mbox=args.mbox,
         commits=args.commits,
         expectations=_expectations(args) if do_test else expectations.NO_EXPECTATIONS,
+        ktap=bool(getattr(args, "ktap", False)) and do_test,
     )
 
 
@@ -264,6 +268,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     for path in report.write_reports(args.run_dir):
         print(path)
+    if args.ktap:
+        print(ktap.write_ktap(args.run_dir))
     return 0
 
 
@@ -276,6 +282,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
     report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report_parser.add_argument(
+        "--ktap", action="store_true", help=f"also write {ktap.KTAP_NAME} (KTAP version 1)"
+    )
     report_parser.set_defaults(handler=cmd_report)
     compare_parser = sub.add_parser(
         "compare", help="what changed between two runs, regressions first (exit 1 if any)"

@@ -25,6 +25,7 @@ from harness.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
 from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
+from harness.ktap import write_ktap
 from harness.model import VARIANTS, Cell, RunSummary, StageState
 from harness.process import capture
 from harness.progress import Progress
@@ -64,6 +65,7 @@ class RunConfig:
     mbox: Path | None = None  # the series as an mbox, instead of series_dir
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
     expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell
+    ktap: bool = False  # also write results.ktap into the run directory
 
 
 @dataclass
@@ -618,4 +620,9 @@ def run_matrix(
         write_reports(run_dir)
     except Exception as error:  # the report is a by-product: it never changes the exit code
         progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
+    if config.ktap:
+        try:
+            progress.line(f"KTAP: {write_ktap(run_dir)}")
+        except Exception as error:  # like the report, a by-product of summary.json and JUnit
+            progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
     return summary

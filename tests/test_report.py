@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -256,6 +257,21 @@ def test_every_run_ends_with_a_report(one_cell_matrix: pipeline.RunConfig, tmp_p
     assert 'data-cell="x86_64-baseline"' in html and 'data-status="test_failed"' in html
     assert (tmp_path / "results" / MARKDOWN_NAME).is_file()
     assert "warning" not in stream.getvalue()
+
+
+def test_a_run_with_ktap_writes_results_ktap(
+    one_cell_matrix: pipeline.RunConfig, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(one_cell_matrix, ktap=True)
+    stream = io.StringIO()
+    pipeline.run_matrix(config, _prepared(tmp_path), "r1", Progress(stream, live=False))
+    lines = (tmp_path / "results" / "results.ktap").read_text().splitlines()
+    assert lines[:5] == [
+        "KTAP version 1", "1..1", "  KTAP version 1", "  # Subtest: x86_64.baseline", "  1..193"
+    ]  # fmt: skip
+    assert lines[-2:] == ["# x86_64.baseline: test_failed: test: 1 failed",
+                          "not ok 1 x86_64.baseline"]  # fmt: skip
+    assert f"KTAP: {tmp_path / 'results' / 'results.ktap'}" in stream.getvalue()
 
 
 def test_a_report_that_fails_to_render_only_warns(
