@@ -63,6 +63,15 @@ def test_checked_in_file_matches_a_real_baseline_run(data_dir: Path) -> None:
     assert judged.stale == []
 
 
+def test_checked_in_file_matches_a_real_patched_run(data_dir: Path) -> None:
+    guest = read_records(data_dir / "results-x86_64-patched.jsonl")
+    upstream, planned = parse_tap((data_dir / "seccomp_bpf-x86_64-patched.tap").read_text())
+    assert guest.counts()["skipped"] == 1 and planned == len(upstream) == 99
+    judged = judge(load(CHECKED_IN), "x86_64", "patched", [*guest.results, *upstream])
+    assert judged.departures == [] and judged.expected_failures == []
+    assert judged.stale == []
+
+
 def test_checked_in_file_catches_a_patched_kernel_that_skips_its_tests(data_dir: Path) -> None:
     """The same records as a patched cell: the series' tests skipped is a departure each."""
     guest = read_records(data_dir / "results-x86_64-baseline.jsonl")
