@@ -582,7 +582,7 @@ def expectation_facts(expectations: Expectations, cells: list[Cell]) -> dict[str
         departures.extend(judged.get("departures", []))
         stale.extend({**entry, "cell": cell.name} for entry in judged.get("stale", []))
     return {
-        "expectations": str(expectations.path) if expectations.path else None,
+        "expectations": str(expectations.path.resolve()) if expectations.path else None,
         "departures": departures,
         "stale_expectations": stale,
     }
