@@ -15,11 +15,23 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from harness import compare, doctor, initramfs, pipeline, qemu, report
+from harness import (
+    compare,
+    doctor,
+    expectations,
+    initramfs,
+    ktap,
+    matrixfile,
+    pipeline,
+    qemu,
+    report,
+)
 from harness.arches import ARCHES, get_arch
 from harness.boot import Timeouts
 from harness.errors import BadInput, HarnessError, StageFailure
+from harness.model import VARIANTS
 from harness.progress import Progress
 from harness.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
 from harness.workdir import WorkDir, WorkDirLock
@@ -31,17 +43,28 @@ def project_root() -> Path:
     return checkout if (checkout / "kernel-configs").is_dir() else Path.cwd()
 
 
+BUILTIN_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
+BUILTIN_FEATURES = ["seccomp"]
+BUILTIN_BUILD_TIMEOUT = 3600.0
+
+
 def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[str]) -> None:
     root = project_root()
-    group = parser.add_argument_group("matrix")
+    group = parser.add_argument_group(
+        "matrix", f"options left out take their value from {matrixfile.DEFAULT_NAME}"
+    )
+    group.add_argument("--matrix", type=Path, metavar="FILE",
+                       help=f"the matrix file (default: {root / matrixfile.DEFAULT_NAME}, "
+                       "when it exists)")  # fmt: skip
     group.add_argument("--arch", action="append", help=f"{', '.join(ARCHES)} (repeatable; "
                        f"default: {' and '.join(default_arches)})")  # fmt: skip
     group.set_defaults(default_arches=default_arches)
     group.add_argument(
         "--variant", action="append", help="baseline, patched (repeatable; default both)"
     )
-    group.add_argument("--series", type=Path, default=root / "patches" / "ptrace-seccomp",
-                       help="quilt series directory (default: %(default)s)")  # fmt: skip
+    group.add_argument(
+        "--series", type=Path, help=f"quilt series directory (default: {root / BUILTIN_SERIES})"
+    )
     group.add_argument(
         "--mbox", type=Path, help="the series as an mbox (git format-patch or a list archive)"
     )
@@ -59,18 +82,21 @@ def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[st
                        help="config fragment directory (default: %(default)s)")  # fmt: skip
     group.add_argument("--feature", action="append",
                        help="extra fragment from the configs dir, e.g. debug-kasan (repeatable; "
-                       "default: seccomp)")  # fmt: skip
-    group.add_argument("--kconfig-add", action="append", default=[], metavar="CONFIG_X=y",
+                       f"default: {', '.join(BUILTIN_FEATURES)})")  # fmt: skip
+    group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip
     group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
     group.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    group.add_argument("--build-timeout", type=float, default=3600.0, metavar="SECONDS")
+    group.add_argument("--build-timeout", type=float, metavar="SECONDS",
+                       help=f"one kernel build (default: {BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
 
 
 def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     root = project_root()
-    group = parser.add_argument_group("guest")
-    group.add_argument("--accel", choices=qemu.ACCELS, default="auto",
+    group = parser.add_argument_group(
+        "guest", f"options left out take their value from {matrixfile.DEFAULT_NAME} too"
+    )
+    group.add_argument("--accel", choices=qemu.ACCELS,
                        help="auto uses KVM only where it works here (default: auto)")  # fmt: skip
     group.add_argument(
         "--cmdline", action="append", default=[], help="add to the kernel command line"
@@ -81,79 +107,102 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
     group.add_argument("--pytest-arg", action="append", default=[],
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
-    group.add_argument("--no-selftests", dest="selftests", action="store_false",
-                       help="skip the kernel's own seccomp selftests in the guest")  # fmt: skip
+    group.add_argument("--selftests", action=argparse.BooleanOptionalAction,
+                       help="run the kernel's own seccomp selftests in the guest (default: "
+                       "yes)")  # fmt: skip
+    group.add_argument("--expectations", type=Path, metavar="FILE",
+                       help="known outcomes per arch and variant (default: "
+                       f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
+    group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
+                       help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run directory "
+                       "(default: no)")  # fmt: skip
     defaults = Timeouts()
-    group.add_argument(
-        "--boot-timeout",
-        type=float,
-        default=defaults.boot,
-        metavar="SECONDS",
-        help="to userspace, at KVM speed; x3 under TCG (default: %(default)s)",
-    )
-    group.add_argument(
-        "--test-timeout",
-        type=float,
-        default=defaults.test,
-        metavar="SECONDS",
-        help="per guest test, at KVM speed; x3 under TCG (default: %(default)s)",
-    )
-    group.add_argument(
-        "--run-timeout",
-        type=float,
-        default=defaults.run,
-        metavar="SECONDS",
-        help="whole guest run, at KVM speed; x3 under TCG (default: %(default)s)",
-    )
-    group.add_argument(
-        "--timeout-factor",
-        type=float,
-        default=1.0,
-        help="multiply every timeout, for slow runners (default: %(default)s)",
-    )
+    for name, what, default in (
+        ("boot", "to userspace", defaults.boot),
+        ("test", "per guest test", defaults.test),
+        ("run", "whole guest run", defaults.run),
+    ):
+        help_text = f"{what}, at KVM speed; x3 under TCG (default: {default:g})"
+        group.add_argument(f"--{name}-timeout", type=float, metavar="SECONDS", help=help_text)
+    group.add_argument("--timeout-factor", type=float,
+                       help="multiply the boot, test and run timeouts, for slow runners "
+                       "(default: 1)")  # fmt: skip
 
 
 def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+T = TypeVar("T")
+
+
+def _pick(given: T | None, in_file: T | None, builtin: T) -> T:
+    """A command-line value, else the matrix file's, else the built-in default."""
+    if given is not None:
+        return given
+    return in_file if in_file is not None else builtin
+
+
+def _matrix_file(args: argparse.Namespace) -> matrixfile.MatrixFile:
+    """--matrix FILE, else the checkout's harness.toml if it has one."""
+    if args.matrix is not None:
+        return matrixfile.load(args.matrix)
+    return matrixfile.load_default(project_root())
+
+
 def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipeline.RunConfig:
-    arches = [get_arch(name) for name in (args.arch or args.default_arches)]
-    variants = args.variant or list(pipeline.VARIANTS)
+    matrix = _matrix_file(args)
+    cells_from_file = args.command in FILE_CELL_COMMANDS
+    arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
+    variants = _pick(args.variant, matrix.variants if cells_from_file else None, list(VARIANTS))
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
     results = args.results or project_root() / "results" / _run_id()
+    timeouts = matrix.timeouts
+    defaults = Timeouts()
     return pipeline.RunConfig(
-        arches=arches,
+        arches=[get_arch(name) for name in arch_names],
         variants=variants,
-        series_dir=args.series,
+        series_dir=_pick(args.series, matrix.series, project_root() / BUILTIN_SERIES),
         config_dir=args.configs,
         guest_tests=getattr(args, "guest_tests", project_root() / "guest-tests"),
         work=WorkDir(args.work_dir.resolve()),
         results_dir=results.resolve(),
         source_dir=args.source,
         source_tarball=args.source_tarball,
-        features=args.feature or ["seccomp"],
-        kconfig_add=args.kconfig_add,
-        accel=getattr(args, "accel", "auto"),
+        features=_pick(args.feature, matrix.features, BUILTIN_FEATURES),
+        kconfig_add=_pick(args.kconfig_add, matrix.kconfig_add, []),
+        accel=_pick(getattr(args, "accel", None), matrix.accel, "auto"),
         cmdline=getattr(args, "cmdline", []),
         qemu_args=getattr(args, "qemu_arg", []),
         jobs=args.jobs,
         pytest_args=pytest_args,
         timeouts=Timeouts(
-            boot=getattr(args, "boot_timeout", Timeouts.boot),
-            test=getattr(args, "test_timeout", Timeouts.test),
-            run=getattr(args, "run_timeout", Timeouts.run),
+            boot=_pick(getattr(args, "boot_timeout", None), timeouts.get("boot"), defaults.boot),
+            test=_pick(getattr(args, "test_timeout", None), timeouts.get("test"), defaults.test),
+            run=_pick(getattr(args, "run_timeout", None), timeouts.get("run"), defaults.run),
         ),
-        timeout_factor=getattr(args, "timeout_factor", 1.0),
-        build_timeout=args.build_timeout,
+        timeout_factor=_pick(getattr(args, "timeout_factor", None), timeouts.get("factor"), 1.0),
+        build_timeout=_pick(args.build_timeout, timeouts.get("build"), BUILTIN_BUILD_TIMEOUT),
         do_build=do_build,
         do_test=do_test,
-        selftests=getattr(args, "selftests", False) and do_test,
+        selftests=_pick(getattr(args, "selftests", None), matrix.selftests, True) and do_test,
         mbox=args.mbox,
         commits=args.commits,
+        expectations=_expectations(args, matrix) if do_test else expectations.NO_EXPECTATIONS,
+        ktap=_pick(getattr(args, "ktap", None), matrix.ktap, False) and do_test,
     )
+
+
+def _expectations(
+    args: argparse.Namespace, matrix: matrixfile.MatrixFile
+) -> expectations.Expectations:
+    """--expectations FILE, else the matrix file's, else the checkout's expectations.toml."""
+    path: Path | None = _pick(getattr(args, "expectations", None), matrix.expectations, None)
+    if path is not None:
+        return expectations.load(path)
+    return expectations.load_default(project_root())
 
 
 def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
@@ -176,6 +225,14 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
         progress.line(f"{cell.name}: {cell.status.label}: {counts}"
                       + (f" -- {cell.reason}" if cell.reason else ""))  # fmt: skip
+    if config.expectations.path is not None:
+        judged = [cell.facts.get("expectations") or {} for cell in summary.cells]
+        totals = [sum(len(j.get(key, [])) for j in judged)
+                  for key in ("departures", "expected_failures", "stale")]  # fmt: skip
+        progress.line(
+            f"expectations {config.expectations.path}: {totals[0]} departure(s), "
+            f"{totals[1]} expected failure(s), {totals[2]} stale glob(s)"
+        )
     progress.line(
         f"run {status.label} (exit {status.exit_code}); see {config.results_dir}/summary.json"
     )
@@ -243,6 +300,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     for path in report.write_reports(args.run_dir):
         print(path)
+    if args.ktap:
+        print(ktap.write_ktap(args.run_dir))
     return 0
 
 
@@ -255,6 +314,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
     report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report_parser.add_argument(
+        "--ktap", action="store_true", help=f"also write {ktap.KTAP_NAME} (KTAP version 1)"
+    )
     report_parser.set_defaults(handler=cmd_report)
     compare_parser = sub.add_parser(
         "compare", help="what changed between two runs, regressions first (exit 1 if any)"
@@ -271,6 +333,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], str, bool, list[s
     "test": (cmd_test, "boot and test kernels already built", True, list(ARCHES)),
     "boot": (cmd_boot, "interactive console on a built kernel", True, ["x86_64"]),
 }
+# The commands whose cells (arches, variants) come from the matrix file; `boot` boots one.
+FILE_CELL_COMMANDS = ("run", "build", "test")
 
 
 def build_parser() -> argparse.ArgumentParser:

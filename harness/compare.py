@@ -1,9 +1,10 @@
 """`harness compare RUN_A RUN_B`: what changed from one run to the next, regressions first.
 
 A regression is a cell whose status got worse, or a test that now fails or
-errors where it passed (or was skipped, or did not exist) before. A fix is the
-reverse. Everything else that changed (a skip, a test gone, a new cell, a
-different kernel, config or series hash, accelerator) is listed last.
+errors where it passed (or was skipped, or did not exist) before, unless RUN_B's
+expectations allowed that failure. A fix is the reverse. Everything else that
+changed (a skip, a test gone, a new cell, a different kernel, config or series
+hash, accelerator) is listed last.
 """
 
 from __future__ import annotations
@@ -101,13 +102,16 @@ def _compare_tests(
 ) -> None:
     before, after = old.outcomes(), new.outcomes()
     messages = {test.nodeid: test.message for test in new.tests}
+    expected = {test.nodeid: test.expected for test in new.tests if test.expected}
     suites = {test.nodeid: test.suite for test in [*old.tests, *new.tests]}
     other_groups: dict[tuple[str, str, str], list[str]] = {}
     for nodeid in [*before, *(nodeid for nodeid in after if nodeid not in before)]:
         old_outcome, new_outcome = before.get(nodeid, NOT_RUN), after.get(nodeid, NOT_RUN)
         kind = classify_test_change(old_outcome, new_outcome)
         line = f"test {new.name} {nodeid}: {old_outcome} -> {new_outcome}"
-        if kind == "regression":
+        if kind == "regression" and nodeid in expected:
+            comparison.others.append(f"{line} ({expected[nodeid]})")
+        elif kind == "regression":
             last_line = messages.get(nodeid, "").strip().splitlines()[-1:]
             regressions.append(line + (f" ({last_line[0]})" if last_line else ""))
         elif kind == "fix":

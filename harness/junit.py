@@ -1,9 +1,15 @@
-"""JUnit XML for one cell, readable by GitHub's and GitLab's test reporting."""
+"""JUnit XML for one cell, readable by GitHub's and GitLab's test reporting.
+
+An expected failure (see expectations.py) is written as pytest writes an
+xfail: a <skipped> of type "xfail" ("xfail-error" for an expected error),
+whose message gives the reason and whose text is the failure, so a CI
+dashboard shows it as it counts: not failing.
+"""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.records import TestResult
@@ -14,6 +20,14 @@ class Suite:
     name: str  # e.g. "x86_64.patched" or "x86_64.patched.seccomp_bpf"
     results: list[TestResult]
     properties: dict[str, str]
+    expected_failures: dict[str, str] = field(default_factory=dict)  # nodeid -> message
+
+    def counts_as(self, result: TestResult) -> str:
+        """The outcome JUnit counts: an expected failure counts as skipped."""
+        return "skipped" if result.nodeid in self.expected_failures else result.outcome
+
+
+XFAIL_TYPES = {"failed": "xfail", "error": "xfail-error"}  # <skipped type=...> per outcome
 
 
 def _suite_element(parent: ET.Element, suite: Suite) -> None:
@@ -23,9 +37,9 @@ def _suite_element(parent: ET.Element, suite: Suite) -> None:
         "testsuite",
         name=suite.name,
         tests=str(len(results)),
-        failures=str(sum(r.outcome == "failed" for r in results)),
-        errors=str(sum(r.outcome == "error" for r in results)),
-        skipped=str(sum(r.outcome == "skipped" for r in results)),
+        failures=str(sum(suite.counts_as(r) == "failed" for r in results)),
+        errors=str(sum(suite.counts_as(r) == "error" for r in results)),
+        skipped=str(sum(suite.counts_as(r) == "skipped" for r in results)),
         time=f"{sum(r.duration for r in results):.3f}",
     )
     props = ET.SubElement(element, "properties")
@@ -40,7 +54,13 @@ def _suite_element(parent: ET.Element, suite: Suite) -> None:
             name=name or result.nodeid,
             time=f"{result.duration:.3f}",
         )
-        if result.outcome in ("failed", "error"):
+        expected = suite.expected_failures.get(result.nodeid)
+        if expected is not None and result.outcome in XFAIL_TYPES:
+            skipped = ET.SubElement(
+                case, "skipped", type=XFAIL_TYPES[result.outcome], message=expected
+            )
+            skipped.text = result.message
+        elif result.outcome in ("failed", "error"):
             tag = "failure" if result.outcome == "failed" else "error"
             lines = result.message.strip().splitlines()
             failure = ET.SubElement(case, tag, message=lines[-1] if lines else result.outcome)

@@ -101,12 +101,17 @@ def merge(fragments: Iterable[Path], additions: Iterable[str] = ()) -> MergedCon
         for option in parse_fragment(fragment):
             merged.add(option)
     for addition in additions:
-        text = addition if addition.startswith(("CONFIG_", "#")) else f"CONFIG_{addition}"
-        added = parse_line(text, f"--kconfig-add {addition}")
-        if added is None:
-            raise BadInput(f"--kconfig-add {addition!r}: expected CONFIG_NAME=VALUE")
-        merged.add(added, override=True)
+        merged.add(parse_addition(addition, "--kconfig-add"), override=True)
     return merged
+
+
+def parse_addition(addition: str, origin: str) -> Option:
+    """A --kconfig-add entry ("CONFIG_X=y", or "X=y"); `origin` names where it was given."""
+    text = addition if addition.startswith(("CONFIG_", "#")) else f"CONFIG_{addition}"
+    added = parse_line(text, f"{origin} {addition}")
+    if added is None:
+        raise BadInput(f"{origin} {addition!r}: expected CONFIG_NAME=VALUE")
+    return added
 
 
 class KconfigIndex:

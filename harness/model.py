@@ -9,6 +9,7 @@ from typing import Any
 from harness.status import Status
 
 STAGES = ("patch", "config", "build", "boot", "test")
+VARIANTS = ("baseline", "patched")  # no patches; the series applied
 
 
 class StageState(enum.Enum):

@@ -23,10 +23,12 @@ from harness.arches import ArchSpec
 from harness.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.decode import decode_stacktrace
 from harness.errors import BadInput, StageFailure
+from harness.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
 from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
-from harness.model import Cell, RunSummary, StageState
+from harness.ktap import write_ktap
+from harness.model import VARIANTS, Cell, RunSummary, StageState
 from harness.process import capture
 from harness.progress import Progress
 from harness.records import GuestRun, TestResult
@@ -36,8 +38,6 @@ from harness.source import KernelSource, resolve_source
 from harness.status import Status
 from harness.trees import prepare_patched_tree
 from harness.workdir import WorkDir
-
-VARIANTS = ("baseline", "patched")
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ class RunConfig:
     selftests: bool = True  # also run the kernel's seccomp selftests in the guest
     mbox: Path | None = None  # the series as an mbox, instead of series_dir
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
+    expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell
+    ktap: bool = False  # also write results.ktap into the run directory
 
 
 @dataclass
@@ -504,10 +506,19 @@ class Matrix:
             cell.facts["accel"] = accel
             break
         assert outcome is not None
-        self.classify(cell, outcome, console_log, time.monotonic() - boot_started)
+        seconds = time.monotonic() - boot_started
+        self.record_outcome(cell, outcome, cell_dir, seconds, bool(selftest_binaries))
+
+    def record_outcome(
+        self, cell: Cell, outcome: BootOutcome, cell_dir: Path, seconds: float, selftests_ran: bool
+    ) -> None:
+        """Classify a finished guest run from its files in `cell_dir`, judge it, write JUnit."""
+        self.classify(cell, outcome, cell_dir / "console.log", seconds)
         upstream: list[TestResult] = []
-        if selftest_binaries:
-            upstream = self.classify_selftests(cell, outcome, tap_path)
+        if selftests_ran:
+            upstream = self.classify_selftests(cell, outcome, cell_dir / "selftests.tap")
+        judgement = self.judge(cell, [*outcome.guest.results, *upstream])
+        expected = judgement.expected_failure_reasons()
         junit = cell_dir / "junit.xml"
         properties = {
             "arch": cell.arch, "variant": cell.variant,
@@ -515,10 +526,10 @@ class Matrix:
             "series_hash": str(cell.facts.get("series_hash")),
             "config_hash": str(cell.facts.get("config_hash")),
         }  # fmt: skip
-        suites = [Suite(f"{cell.arch}.{cell.variant}", outcome.guest.results, properties)]
-        if selftest_binaries:
+        suites = [Suite(f"{cell.arch}.{cell.variant}", outcome.guest.results, properties, expected)]
+        if selftests_ran:
             name = f"{cell.arch}.{cell.variant}.{selftests.SUITE_NAME}"
-            suites.append(Suite(name, upstream, properties))
+            suites.append(Suite(name, upstream, properties, expected))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name
 
@@ -531,7 +542,10 @@ class Matrix:
     def classify_selftests(
         self, cell: Cell, outcome: BootOutcome, tap_path: Path
     ) -> list[TestResult]:
-        """The upstream suite's results; failures and missing results fail the test stage."""
+        """The upstream suite's results; missing results fail the test stage.
+
+        Failed selftests are judged with the guest tests, by the expectations.
+        """
         results, planned = selftests.parse_tap(tap_path.read_text(errors="replace"))
         if planned is not None and len(results) < planned and outcome.end is BootEnd.COMPLETED:
             results.append(
@@ -543,15 +557,7 @@ class Matrix:
         counts["total"] = len(results)
         cell.facts["selftests"] = counts
         cell.outcomes.update((r.nodeid, r.outcome) for r in results)
-        failed = counts["failed"] + counts["error"]
-        if failed:
-            test = cell.stages["test"]
-            test.state = StageState.FAIL
-            test.message = (test.message + "; " if test.message else "") + (
-                f"{failed} upstream selftest(s) failed"
-            )
-            cell.fail(Status.TEST_FAILED, f"test: {failed} upstream selftest(s) failed")
-        elif not results and outcome.end is BootEnd.COMPLETED:
+        if not results and outcome.end is BootEnd.COMPLETED:
             cell.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
         return results
 
@@ -620,14 +626,24 @@ class Matrix:
         elif outcome.tainted:
             # Tainted without a report we recognise: still not a clean kernel.
             cell.fail(Status.KERNEL_WARNING, f"kernel tainted (flags {outcome.tainted})")
-        failed = cell.tests.get("failed", 0) + cell.tests.get("error", 0)
-        if failed:
-            test.state = StageState.FAIL
-            test.message = test.message or f"{failed} guest test(s) failed"
-            cell.fail(Status.TEST_FAILED, f"test: {failed} guest test(s) failed")
-        elif not guest.results and end is BootEnd.COMPLETED:
+        # Failed tests are judged later, with the upstream selftests, by the expectations.
+        if not guest.results and end is BootEnd.COMPLETED:
             test.state, test.message = StageState.FAIL, "no guest test ran"
             cell.fail(Status.TEST_FAILED, "test: no guest test ran")
+
+    def judge(self, cell: Cell, results: list[TestResult]) -> Judgement:
+        """The cell's tests against the expectations: any departure fails the test stage."""
+        judgement = judge(self.config.expectations, cell.arch, cell.variant, results)
+        cell.facts["expectations"] = judgement.to_json()
+        for warning in judgement.stale_lines():
+            self.progress.line(f"{cell.name}: warning: {warning}")
+        if judgement.departures:
+            test = cell.stages["test"]
+            test.state = StageState.FAIL
+            summary = judgement.summary()
+            test.message = f"{test.message}; {summary}" if test.message else summary
+            cell.fail(Status.TEST_FAILED, f"test: {summary}")
+        return judgement
 
     def write_cell(self, cell: Cell, cell_dir: Path) -> None:
         write_json(cell_dir / "cell.json", cell.to_json())
@@ -664,6 +680,21 @@ def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     return differences
 
 
+def expectation_facts(expectations: Expectations, cells: list[Cell]) -> dict[str, object]:
+    """The expectations file and every cell's departures and stale entries, for summary.json."""
+    departures: list[dict[str, object]] = []
+    stale: list[dict[str, object]] = []
+    for cell in cells:
+        judged = cell.facts.get("expectations") or {}
+        departures.extend(judged.get("departures", []))
+        stale.extend({**entry, "cell": cell.name} for entry in judged.get("stale", []))
+    return {
+        "expectations": str(expectations.path.resolve()) if expectations.path else None,
+        "departures": departures,
+        "stale_expectations": stale,
+    }
+
+
 def run_matrix(
     config: RunConfig, prepared: Prepared, run_id: str, progress: Progress
 ) -> RunSummary:
@@ -675,6 +706,7 @@ def run_matrix(
     summary.facts.update(
         harness_version=__version__,
         differences=outcome_differences(cells),
+        **expectation_facts(config.expectations, cells),
         arches=[arch.name for arch in config.arches],
         variants=list(config.variants),
         series={
@@ -693,4 +725,9 @@ def run_matrix(
         write_reports(run_dir)
     except Exception as error:  # the report is a by-product: it never changes the exit code
         progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
+    if config.ktap:
+        try:
+            progress.line(f"KTAP: {write_ktap(run_dir)}")
+        except Exception as error:  # like the report, a by-product of summary.json and JUnit
+            progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
     return summary

@@ -4,7 +4,10 @@ Everything comes from the run directory (summary.json and each cell's
 cell.json, junit.xml and console.log), so `harness report RUN_DIR` can render
 a run copied from anywhere. The HTML has a stable structure for tools and
 tests: `table#matrix` has one `tr.cell` per cell with `data-cell` and
-`data-status`, `table#tests` one `tr.test` per test with `data-differs`.
+`data-status`, `table#tests` one `tr.test` per test with `data-differs`,
+`table#departures` one `tr.departure` per test that departed from the
+expectations, `ul#expected-failures` and `ul#stale-expectations` one `li`
+per expected failure and stale entry.
 """
 
 from __future__ import annotations
@@ -90,10 +93,41 @@ class TestRow:
     suite: str
     outcomes: list[str]  # one per cell, in the report's cell order
     differs_on: list[str] = field(default_factory=list)  # arches whose variants disagree
+    expected: list[str] = field(default_factory=list)  # per cell: "expected failure: ..." or ""
 
     @property
     def differs(self) -> bool:
         return bool(self.differs_on)
+
+
+@dataclass(frozen=True)
+class Departure:
+    cell: str
+    test: str
+    expected: str
+    actual: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExpectationNote:
+    """An expected failure or a stale entry: a line of the expectations section."""
+
+    cell: str
+    test: str  # the test, or the stale entry's glob
+    text: str  # "expected failure: <reason>", or "entry 3 (line 20) matched no test (<reason>)"
+
+
+@dataclass
+class Expectations:
+    file: str  # the file's path as the run recorded it, "" when the run had none
+    departures: list[Departure]
+    expected_failures: list[ExpectationNote]
+    stale: list[ExpectationNote]
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.file or self.departures or self.expected_failures or self.stale)
 
 
 @dataclass
@@ -118,6 +152,7 @@ class Report:
     excerpts: list[Excerpt]
     timings: list[TimingBar]
     notes: list[str]
+    expectations: Expectations
 
     @property
     def status_class(self) -> str:
@@ -182,7 +217,29 @@ def build_report(run: RunRecord) -> Report:
         excerpts=[excerpt for cell in run.cells for excerpt in cell_excerpts(run.directory, cell)],
         timings=[timing_bar(cell) for cell in run.cells],
         notes=[f"{cell.name}: {cell.junit_problem}" for cell in run.cells if cell.junit_problem],
+        expectations=expectations_view(run),
     )
+
+
+def expectations_view(run: RunRecord) -> Expectations:
+    """Departures, expected failures and stale entries, from each cell's own record."""
+    view = Expectations(str(run.summary.get("expectations") or ""), [], [], [])
+    for cell in run.cells:
+        judged = cell.data.get("expectations") or {}
+        view.file = view.file or str(judged.get("file") or "")
+        for entry in judged.get("departures") or []:
+            view.departures.append(
+                Departure(cell.name, str(entry.get("test")), str(entry.get("expected")),
+                          str(entry.get("actual")), str(entry.get("reason", "")))
+            )  # fmt: skip
+        for entry in judged.get("expected_failures") or []:
+            text = f"expected failure: {entry.get('reason', '')}"
+            view.expected_failures.append(ExpectationNote(cell.name, str(entry.get("test")), text))
+        for entry in judged.get("stale") or []:
+            where = f"entry {entry.get('entry')} (line {entry.get('line')})"
+            text = f"{where} matched no test ({entry.get('reason', '')})"
+            view.stale.append(ExpectationNote(cell.name, str(entry.get("test")), text))
+    return view
 
 
 def cell_view(run_dir: Path, cell: CellRecord) -> CellView:
@@ -226,13 +283,15 @@ def cell_links(run_dir: Path, cell: CellRecord) -> list[Link]:
 def outcome_rows(run: RunRecord) -> list[tuple[str, list[TestRow]]]:
     """Every test of every cell, grouped by suite (guest tests first), in first-seen order."""
     outcomes = [cell.outcomes() for cell in run.cells]
+    expected = [{t.nodeid: t.expected for t in cell.tests if t.expected} for cell in run.cells]
     suites: dict[str, dict[str, TestRow]] = {GUEST_SUITE: {}}
     for cell in run.cells:
         for test in cell.tests:
             rows = suites.setdefault(test.suite, {})
             if test.nodeid not in rows:
                 per_cell = [by_cell.get(test.nodeid, NOT_RUN) for by_cell in outcomes]
-                rows[test.nodeid] = TestRow(test.nodeid, test.suite, per_cell)
+                notes = [by_cell.get(test.nodeid, "") for by_cell in expected]
+                rows[test.nodeid] = TestRow(test.nodeid, test.suite, per_cell, expected=notes)
     differing = differing_tests(run)
     for rows in suites.values():
         for nodeid, row in rows.items():
@@ -304,7 +363,8 @@ def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
 def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
     failing = [test for test in cell.tests if test.outcome in ("failed", "error")]
     excerpts = [
-        Excerpt(cell.name, f"test {test.outcome}", test.nodeid,
+        Excerpt(cell.name, "expected failure" if test.expected else f"test {test.outcome}",
+                f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
                 clip_lines(test.message or "(no message)"), test.nodeid)
         for test in failing[:EXCERPTS_PER_CELL]
     ]  # fmt: skip

@@ -25,6 +25,7 @@ class TestOutcome:
     suite: str  # GUEST_SUITE, or the upstream suite's name, e.g. "seccomp_bpf"
     outcome: str  # passed, failed, error, skipped
     message: str = ""
+    expected: str = ""  # "expected failure: <reason>" when the expectations allowed the failure
 
 
 @dataclass
@@ -119,9 +120,9 @@ def read_junit(path: Path, suite_prefix: str) -> list[TestOutcome]:
         suite_name = suite.get("name", "")
         upstream = _upstream_suite(suite_name, suite_prefix)
         for case in suite.iter("testcase"):
-            outcome, message = _case_outcome(case)
+            outcome, message, expected = _case_outcome(case)
             nodeid = _nodeid(case.get("classname", ""), case.get("name", ""), suite_name, upstream)
-            tests.append(TestOutcome(nodeid, upstream or GUEST_SUITE, outcome, message))
+            tests.append(TestOutcome(nodeid, upstream or GUEST_SUITE, outcome, message, expected))
     return tests
 
 
@@ -139,10 +140,19 @@ def _nodeid(classname: str, name: str, suite_name: str, upstream: str) -> str:
     return f"{module}::{name}" if module else name
 
 
-def _case_outcome(case: ET.Element) -> tuple[str, str]:
+# junit.py writes an expected failure as a <skipped> of one of these types.
+XFAIL_OUTCOMES = {"xfail": "failed", "xfail-error": "error"}
+
+
+def _case_outcome(case: ET.Element) -> tuple[str, str, str]:
+    """(outcome, message, expected-failure note) of a test case."""
     for tag, outcome in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
         element = case.find(tag)
-        if element is not None:
-            text = (element.text or "").strip()
-            return outcome, text or element.get("message", "")
-    return "passed", ""
+        if element is None:
+            continue
+        text = (element.text or "").strip()
+        actual = XFAIL_OUTCOMES.get(element.get("type", "")) if tag == "skipped" else None
+        if actual is not None:
+            return actual, text, element.get("message", "") or "expected failure"
+        return outcome, text or element.get("message", ""), ""
+    return "passed", "", ""

@@ -49,7 +49,7 @@ def exit_code_table() -> list[tuple[int, str, str]]:
     """(code, status, meaning) rows, as documented in the README."""
     meanings = {
         Status.PASS: "every cell built, booted and passed its guest tests",
-        Status.TEST_FAILED: "a guest test failed",
+        Status.TEST_FAILED: "a guest test or upstream selftest departed from its expected outcome",
         Status.KERNEL_WARNING: "the kernel printed an oops, BUG, WARNING or sanitizer report",
         Status.GUEST_HANG: "a guest test hung and the guest was killed",
         Status.KERNEL_PANIC: "the kernel panicked",

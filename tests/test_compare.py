@@ -134,3 +134,19 @@ def test_cli_compare_exit_codes(
     assert out.index("regressions (2)") < out.index("cell x86_64/patched: pass -> test_failed")
     assert main(["compare", str(run_a), str(tmp_path / "missing")]) == EXIT_BAD_INPUT
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_a_failure_run_b_expected_is_listed_but_not_a_regression(runs: tuple[Path, Path]) -> None:
+    run_a, run_b = runs
+    set_test_outcome(run_b, "x86_64-patched", FLAKY, "skipped")
+    junit = run_b / "x86_64-patched" / "junit.xml"
+    junit.write_text(junit.read_text().replace(
+        '<skipped message="" />',
+        '<skipped type="xfail" message="expected failure: flaky under TCG">assert 0 == 9</skipped>',
+    ))  # fmt: skip
+    comparison = compare_runs(run_a, run_b)
+    assert comparison.regressions == []
+    assert comparison.others == [
+        f"test x86_64/patched {FLAKY_ID}: passed -> failed (expected failure: flaky under TCG)"
+    ]
+    assert comparison.exit_code == 0

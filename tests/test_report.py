@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -259,6 +260,21 @@ def test_every_run_ends_with_a_report(one_cell_matrix: pipeline.RunConfig, tmp_p
     assert "warning" not in stream.getvalue()
 
 
+def test_a_run_with_ktap_writes_results_ktap(
+    one_cell_matrix: pipeline.RunConfig, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(one_cell_matrix, ktap=True)
+    stream = io.StringIO()
+    pipeline.run_matrix(config, _prepared(tmp_path), "r1", Progress(stream, live=False))
+    lines = (tmp_path / "results" / "results.ktap").read_text().splitlines()
+    assert lines[:5] == [
+        "KTAP version 1", "1..1", "  KTAP version 1", "  # Subtest: x86_64.baseline", "  1..193"
+    ]  # fmt: skip
+    assert lines[-2:] == ["# x86_64.baseline: test_failed: test: 1 failed",
+                          "not ok 1 x86_64.baseline"]  # fmt: skip
+    assert f"KTAP: {tmp_path / 'results' / 'results.ktap'}" in stream.getvalue()
+
+
 def test_a_report_that_fails_to_render_only_warns(
     one_cell_matrix: pipeline.RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -307,3 +323,60 @@ def test_report_opens_in_headless_chromium(run_dir: Path, tmp_path: Path) -> Non
     }
     assert len(dom.select("tr", class_="test")) == GUEST_TESTS + UPSTREAM_TESTS
     assert dom.select("svg", id="timing-chart")
+
+
+# -- expectations ---------------------------------------------------------------------
+
+
+def test_departures_expected_failures_and_stale_entries_are_listed(run_dir: Path) -> None:
+    departure = {
+        "test": "test_detach_kill.py::test_detach_at_stop_kills[nosig]", "cell": "arm64/patched",
+        "expected": "passed", "actual": "skipped", "reason": "the series adds PTRACE_SECCOMP",
+        "entry": 2,
+    }  # fmt: skip
+    xfail = "seccomp_bpf::global.kcmp"
+    update_cell(run_dir, "arm64-patched", expectations={
+        "file": "expectations.toml", "departures": [departure], "stale": [],
+        "expected_failures": [],
+    })  # fmt: skip
+    update_cell(run_dir, "x86_64-baseline", expectations={
+        "file": "expectations.toml", "departures": [],
+        "expected_failures": [{"test": xfail, "outcome": "failed", "reason": "known bug",
+                               "entry": 4}],
+        "stale": [{"entry": 3, "line": 48, "test": "gone.py::*", "reason": "removed"}],
+    })  # fmt: skip
+    set_test_outcome(run_dir, "x86_64-baseline", "global.kcmp", "skipped")
+    junit = run_dir / "x86_64-baseline" / "junit.xml"
+    junit.write_text(
+        junit.read_text().replace(
+            '<skipped message="" />',
+            '<skipped type="xfail" message="expected failure: known bug">'
+            "kcmp: Expected 0 (0) == 1 (1)</skipped>",
+        )
+    )  # fmt: skip
+    html, markdown = render(run_dir)
+    page = Elements(html)
+    rows = page.select("tr", class_="departure")
+    assert [(r["data-cell"], r["data-test"]) for r in rows] == [
+        ("arm64/patched", departure["test"])
+    ]
+    assert page.select("ul", id="expected-failures")
+    assert page.select("ul", id="stale-expectations")
+    assert page.select("li", data_cell="x86_64/baseline", data_test="gone.py::*")
+    assert "expected failure: known bug" in html and "entry 3 (line 48) matched no test" in html
+    outcome = page.select("td", data_cell="x86_64-baseline", data_outcome="failed")
+    assert len(outcome) == 1 and outcome[0]["data-expected"] == "true"
+    excerpt = page.select("div", class_="excerpt", data_kind="expected failure")
+    assert excerpt and excerpt[0]["data-test"] == xfail
+    assert (
+        "| test_detach_kill.py::test_detach_at_stop_kills[nosig] | arm64/patched | passed | "
+        "**skipped** | the series adds PTRACE_SECCOMP |"
+    ) in markdown
+    assert f"- {xfail} · x86_64/baseline · expected failure: known bug" in markdown
+    # Its outcome differs from x86_64/patched's, so the row is bold.
+    assert f"| **{xfail}** | **failed** (expected) | **passed** | **passed** |" in markdown
+
+
+def test_a_run_without_expectations_has_no_such_section(run_dir: Path) -> None:
+    html, markdown = render(run_dir)
+    assert 'id="expectations-section"' not in html and "## Expectations" not in markdown

@@ -1,0 +1,303 @@
+"""Known outcomes (expectations.toml) judged against recorded guest runs and selftest TAP."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from harness import expectations, kconfig, records
+from harness.arches import get_arch
+from harness.boot import BootEnd, BootOutcome
+from harness.cli import main
+from harness.errors import BadInput
+from harness.expectations import Expectations, judge, load
+from harness.model import Cell
+from harness.pipeline import Matrix, Prepared, RunConfig, expectation_facts
+from harness.progress import Progress
+from harness.records import read_records
+from harness.rundir import read_junit
+from harness.selftests import parse_tap
+from harness.source import KernelSource
+from harness.status import EXIT_BAD_INPUT, Status
+from harness.workdir import WorkDir
+
+CHECKED_IN = ROOT / "expectations.toml"
+CPUS_TEST = "test_boot_smoke.py::test_two_cpus_online_for_races"
+X7_TEST = "test_ptrace_seccomp.py::test_arm64_x7_at_entry_stop"
+SELFTEST_FAILING = "seccomp_bpf::global.user_notification_addfd_send_interrupted"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "expectations.toml"
+    path.write_text(text)
+    return path
+
+
+def entry(arch: str = "*", variant: str = "*", test: str = "*", outcome: str = "passed",
+          reason: str = "because") -> str:  # fmt: skip
+    return (
+        f'[[expect]]\narch = "{arch}"\nvariant = "{variant}"\ntest = "{test}"\n'
+        f'outcome = "{outcome}"\nreason = "{reason}"\n\n'
+    )
+
+
+def results(outcomes: dict[str, str]) -> list[records.TestResult]:
+    return [records.TestResult(nodeid, outcome) for nodeid, outcome in outcomes.items()]
+
+
+# -- the checked-in file against real runs ------------------------------------------
+
+
+def test_checked_in_file_matches_a_real_baseline_run(data_dir: Path) -> None:
+    known = load(CHECKED_IN)
+    guest = read_records(data_dir / "results-x86_64-baseline.jsonl")
+    assert guest.counts()["skipped"] == 41
+    judged = judge(known, "x86_64", "baseline", guest.results)
+    assert judged.departures == [] and judged.expected_failures == []
+    assert judged.stale == []
+
+
+def test_checked_in_file_matches_a_real_patched_run(data_dir: Path) -> None:
+    guest = read_records(data_dir / "results-x86_64-patched.jsonl")
+    upstream, planned = parse_tap((data_dir / "seccomp_bpf-x86_64-patched.tap").read_text())
+    assert guest.counts()["skipped"] == 1 and planned == len(upstream) == 99
+    judged = judge(load(CHECKED_IN), "x86_64", "patched", [*guest.results, *upstream])
+    assert judged.departures == [] and judged.expected_failures == []
+    assert judged.stale == []
+
+
+def test_checked_in_file_catches_a_patched_kernel_that_skips_its_tests(data_dir: Path) -> None:
+    """The same records as a patched cell: the series' tests skipped is a departure each."""
+    guest = read_records(data_dir / "results-x86_64-baseline.jsonl")
+    judged = judge(load(CHECKED_IN), "x86_64", "patched", guest.results)
+    assert len(judged.departures) == 40  # every PTRACE_SECCOMP test but the arm64-only one
+    assert {d.expected for d in judged.departures} == {"passed"}
+    assert {d.actual for d in judged.departures} == {"skipped"}
+    assert X7_TEST not in {d.test for d in judged.departures}
+
+
+def test_checked_in_file_on_arm64_patched_wants_the_x7_test_to_pass() -> None:
+    judged = judge(load(CHECKED_IN), "arm64", "patched", results({X7_TEST: "skipped"}))
+    assert [(d.test, d.expected, d.actual) for d in judged.departures] == [
+        (X7_TEST, "passed", "skipped")
+    ]
+
+
+# -- the semantics ---------------------------------------------------------------
+
+
+def test_unlisted_tests_must_pass_or_skip(tmp_path: Path) -> None:
+    outcomes = {"a::x": "passed", "a::y": "skipped", "a::z": "failed", "a::w": "error"}
+    judged = judge(load(write(tmp_path, "")), "x86_64", "baseline", results(outcomes))
+    assert [(d.test, d.expected, d.actual) for d in judged.departures] == [
+        ("a::z", "passed or skipped", "failed"),
+        ("a::w", "passed or skipped", "error"),
+    ]
+    assert judged.summary() == (
+        "2 test(s) departed from expectations.toml: a::z failed (expected passed or skipped); "
+        "a::w error (expected passed or skipped)"
+    )
+
+
+def test_expected_failure_is_not_a_departure_but_an_unexpected_pass_is(tmp_path: Path) -> None:
+    path = write(tmp_path, entry(test="a::broken", outcome="failed", reason="known bug 42")
+                 + entry(test="a::fixed", outcome="failed", reason="was broken"))  # fmt: skip
+    judged = judge(
+        load(path), "arm64", "patched", results({"a::broken": "failed", "a::fixed": "passed"})
+    )
+    assert [(f.test, f.reason) for f in judged.expected_failures] == [("a::broken", "known bug 42")]
+    assert judged.expected_failure_reasons() == {"a::broken": "expected failure: known bug 42"}
+    assert [(d.test, d.expected, d.actual, d.reason, d.entry) for d in judged.departures] == [
+        ("a::fixed", "failed", "passed", "was broken", 2)
+    ]
+
+
+def test_the_last_matching_entry_decides_and_arch_variant_select(tmp_path: Path) -> None:
+    path = write(tmp_path, entry(test="t.py::*", outcome="passed")
+                 + entry(arch="arm64", test="t.py::only_x86", outcome="skipped"))  # fmt: skip
+    known = load(path)
+    arm64 = judge(
+        known, "arm64", "baseline", results({"t.py::a": "passed", "t.py::only_x86": "skipped"})
+    )
+    assert arm64.departures == []
+    x86 = judge(
+        known, "x86_64", "baseline", results({"t.py::a": "passed", "t.py::only_x86": "skipped"})
+    )
+    assert [(d.test, d.expected) for d in x86.departures] == [("t.py::only_x86", "passed")]
+
+
+def test_brackets_in_globs_are_literal() -> None:
+    pattern = expectations.glob_pattern("test_d.py::test_kill[*]")
+    assert pattern.fullmatch("test_d.py::test_kill[SIGUSR1]")
+    assert not pattern.fullmatch("test_d.py::test_killer")
+    assert expectations.glob_pattern("a::t?st").fullmatch("a::test")
+    assert not expectations.glob_pattern("a::test").fullmatch("a::test_more")
+
+
+def test_stale_entries_are_warnings_only_for_suites_that_ran(tmp_path: Path) -> None:
+    path = write(tmp_path, entry(test="gone.py::*", outcome="skipped", reason="old")
+                 + entry(test="seccomp_bpf::global.x", outcome="failed")
+                 + entry(variant="patched", test="other.py::*"))  # fmt: skip
+    judged = judge(load(path), "x86_64", "baseline", results({"a.py::t": "passed"}))
+    assert judged.departures == []
+    assert [(s.entry, s.line, s.test) for s in judged.stale] == [(1, 1, "gone.py::*")]
+    assert judged.stale_lines() == [
+        "expectations.toml entry 1 (line 1) matched no test: gone.py::*"
+    ]
+    both_suites = results({"a.py::t": "passed", "seccomp_bpf::global.y": "passed"})
+    with_selftests = judge(load(path), "x86_64", "baseline", both_suites)
+    assert [s.test for s in with_selftests.stale] == ["gone.py::*", "seccomp_bpf::global.x"]
+
+
+def test_entries_cover_the_upstream_selftests(tmp_path: Path, data_dir: Path) -> None:
+    upstream, _ = parse_tap((data_dir / "seccomp_bpf-one-failure.tap").read_text())
+    assert judge(load(write(tmp_path, "")), "x86_64", "patched", upstream).departures
+    path = write(tmp_path, entry(test=SELFTEST_FAILING, outcome="failed", reason="racy on TCG"))
+    judged = judge(load(path), "x86_64", "patched", upstream)
+    assert judged.departures == []
+    assert [f.test for f in judged.expected_failures] == [SELFTEST_FAILING]
+
+
+# -- malformed files ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[expect]]\narch = "x86_64"\nvariant = \n', "not valid TOML (Invalid value (at line 3"),
+        ("[expected]\n", "unknown key 'expected'; the file holds only [[expect]] entries"),
+        ("expect = 3\n", "'expect' must be a list of tables"),
+        (entry() + entry(arch="sparc"),
+         "entry 2 (line 8): arch 'sparc' is unknown; use one of x86_64, arm64 or *"),
+        (entry(variant="nightly"), "entry 1 (line 1): variant 'nightly' is unknown"),
+        (entry(outcome="xfail"),
+         "entry 1 (line 1): outcome 'xfail' is unknown; use one of passed, failed, skipped, error"),
+        (entry(reason=" "), "entry 1 (line 1): 'reason' must be a non-empty string"),
+        ('[[expect]]\narch = "*"\nvariant = "*"\ntest = "*"\noutcome = "passed"\n',
+         "entry 1 (line 1): no 'reason'; every entry needs arch, variant, test, outcome, reason"),
+        (entry().replace("reason", "why"), "entry 1 (line 1): unknown key 'why'"),
+        (entry().replace('test = "*"', "test = []"),
+         "entry 1 (line 1): 'test' must be a glob over node ids, or a list of them"),
+    ],
+)  # fmt: skip
+def test_malformed_file_is_bad_input_naming_file_and_entry(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(BadInput) as error:
+        load(path)
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path) -> list[str]:
+    return ["--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results")]
+
+
+def test_cli_refuses_a_bad_or_missing_expectations_file_before_any_work(
+    tmp_path: Path, isolated: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert main(["test", "--arch", "x86_64", "--expectations", str(missing), *isolated]) == 2
+    err = capsys.readouterr().err
+    assert f"{missing}: cannot read the expectations file" in err and len(err.splitlines()) == 1
+    bad = write(tmp_path, entry(outcome="flaky"))
+    code = main(["run", "--arch", "x86_64", "--expectations", str(bad), *isolated])
+    assert code == EXIT_BAD_INPUT
+    assert "entry 1 (line 1): outcome 'flaky' is unknown" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists() and not (tmp_path / "results").exists()
+
+
+# -- in a cell: the verdict, JUnit, summary.json -------------------------------------
+
+
+def recorded_matrix(tmp_path: Path, known: Expectations) -> Matrix:
+    config = RunConfig(
+        arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
+        config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
+        work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results", expectations=known,
+    )  # fmt: skip
+    prepared = Prepared(
+        source=KernelSource(tmp_path / "linux", "6.12.117", "directory"),
+        series=None,
+        merged={"x86_64": kconfig.MergedConfig()},
+        index=kconfig.KconfigIndex(tmp_path),
+    )
+    return Matrix(config, prepared, Progress(io.StringIO(), live=False))
+
+
+def record_cell(data_dir: Path, tmp_path: Path, known: Expectations) -> tuple[Cell, Path]:
+    """A baseline cell classified from a recorded guest run with one failing test and one
+    failing selftest, as boot_and_test does once QEMU has stopped."""
+    cell_dir = tmp_path / "x86_64-baseline"
+    cell_dir.mkdir()
+    shutil.copy(data_dir / "console-x86_64-pass.log", cell_dir / "console.log")
+    shutil.copy(data_dir / "seccomp_bpf-one-failure.tap", cell_dir / "selftests.tap")
+    guest = read_records(data_dir / "results-x86_64-one-failure.jsonl")
+    outcome = BootOutcome(
+        BootEnd.COMPLETED, guest, boot_seconds=4.0, total_seconds=30.0,
+        kernel_release="6.12.117", kernel_version="#4 SMP", tainted=0,
+    )  # fmt: skip
+    cell = Cell("x86_64", "baseline")
+    recorded_matrix(tmp_path, known).record_outcome(cell, outcome, cell_dir, 30.0, True)
+    return cell, cell_dir
+
+
+def test_departures_fail_the_cell_naming_tests_and_file(data_dir: Path, tmp_path: Path) -> None:
+    cell, cell_dir = record_cell(data_dir, tmp_path, load(CHECKED_IN))
+    assert cell.status is Status.TEST_FAILED
+    assert cell.reason == (
+        f"test: 2 test(s) departed from expectations.toml: {CPUS_TEST} failed (expected passed "
+        f"or skipped); {SELFTEST_FAILING} failed (expected passed or skipped)"
+    )
+    assert cell.stages["test"].message == cell.reason.removeprefix("test: ")
+    judged = cell.facts["expectations"]
+    assert [d["test"] for d in judged["departures"]] == [CPUS_TEST, SELFTEST_FAILING]
+    assert judged["departures"][0]["cell"] == "x86_64/baseline"
+    suites = ET.parse(cell_dir / "junit.xml").getroot().findall("testsuite")
+    assert [s.get("failures") for s in suites] == ["1", "1"]
+
+
+def test_expected_failures_pass_the_cell_and_read_back_from_junit(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    text = CHECKED_IN.read_text() + entry(
+        variant="baseline", test=CPUS_TEST, outcome="failed", reason="one vCPU on this runner"
+    ) + entry(test=SELFTEST_FAILING, outcome="failed", reason="racy under TCG")  # fmt: skip
+    cell, cell_dir = record_cell(data_dir, tmp_path, load(write(tmp_path, text)))
+    assert cell.status is Status.PASS, cell.reason
+    assert cell.tests["failed"] == 1  # the outcome itself is kept
+    assert [f["reason"] for f in cell.facts["expectations"]["expected_failures"]] == [
+        "one vCPU on this runner", "racy under TCG"
+    ]  # fmt: skip
+    suites = ET.parse(cell_dir / "junit.xml").getroot().findall("testsuite")
+    assert [(s.get("failures"), s.get("skipped")) for s in suites] == [("0", "43"), ("0", "1")]
+    tests = {t.nodeid: t for t in read_junit(cell_dir / "junit.xml", "x86_64.baseline")}
+    assert tests[CPUS_TEST].outcome == "failed"
+    assert tests[CPUS_TEST].expected == "expected failure: one vCPU on this runner"
+    assert "AssertionError" in tests[CPUS_TEST].message
+    assert tests[SELFTEST_FAILING].outcome == "failed"
+    assert tests[SELFTEST_FAILING].expected == "expected failure: racy under TCG"
+
+
+def test_summary_lists_every_departure_and_stale_entry(data_dir: Path, tmp_path: Path) -> None:
+    text = entry(test="gone.py::*", outcome="skipped", reason="removed long ago")
+    known = load(write(tmp_path, text))
+    cell, _ = record_cell(data_dir, tmp_path, known)
+    facts = expectation_facts(known, [cell])
+    assert facts["expectations"] == str(tmp_path / "expectations.toml")
+    departures = facts["departures"]
+    assert isinstance(departures, list) and len(departures) == 2
+    assert set(departures[0]) == {"test", "cell", "expected", "actual", "reason", "entry"}
+    assert facts["stale_expectations"] == [
+        {"entry": 1, "line": 1, "test": "gone.py::*", "reason": "removed long ago",
+         "cell": "x86_64/baseline"}
+    ]  # fmt: skip
+    json.dumps(facts)  # summary.json can hold it
