@@ -152,7 +152,7 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
 
 def build_live_overlay(arch: ArchSpec, base: Initramfs, cache_dir: Path, log_path: Path) -> Path:
     """The cached archive of dropbear and the libraries it needs that `base` lacks."""
-    recipe = "\n".join([base.key, *LIVE_PACKAGES, *LIVE_TRIM])
+    recipe = "\n".join([base.key, *LIVE_PACKAGES, *TRIM, *LIVE_TRIM])
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     destination = cache_dir / f"live-{arch.name}-{key}.cpio"
     if destination.is_file():
@@ -161,7 +161,7 @@ def build_live_overlay(arch: ArchSpec, base: Initramfs, cache_dir: Path, log_pat
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".live-{arch.name}-") as scratch:
         root = Path(scratch) / "root"
         _extract(arch, root, log_path, LIVE_PACKAGES)
-        for pattern in LIVE_TRIM:
+        for pattern in (*TRIM, *LIVE_TRIM):  # the base's trim too: libc6 comes again
             for path in root.glob(pattern):
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)

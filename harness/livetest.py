@@ -58,10 +58,14 @@ class LiveOutcome:
 
 
 def pytest_command(pytest_args: list[str]) -> str:
-    """The guest shell command: records to fd 3 (the exec's stderr), pytest's output to stdout."""
+    """The guest shell command: records to fd 3 (the exec's stderr), pytest's output to stdout.
+
+    setsid makes the shell's pid the group of pytest and every child it forks:
+    dropbear's own group holds the SSH connection, which must outlive a kill.
+    """
     return (
         f"echo $$ >{PID_FILE}; export HARNESS_RESULTS_PORT=/proc/self/fd/3; "
-        f"exec /harness/run-pytest {shlex.join(pytest_args)} 3>&2 2>&1"
+        f"exec setsid /harness/run-pytest {shlex.join(pytest_args)} 3>&2 2>&1"
     )
 
 

@@ -271,7 +271,7 @@ def test_init_reads_the_live_parameter_the_harness_writes(tmp_path: Path) -> Non
 def test_pytest_command_sends_records_to_stderr_and_quotes_arguments() -> None:
     command = livetest.pytest_command(["-k", "detach and not kill"])
     assert "HARNESS_RESULTS_PORT=/proc/self/fd/3" in command
-    assert command.endswith("exec /harness/run-pytest -k 'detach and not kill' 3>&2 2>&1")
+    assert command.endswith("exec setsid /harness/run-pytest -k 'detach and not kill' 3>&2 2>&1")
 
 
 RECORDS = [
