@@ -234,6 +234,8 @@ def _live_test(args: argparse.Namespace) -> int:
         )  # fmt: skip
         outcome = livetest.run_live(run, progress)
         progress.line(livetest.summary_line(vm.cell, outcome))
+        if outcome.status is not Status.PASS:
+            progress.line(f"{vm.cell}: pytest's own output: {run.cell_dir / 'pytest.log'}")
         outcomes.append(outcome)
     status = livetest.overall(outcomes)
     progress.line(f"live run {status.label} (exit {status.exit_code}); see {results}")
