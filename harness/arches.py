@@ -24,10 +24,17 @@ class ArchSpec:
     console: str  # serial console device for console=
     python_machine: str  # platform.machine() as seen inside the guest
     virtio_serial_device: str  # QEMU device carrying the results port
+    nic_device: str  # QEMU NIC model of the live VM's user networking
+    guest_nic: str  # the name the guest kernel gives that NIC (no udev renames it)
 
     @property
     def native(self) -> bool:
         return platform.machine() == self.kvm_host_machine
+
+    @property
+    def gdb(self) -> tuple[str, str]:
+        """The host's debugger for this arch's kernel, and the Debian 12 package providing it."""
+        return ("gdb", "gdb") if self.native else ("gdb-multiarch", "gdb-multiarch")
 
     def compiler_prefix(self) -> str:
         """CROSS_COMPILE for this host: empty when building natively."""
@@ -50,6 +57,8 @@ ARCHES: dict[str, ArchSpec] = {
         console="ttyS0",
         python_machine="x86_64",
         virtio_serial_device="virtio-serial-pci",
+        nic_device="virtio-net-pci",
+        guest_nic="eth0",
     ),
     "arm64": ArchSpec(
         name="arm64",
@@ -66,6 +75,8 @@ ARCHES: dict[str, ArchSpec] = {
         console="ttyAMA0",
         python_machine="aarch64",
         virtio_serial_device="virtio-serial-pci",
+        nic_device="virtio-net-pci",
+        guest_nic="eth0",
     ),
 }
 

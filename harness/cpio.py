@@ -59,16 +59,21 @@ class CpioWriter:
     def char_device(self, name: str, major: int, minor: int, mode: int = 0o600) -> None:
         self._entry(name, stat.S_IFCHR | mode, rdev=(major, minor))
 
-    def tree(self, root: Path, prefix: str = "") -> None:
-        """Add everything under `root`, stored below `prefix` in the archive."""
+    def tree(self, root: Path, prefix: str = "", exclude: frozenset[str] = frozenset()) -> None:
+        """Add everything under `root`, stored below `prefix` in the archive,
+        except the archive names in `exclude` (an archive this one is laid over has them)."""
         for directory, dirs, files in os.walk(root):
             dirs.sort()
             base = Path(directory)
             relative = base.relative_to(root)
-            self.directory(str(Path(prefix) / relative), stat.S_IMODE(base.stat().st_mode))
+            archived_dir = os.path.normpath(Path(prefix) / relative)
+            if archived_dir not in exclude:
+                self.directory(str(Path(prefix) / relative), stat.S_IMODE(base.stat().st_mode))
             for name in sorted(files) + [d for d in dirs if (base / d).is_symlink()]:
                 path = base / name
                 archived = str(Path(prefix) / relative / name)
+                if os.path.normpath(archived) in exclude:
+                    continue
                 info = path.lstat()
                 if stat.S_ISLNK(info.st_mode):
                     self.symlink(archived, str(path.readlink()))
@@ -80,3 +85,20 @@ class CpioWriter:
     def finish(self) -> None:
         self._entry(_TRAILER, 0)
         self._stream.flush()
+
+
+def member_names(path: Path) -> frozenset[str]:
+    """The names of the entries of a newc archive (as the kernel would create them)."""
+    names: set[str] = set()
+    with path.open("rb") as stream:
+        while True:
+            header = stream.read(110)
+            if len(header) < 110 or header[:6] != _MAGIC:
+                raise ValueError(f"{path}: not a newc cpio archive")
+            name_size, data_size = int(header[94:102], 16), int(header[54:62], 16)
+            name = stream.read(name_size)[:-1].decode()
+            stream.seek(-(110 + name_size) % 4, os.SEEK_CUR)
+            if name == _TRAILER:
+                return frozenset(names)
+            names.add(os.path.normpath(name))
+            stream.seek(data_size + (-data_size % 4), os.SEEK_CUR)

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.arches import ArchSpec
-from harness.cpio import CpioWriter
+from harness.cpio import CpioWriter, member_names
 from harness.errors import InfraError
 from harness.process import run_logged
 
 GUEST_DIR = Path(__file__).parent / "guest"
+# What goes into the guest's /harness besides pytest's arguments: name -> mode.
+GUEST_HARNESS_FILES = {"harness_results.py": 0o644, "run-pytest": 0o755}
 SUITE = "bookworm"
 MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("busybox-static", "python3-minimal", "libpython3.11-stdlib", "python3-pytest")
@@ -49,6 +51,15 @@ TRIM = (
 )  # fmt: skip
 # Bump when the way the base is made changes, so cached bases are remade.
 RECIPE_VERSION = "2"
+# Host files the guest never gets: byte-code the guest makes itself, pytest's cache.
+IGNORED = ("__pycache__", "*.pyc", ".pytest_cache")
+# The live VM's SSH server, laid over the base only when a live VM boots, so the
+# initrd of every other boot stays as small as it was.
+LIVE_PACKAGES = ("dropbear-bin",)
+LIVE_TRIM = (
+    "usr/share", "usr/bin/dbclient", "usr/bin/dropbearkey", "usr/bin/dropbearconvert",
+    "usr/lib/dropbear", "var/cache/apt", "var/lib/apt", "var/log",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,10 +86,12 @@ def _host_python() -> str:
     return found
 
 
-def _extract(arch: ArchSpec, root: Path, log_path: Path) -> None:
+def _extract(
+    arch: ArchSpec, root: Path, log_path: Path, packages: tuple[str, ...] = PACKAGES
+) -> None:
     command = [
         "mmdebstrap", "--variant=extract", f"--architectures={arch.debian_arch}",
-        f"--include={','.join(PACKAGES)}", SUITE, str(root), MIRROR,
+        f"--include={','.join(packages)}", SUITE, str(root), MIRROR,
     ]  # fmt: skip
     result = run_logged(command, log_path, timeout=900)
     if result.returncode != 0:
@@ -137,6 +150,52 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
     return Initramfs(destination, key)
 
 
+def build_live_overlay(arch: ArchSpec, base: Initramfs, cache_dir: Path, log_path: Path) -> Path:
+    """The cached archive of dropbear and the libraries it needs that `base` lacks."""
+    recipe = "\n".join([base.key, *LIVE_PACKAGES, *TRIM, *LIVE_TRIM])
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    destination = cache_dir / f"live-{arch.name}-{key}.cpio"
+    if destination.is_file():
+        return destination
+    in_base = member_names(base.base)
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".live-{arch.name}-") as scratch:
+        root = Path(scratch) / "root"
+        _extract(arch, root, log_path, LIVE_PACKAGES)
+        for pattern in (*TRIM, *LIVE_TRIM):  # the base's trim too: libc6 comes again
+            for path in root.glob(pattern):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        partial = Path(scratch) / "live.cpio"
+        with partial.open("wb") as stream:
+            archive = CpioWriter(stream)
+            archive.tree(root, exclude=in_base)
+            archive.finish()
+        partial.rename(destination)
+    for stale in cache_dir.glob(f"live-{arch.name}-*.cpio"):
+        if stale != destination:
+            stale.unlink()
+    return destination
+
+
+def write_live_config_cpio(authorized_key: str, host_key: bytes, destination: Path) -> None:
+    """The live VM's accounts and keys: root logs in with the harness's key only."""
+    with destination.open("wb") as stream:
+        archive = CpioWriter(stream)
+        archive.directory("etc")
+        archive.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+        archive.file("etc/group", b"root:x:0:\n")
+        archive.file("etc/nsswitch.conf", b"passwd: files\ngroup: files\nshadow: files\n")
+        # dropbear refuses keys in a home, .ssh or file that others can write.
+        archive.directory("root", mode=0o700)
+        archive.directory("root/.ssh", mode=0o700)
+        archive.file("root/.ssh/authorized_keys", f"{authorized_key}\n".encode(), mode=0o600)
+        archive.directory("etc/dropbear", mode=0o700)
+        archive.file("etc/dropbear/host_key", host_key, mode=0o600)
+        archive.finish()
+
+
 def write_tests_cpio(
     guest_tests: Path, pytest_args: list[str], destination: Path, selftests: list[Path]
 ) -> None:
@@ -146,9 +205,10 @@ def write_tests_cpio(
         archive = CpioWriter(stream)
         archive.file("init", (GUEST_DIR / "init").read_bytes(), mode=0o755)
         archive.directory("harness")
-        archive.file("harness/harness_results.py", (GUEST_DIR / "harness_results.py").read_bytes())
+        for name, mode in GUEST_HARNESS_FILES.items():
+            archive.file(f"harness/{name}", (GUEST_DIR / name).read_bytes(), mode=mode)
         archive.file("harness/pytest-args", "".join(f"{arg}\n" for arg in pytest_args).encode())
-        ignored = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+        ignored = shutil.ignore_patterns(*IGNORED)
         with tempfile.TemporaryDirectory() as scratch:
             staged = Path(scratch) / "guest-tests"
             shutil.copytree(guest_tests, staged, ignore=ignored, symlinks=True)
@@ -165,14 +225,16 @@ def assemble(
     pytest_args: list[str],
     destination: Path,
     selftests: list[Path] | None = None,
+    layers: tuple[Path, ...] = (),
 ) -> None:
-    """Concatenate the base and a fresh tests overlay into the initrd QEMU loads."""
+    """Concatenate the base, any `layers` and a fresh tests overlay into the initrd
+    QEMU loads; a later archive's file replaces an earlier one's."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     overlay = destination.with_suffix(".tests.cpio")
     write_tests_cpio(guest_tests, pytest_args, overlay, selftests or [])
     partial = destination.with_suffix(".partial")
     with partial.open("wb") as out:
-        for part in (base.base, overlay):
+        for part in (base.base, *layers, overlay):
             with part.open("rb") as stream:
                 shutil.copyfileobj(stream, out, 1 << 20)
     partial.rename(destination)

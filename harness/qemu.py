@@ -30,7 +30,12 @@ class QemuSetup:
     qemu_extra: list[str] = field(default_factory=list)
     memory: str = "1G"
     cpus: int = 2
-    network: bool = False
+    # User networking with the guest's port 22 forwarded to 127.0.0.1:ssh_port (the live VM).
+    ssh_port: int | None = None
+    gdb_port: int | None = None  # QEMU's gdb stub on 127.0.0.1:gdb_port
+    gdb_wait: bool = False  # the CPUs start stopped, until gdb says continue
+    console_log: Path | None = None  # the console to this file instead of stdio
+    daemon_pidfile: Path | None = None  # QEMU goes to the background and writes its pid here
 
 
 def kernel_cmdline(setup: QemuSetup) -> str:
@@ -46,7 +51,7 @@ def qemu_command(setup: QemuSetup) -> list[str]:
         "-cpu", CPU_MODEL[setup.accel],
         "-m", setup.memory, "-smp", str(setup.cpus),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-serial", "mon:stdio",
+        "-serial", f"file:{setup.console_log}" if setup.console_log else "mon:stdio",
         "-kernel", str(setup.kernel), "-initrd", str(setup.initrd),
         "-append", kernel_cmdline(setup),
         "-device", f"{arch.virtio_serial_device},id=harness-serial",
@@ -58,9 +63,35 @@ def qemu_command(setup: QemuSetup) -> list[str]:
             "-chardev", f"file,id={chardev},path={path}",
             "-device", f"virtserialport,bus=harness-serial.0,chardev={chardev},name={name}",
         ]  # fmt: skip
-    if not setup.network:
-        command += ["-nic", "none"]
+    command += ["-nic", user_network(setup)]
+    if setup.gdb_port is not None:
+        command += ["-gdb", f"tcp:127.0.0.1:{setup.gdb_port}"]
+        if setup.gdb_wait:
+            command.append("-S")
+    if setup.daemon_pidfile is not None:
+        command += ["-daemonize", "-pidfile", str(setup.daemon_pidfile)]
     return command + setup.qemu_extra
+
+
+def user_network(setup: QemuSetup) -> str:
+    """-nic: none, or user networking that only the forwarded SSH port reaches.
+
+    restrict=on keeps the guest off the host's network and the outside;
+    the forwarding rule is bound to 127.0.0.1, so only this host can log in.
+    """
+    if setup.ssh_port is None:
+        return "none"
+    return (
+        f"user,model={setup.arch.nic_device},restrict=on,hostfwd=tcp:127.0.0.1:{setup.ssh_port}-:22"
+    )
+
+
+def interactive_accel(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> str:
+    """The accelerator of a guest that is not probed: KVM only where it has worked here."""
+    if requested != "auto":
+        return requested
+    kvm_usable = arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
+    return "kvm" if kvm_usable and verdicts.get(arch) == "works" else "tcg"
 
 
 def write_reproducer(command: list[str], path: Path) -> None:

@@ -36,6 +36,11 @@ class WorkDir:
         return self.root / "ccache"
 
     @property
+    def live(self) -> Path:
+        """Live VMs' state, keys and consoles (see live.py)."""
+        return self.root / "live"
+
+    @property
     def verdicts(self) -> Path:
         return self.root / "accel-verdicts.json"
 

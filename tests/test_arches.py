@@ -57,3 +57,54 @@ def test_a_broken_kvm_verdict_is_remembered(tmp_path: Path) -> None:
     verdicts.record(native, "broken")
     assert qemu.AccelVerdicts(tmp_path / "v.json").get(native) == "broken"
     assert qemu.accel_candidates("auto", native, verdicts) == ["tcg"]
+
+
+@pytest.mark.parametrize("name", sorted(ARCHES))
+def test_live_vm_command_forwards_ssh_on_loopback_only_and_runs_in_the_background(
+    name: str, tmp_path: Path
+) -> None:
+    arch = get_arch(name)
+    setup = qemu.QemuSetup(
+        arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
+        selftests=tmp_path / "s", accel="tcg", ssh_port=40022, gdb_port=1234,
+        console_log=tmp_path / "console.log", daemon_pidfile=tmp_path / "qemu.pid",
+    )  # fmt: skip
+    command = qemu.qemu_command(setup)
+    nic = command[command.index("-nic") + 1]
+    assert nic == (f"user,model={arch.nic_device},restrict=on,hostfwd=tcp:127.0.0.1:40022-:22")
+    assert command[command.index("-serial") + 1] == f"file:{tmp_path / 'console.log'}"
+    assert command[command.index("-gdb") + 1] == "tcp:127.0.0.1:1234"
+    assert "-S" not in command
+    assert command[command.index("-daemonize") :][:3] == [
+        "-daemonize", "-pidfile", str(tmp_path / "qemu.pid"),
+    ]  # fmt: skip
+
+
+def test_gdb_wait_stops_the_cpus_and_the_console_stays_interactive(tmp_path: Path) -> None:
+    arch = get_arch("arm64")
+    setup = qemu.QemuSetup(
+        arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
+        selftests=tmp_path / "s", accel="tcg", gdb_port=4321, gdb_wait=True,
+    )  # fmt: skip
+    command = qemu.qemu_command(setup)
+    assert command[command.index("-gdb") + 1 :][:2] == ["tcp:127.0.0.1:4321", "-S"]
+    assert command[command.index("-serial") + 1] == "mon:stdio"
+    assert "-daemonize" not in command
+
+
+def test_the_debugger_is_gdb_multiarch_for_a_foreign_arch() -> None:
+    for arch in ARCHES.values():
+        assert arch.gdb == (("gdb", "gdb") if arch.native else ("gdb-multiarch", "gdb-multiarch"))
+
+
+def test_an_unprobed_guest_uses_kvm_only_where_it_worked(tmp_path: Path) -> None:
+    verdicts = qemu.AccelVerdicts(tmp_path / "v.json")
+    foreign = next(a for a in ARCHES.values() if not a.native)
+    assert qemu.interactive_accel("auto", foreign, verdicts) == "tcg"
+    assert qemu.interactive_accel("kvm", foreign, verdicts) == "kvm"
+    native = next((a for a in ARCHES.values() if a.native), None)
+    if native is None:
+        return
+    assert qemu.interactive_accel("auto", native, verdicts) == "tcg"  # no verdict yet
+    verdicts.record(native, "broken")
+    assert qemu.interactive_accel("auto", native, verdicts) == "tcg"

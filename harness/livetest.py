@@ -1,0 +1,270 @@
+"""`harness test --live`: the current guest tests, run again in a live VM over SSH.
+
+One SSH connection per run: one exec copies what changed (see livesync.py),
+one runs the guest's pytest through the same /harness/run-pytest script and
+results plugin as a booted run. The plugin's records come back on the exec's
+stderr as they happen, pytest's own output on its stdout; the console log the
+VM has been writing since it booted gives the kernel reports of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import select
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from harness import live, livesync
+from harness.errors import InfraError
+from harness.jsonfile import read_json, write_json
+from harness.junit import Suite, write_junit
+from harness.kernellog import KernelReport, ReportKind, find_reports
+from harness.progress import Progress
+from harness.records import GuestRun, parse_records
+from harness.status import Status, worst
+
+# The guest's pytest group leader, so that a hung run can be killed whole.
+PID_FILE = "/run/harness-live-pytest.pid"
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    vm: live.LiveVM
+    guest_tests: Path
+    pytest_args: list[str]
+    cell_dir: Path  # where this cell's results go
+    test_timeout: float  # seconds without a record or output before the run counts as hung
+    run_timeout: float
+
+
+@dataclass
+class LiveOutcome:
+    status: Status = Status.PASS
+    reason: str = ""
+    guest: GuestRun = field(default_factory=GuestRun)
+    reports: list[KernelReport] = field(default_factory=list)
+    copied: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+
+    def fail(self, status: Status, reason: str) -> None:
+        if status.rank > self.status.rank:
+            self.status, self.reason = status, reason
+
+
+def pytest_command(pytest_args: list[str]) -> str:
+    """The guest shell command: records to fd 3 (the exec's stderr), pytest's output to stdout.
+
+    setsid makes the shell's pid the group of pytest and every child it forks:
+    dropbear's own group holds the SSH connection, which must outlive a kill.
+    """
+    return (
+        f"echo $$ >{PID_FILE}; export HARNESS_RESULTS_PORT=/proc/self/fd/3; "
+        f"exec setsid /harness/run-pytest {shlex.join(pytest_args)} 3>&2 2>&1"
+    )
+
+
+def _exec(client: paramiko.SSHClient, command: str, stdin: bytes = b"") -> tuple[int, str]:
+    """Run a short guest command; its exit status and merged output."""
+    channel = client.get_transport().open_session()
+    channel.set_combine_stderr(True)
+    channel.exec_command(command)
+    if stdin:
+        channel.sendall(stdin)
+    channel.shutdown_write()
+    output = bytearray()
+    while chunk := channel.recv(65536):
+        output += chunk
+    return int(channel.recv_exit_status()), output.decode(errors="replace")
+
+
+def copy_changes(client: paramiko.SSHClient, run: LiveRun, outcome: LiveOutcome) -> None:
+    synced_path = Path(run.vm.directory) / live.SYNCED
+    sync = livesync.plan(run.guest_tests, read_json(synced_path))
+    if not sync.empty:
+        status, output = _exec(client, livesync.apply_command(sync), livesync.tar_stream(sync))
+        if status != 0:
+            raise InfraError(f"copying the guest tests into {run.vm.cell} failed: {output[-300:]}")
+    write_json(synced_path, sync.manifest)
+    outcome.copied, outcome.removed = len(sync.changed), len(sync.removed)
+
+
+class _RecordStream:
+    """Splits the records' byte stream into lines and announces each finished test."""
+
+    def __init__(self, cell: str, progress: Progress) -> None:
+        self.cell = cell
+        self.progress = progress
+        self.data = bytearray()
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
+        lines = (self._pending + chunk).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("type") == "result":
+                self.announce(record)
+
+    def announce(self, record: dict[str, object]) -> None:
+        outcome, nodeid = str(record.get("outcome")), str(record.get("nodeid"))
+        line = f"{self.cell}: {outcome.upper():7} {nodeid} ({record.get('duration', 0):.2f} s)"
+        message = str(record.get("message") or "").strip().splitlines()
+        if outcome in ("failed", "error") and message:
+            line += f": {message[-1][:200]}"
+        self.progress.line(line)
+
+
+def run_pytest(
+    client: paramiko.SSHClient, run: LiveRun, progress: Progress, outcome: LiveOutcome
+) -> bytes:
+    """Stream one pytest run; its records. Marks a hang or a lost guest on `outcome`."""
+    records = _RecordStream(run.vm.cell, progress)
+    channel = client.get_transport().open_session()
+    channel.exec_command(pytest_command(run.pytest_args))
+    channel.shutdown_write()
+    started = last_progress = time.monotonic()
+    with (run.cell_dir / "pytest.log").open("wb") as pytest_log:
+        while True:
+            select.select([channel], [], [], 0.5)
+            got = False
+            while channel.recv_ready():
+                pytest_log.write(channel.recv(65536))
+                got = True
+            while channel.recv_stderr_ready():
+                records.feed(channel.recv_stderr(65536))
+                got = True
+            now = time.monotonic()
+            if got:
+                last_progress = now
+            if channel.exit_status_ready() and not (
+                channel.recv_ready() or channel.recv_stderr_ready()
+            ):
+                break
+            hung = None
+            if now - last_progress > run.test_timeout:
+                running = parse_records(records.data.decode(errors="replace")).running
+                hung = f"{running or 'the test session'} ran past {run.test_timeout:.0f} s"
+            elif now - started > run.run_timeout:
+                hung = f"the guest tests still ran after {run.run_timeout:.0f} s"
+            if hung:
+                outcome.fail(Status.GUEST_HANG, f"test: {hung}")
+                kill_remote(client)
+                break
+            if not live.is_running(run.vm) or channel.closed:
+                break
+        # What arrived between the last read and the end.
+        while channel.recv_ready():
+            pytest_log.write(channel.recv(65536))
+        while channel.recv_stderr_ready():
+            records.feed(channel.recv_stderr(65536))
+    return bytes(records.data)
+
+
+def kill_remote(client: paramiko.SSHClient) -> None:
+    """Kill the guest's pytest and every child it forked (one process group)."""
+    # An error means the guest is gone: nothing is left to kill.
+    with contextlib.suppress(OSError, paramiko.SSHException):
+        _exec(client, f"kill -9 -$(cat {PID_FILE}) 2>/dev/null; rm -f {PID_FILE}")
+
+
+def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
+    """The cell's status from its records and the kernel's reports, as a booted run has it."""
+    guest = outcome.guest
+    outcome.reports = find_reports(console)
+    by_test = {report.test: report for report in outcome.reports if report.test}
+    for result in guest.results:
+        report = by_test.get(result.nodeid)
+        if report and result.outcome == "passed":
+            result.outcome = "failed"
+            result.message = f"kernel {report.kind.value} during this test: {report.title}"
+    panics = [r for r in outcome.reports if r.kind is ReportKind.PANIC]
+    if not guest.finished and outcome.status is Status.PASS:
+        if panics:
+            outcome.fail(Status.KERNEL_PANIC, f"test: kernel panic: {panics[0].title}")
+        elif not live.is_running(run.vm):
+            outcome.fail(Status.INFRA, f"test: the live VM's QEMU exited; see {run.vm.console_log}")
+        else:
+            outcome.fail(Status.INFRA, "test: the SSH session ended before pytest did")
+    if guest.running and not guest.finished:
+        guest.results.append(GuestRun.unfinished(guest.running, outcome.reason or "lost"))
+    warnings = [r for r in outcome.reports if r.kind is not ReportKind.PANIC]
+    if warnings:
+        outcome.fail(Status.KERNEL_WARNING, f"kernel {warnings[0].kind.value}: {warnings[0].title}")
+    failed = sum(r.outcome in ("failed", "error") for r in guest.results)
+    if failed:
+        outcome.fail(Status.TEST_FAILED, f"test: {failed} guest test(s) failed")
+    elif not guest.results and guest.finished:
+        outcome.fail(Status.TEST_FAILED, "test: no guest test ran")
+
+
+def run_live(run: LiveRun, progress: Progress) -> LiveOutcome:
+    """Copy, run, collect and write the results of one live VM."""
+    outcome = LiveOutcome()
+    started = time.monotonic()
+    run.cell_dir.mkdir(parents=True, exist_ok=True)
+    console_start = run.vm.console_log.stat().st_size if run.vm.console_log.exists() else 0
+    try:
+        client = live.connect(run.vm)
+    except (OSError, paramiko.SSHException) as error:
+        raise InfraError(f"cannot log in to the live VM {live.describe(run.vm)}: {error}") from None
+    try:
+        copy_changes(client, run, outcome)
+        progress.line(
+            f"{run.vm.cell}: copied {outcome.copied} changed file(s), removed "
+            f"{outcome.removed}; running the guest tests"
+        )
+        records = run_pytest(client, run, progress, outcome)
+    except (OSError, paramiko.SSHException) as error:
+        raise InfraError(f"the SSH session with {run.vm.cell} failed: {error}") from None
+    except BaseException:
+        kill_remote(client)  # Ctrl-C: leave no pytest running in the VM
+        raise
+    finally:
+        client.close()
+    outcome.seconds = time.monotonic() - started
+    (run.cell_dir / "results.jsonl").write_bytes(records)
+    outcome.guest = parse_records(records.decode(errors="replace"))
+    with run.vm.console_log.open("rb") as stream:
+        stream.seek(console_start)
+        console = stream.read().decode(errors="replace")
+    (run.cell_dir / "console.log").write_text(console)
+    classify(run, outcome, console)
+    write_results(run, outcome)
+    return outcome
+
+
+def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
+    vm = run.vm
+    session = outcome.guest.session
+    properties = {
+        "arch": vm.arch, "variant": vm.variant, "live": "true",
+        "kernel_release": str(session.get("kernel_release", "")),
+        "kernel_version": str(session.get("kernel_version", "")),
+        "build_key": str(vm.build_key),
+    }  # fmt: skip
+    write_junit(
+        run.cell_dir / "junit.xml",
+        [Suite(f"{vm.arch}.{vm.variant}", outcome.guest.results, properties)],
+    )
+
+
+def summary_line(cell: str, outcome: LiveOutcome) -> str:
+    counts = outcome.guest.counts()
+    shown = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped")
+                      if counts[k]) or "no tests"  # fmt: skip
+    line = f"{cell} (live): {outcome.status.label}: {shown} in {outcome.seconds:.1f} s"
+    return line + (f" -- {outcome.reason}" if outcome.reason else "")
+
+
+def overall(outcomes: list[LiveOutcome]) -> Status:
+    return worst([outcome.status for outcome in outcomes])
