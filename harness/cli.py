@@ -264,9 +264,7 @@ def _live_test(args: argparse.Namespace) -> int:
         get_arch(name)
     for variant in args.variant or []:
         if variant not in VARIANTS:
-            raise BadInput(
-                f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}"
-            )
+            raise BadInput(f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}")
     if not args.guest_tests.is_dir():
         raise BadInput(f"{args.guest_tests}: no guest tests directory")
     vms = live.running_vms(work, args.arch, args.variant)
