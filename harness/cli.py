@@ -7,6 +7,7 @@ exit codes (see the README's table).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import compare, doctor, initramfs, pipeline, qemu, report
+from harness import checkseries, compare, doctor, initramfs, pipeline, qemu, report
 from harness.arches import ARCHES, get_arch
 from harness.boot import Timeouts
 from harness.errors import BadInput, HarnessError, StageFailure
@@ -31,15 +32,18 @@ def project_root() -> Path:
     return checkout if (checkout / "kernel-configs").is_dir() else Path.cwd()
 
 
-def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[str]) -> None:
+def _add_matrix_options(
+    parser: argparse.ArgumentParser, default_arches: list[str], variants: bool = True
+) -> None:
     root = project_root()
     group = parser.add_argument_group("matrix")
     group.add_argument("--arch", action="append", help=f"{', '.join(ARCHES)} (repeatable; "
                        f"default: {' and '.join(default_arches)})")  # fmt: skip
     group.set_defaults(default_arches=default_arches)
-    group.add_argument(
-        "--variant", action="append", help="baseline, patched (repeatable; default both)"
-    )
+    if variants:
+        group.add_argument(
+            "--variant", action="append", help="baseline, patched (repeatable; default both)"
+        )
     group.add_argument("--series", type=Path, default=root / "patches" / "ptrace-seccomp",
                        help="quilt series directory (default: %(default)s)")  # fmt: skip
     group.add_argument(
@@ -119,7 +123,7 @@ def _run_id() -> str:
 
 def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipeline.RunConfig:
     arches = [get_arch(name) for name in (args.arch or args.default_arches)]
-    variants = args.variant or list(pipeline.VARIANTS)
+    variants = getattr(args, "variant", None) or list(pipeline.VARIANTS)
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
@@ -221,6 +225,25 @@ def cmd_boot(args: argparse.Namespace) -> int:
     os.execvp(command[0], command)
 
 
+def cmd_check_series(args: argparse.Namespace) -> int:
+    """Every prefix of the series applies and builds; checkpatch, sign-offs, W=1 per patch."""
+    config = dataclasses.replace(make_config(args, True, False), variants=["patched"])
+    progress = Progress()
+    with WorkDirLock(config.work.root):
+        prepared = pipeline.prepare(config)
+        checkseries.check_inputs(prepared)
+        progress.line(
+            f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "
+            f"of {config.series_dir.name if prepared.series is None else prepared.series.name} "
+            f"for {', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
+        )
+        result = checkseries.run_check_series(config, prepared, progress)
+    for line in result.lines():
+        print(line)
+    progress.line(f"see {config.results_dir}/check-series.md and check-series.json")
+    return result.status().exit_code
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     requirements = doctor.read_requirements(doctor.PACKAGE_LIST)
     for requirement in requirements:
@@ -283,6 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
         if guest:
             _add_guest_options(command)
         command.set_defaults(handler=handler)
+    check_parser = sub.add_parser(
+        "check-series",
+        help="per patch: applies, builds (every prefix), checkpatch --strict, sign-off, W=1",
+    )
+    _add_matrix_options(check_parser, list(ARCHES), variants=False)
+    check_parser.set_defaults(handler=cmd_check_series)
     doctor_parser = sub.add_parser("doctor", help="check host tools; --install installs them")
     doctor_parser.add_argument(
         "--install", action="store_true", help="apt-get install what is missing"
