@@ -56,7 +56,7 @@ def _builds(steps: dict[str, Step]) -> str:
     parts = ["builds " + " ".join(built)] if built else []
     for arch, step in steps.items():
         if step.state == "failed":
-            parts.append(f"{arch} FAILS: {step.message}")
+            parts.append(f"{arch} DOES NOT BUILD: {step.message}")
         elif step.state == "skipped":
             parts.append(f"{arch} not built ({step.message})")
     return ", ".join(parts)
@@ -110,6 +110,8 @@ class PatchCheck:
 
     def _w1(self) -> str:
         unchecked = [arch for arch, step in self.steps.items() if step.warnings is None]
+        if len(unchecked) == len(self.steps):
+            return "W=1 not checked"
         new = self.new_warnings()
         if new:
             arch, first = new[0]

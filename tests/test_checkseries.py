@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from harness.arches import get_arch
 from harness.cli import main
 from harness.status import EXIT_BAD_INPUT, Status
 
@@ -34,7 +35,8 @@ def linux(tmp_path: Path, data_dir: Path) -> Path:
 def configs(tmp_path: Path) -> Path:
     directory = tmp_path / "configs"
     directory.mkdir()
-    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("seccomp", "SECCOMP")):
+    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("arm64", "FAKE_ARM64"),
+                         ("seccomp", "SECCOMP")):  # fmt: skip
         (directory / f"{name}.config").write_text(f"CONFIG_{option}=y\n")
     return directory
 
@@ -90,10 +92,16 @@ def writer(tmp_path: Path, linux: Path) -> SeriesWriter:
 
 
 def check_series(
-    tmp_path: Path, linux: Path, configs: Path, series: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    linux: Path,
+    configs: Path,
+    series: Path,
+    capsys: pytest.CaptureFixture[str],
+    arches: tuple[str, ...] = ("x86_64",),
 ) -> tuple[int, list[str], dict[str, Any]]:
     code = main([
-        "check-series", "--arch", "x86_64", "--source", str(linux), "--series", str(series),
+        "check-series", *(f"--arch={arch}" for arch in arches), "--source", str(linux),
+        "--series", str(series),
         "--configs", str(configs), "--work-dir", str(tmp_path / "work"),
         "--results", str(tmp_path / "results"), "-j", "2",
     ])  # fmt: skip
@@ -141,10 +149,40 @@ def test_prefix_that_does_not_build_although_the_full_series_does(
     assert first["builds"]["x86_64"]["message"] == (
         "kernel/a.c:3:2: error: #error fake_four undeclared"
     )
-    assert "x86_64 FAILS: kernel/a.c:3:2: error: #error fake_four undeclared" in lines[1]
-    assert lines[1].endswith("W=1 no new warnings (x86_64 not checked)")
+    assert "x86_64 DOES NOT BUILD: kernel/a.c:3:2: error: #error fake_four undeclared" in lines[1]
+    assert lines[1].endswith(", W=1 not checked")
     assert second["status"] == "pass"
     assert lines[2].startswith("0002-change.patch: applies, builds x86_64 (")
+
+
+@pytest.mark.skipif(
+    shutil.which(f"{get_arch('arm64').compiler_prefix()}gcc") is None,
+    reason="the arm64 cross compiler is not installed",
+)
+def test_patch_that_breaks_one_arch_and_a_base_that_does_not_build(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "#error-arm64 no arm64 hook")
+    writer.change("kernel/a.c", "#error-arm64 no arm64 hook", "int a_two;")
+    series = writer.write()
+    arches = ("x86_64", "arm64")
+    code, lines, report = check_series(tmp_path, linux, configs, series, capsys, arches)
+    assert code == 5
+    assert lines[0].startswith("base (no patches): builds x86_64 (") and " arm64 (" in lines[0]
+    assert ", arm64 DOES NOT BUILD: kernel/a.c:3:2: error: #error-arm64 no arm64 hook," in lines[1]
+    assert lines[1].endswith("W=1 no new warnings (arm64 not checked)")
+    assert "DOES NOT BUILD" not in lines[2]
+    # A base that does not build says nothing about the series: that arch is skipped.
+    (linux / "kernel/b.c").write_text("#error-arm64 broken before the series\n")
+    shutil.rmtree(tmp_path / "results")
+    code, lines, report = check_series(tmp_path, linux, configs, series, capsys, arches)
+    assert code == 5
+    assert lines[0].endswith("arm64 DOES NOT BUILD: kernel/b.c:1:2: error: #error-arm64 broken "
+                             "before the series")  # fmt: skip
+    assert "arm64 not built (the base failed)" in lines[1]
+    assert report["base"]["arm64"]["status"] == "build_failed"
+    assert report["patches"][1]["status"] == "pass"
 
 
 def test_patch_without_a_sign_off_or_without_its_authors(

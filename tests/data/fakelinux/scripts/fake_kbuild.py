@@ -1,8 +1,9 @@
 """The fake kernel's kbuild: configure targets, objects, `.s` files and images.
 
-A C file fails to compile at a line starting with `#error` and, under W=1,
-warns at a line holding `w1-warning: TEXT`. Every C file outside scripts/ is
-part of the build, so a build writes an object for each.
+A C file fails to compile at a line starting with `#error` (`#error-ARCH`:
+only for that ARCH) and, under W=1, warns at a line holding `w1-warning: TEXT`.
+Every C file outside scripts/ is part of the build, so a build writes an
+object for each.
 """
 
 import sys
@@ -12,10 +13,10 @@ TREE = Path(__file__).resolve().parent.parent
 IMAGES = {"bzImage": "arch/x86/boot/bzImage", "Image": "arch/arm64/boot/Image"}
 
 
-def compile_c(source: Path, output: Path, extra_warnings: bool) -> bool:
+def compile_c(source: Path, output: Path, arch: str, extra_warnings: bool) -> bool:
     compiled = True
     for number, line in enumerate(source.read_text().splitlines(), start=1):
-        if line.startswith("#error"):
+        if line.startswith("#error ") or line.startswith(f"#error-{arch} "):
             print(f"{source}:{number}:2: error: {line}")
             compiled = False
         elif extra_warnings and "w1-warning:" in line:
@@ -27,7 +28,7 @@ def compile_c(source: Path, output: Path, extra_warnings: bool) -> bool:
     return compiled
 
 
-def main(build: Path, w: str, target: str) -> int:
+def main(build: Path, arch: str, w: str, target: str) -> int:
     if target == "tinyconfig":
         build.mkdir(parents=True, exist_ok=True)
         (build / ".config").write_text("# fake tinyconfig\n")
@@ -36,11 +37,12 @@ def main(build: Path, w: str, target: str) -> int:
         return 0
     if target.endswith((".o", ".s")):
         source = TREE / Path(target).with_suffix(".c")
-        return 0 if compile_c(source, build / target, w == "1") else 2
+        return 0 if compile_c(source, build / target, arch, w == "1") else 2
     if target in IMAGES:
         sources = [s for s in sorted(TREE.rglob("*.c")) if not s.is_relative_to(TREE / "scripts")]
         results = [
-            compile_c(s, (build / s.relative_to(TREE)).with_suffix(".o"), w == "1") for s in sources
+            compile_c(s, (build / s.relative_to(TREE)).with_suffix(".o"), arch, w == "1")
+            for s in sources
         ]
         if not all(results):
             print("make[2]: *** [scripts/Makefile.build:229: fake] Error 1")
@@ -54,4 +56,4 @@ def main(build: Path, w: str, target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), sys.argv[2], sys.argv[3]))
+    sys.exit(main(Path(sys.argv[1]), *sys.argv[2:5]))
