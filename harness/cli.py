@@ -231,11 +231,11 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     progress = Progress()
     with WorkDirLock(config.work.root):
         prepared = pipeline.prepare(config)
-        checkseries.check_inputs(prepared)
+        series = checkseries.check_inputs(prepared)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "
-            f"of {config.series_dir.name if prepared.series is None else prepared.series.name} "
-            f"for {', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
+            f"of {series.name} ({len(series.patches)} patches) for "
+            f"{', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
         )
         result = checkseries.run_check_series(config, prepared, progress)
     for line in result.lines():
