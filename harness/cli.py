@@ -7,6 +7,7 @@ exit codes (see the README's table).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shlex
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness import (
+    checkseries,
     compare,
     doctor,
     expectations,
@@ -50,7 +52,9 @@ BUILTIN_FEATURES = ["seccomp"]
 BUILTIN_BUILD_TIMEOUT = 3600.0
 
 
-def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[str]) -> None:
+def _add_matrix_options(
+    parser: argparse.ArgumentParser, default_arches: list[str], variants: bool = True
+) -> None:
     root = project_root()
     group = parser.add_argument_group(
         "matrix", f"options left out take their value from {matrixfile.DEFAULT_NAME}"
@@ -61,9 +65,10 @@ def _add_matrix_options(parser: argparse.ArgumentParser, default_arches: list[st
     group.add_argument("--arch", action="append", help=f"{', '.join(ARCHES)} (repeatable; "
                        f"default: {' and '.join(default_arches)})")  # fmt: skip
     group.set_defaults(default_arches=default_arches)
-    group.add_argument(
-        "--variant", action="append", help="baseline, patched (repeatable; default both)"
-    )
+    if variants:
+        group.add_argument(
+            "--variant", action="append", help="baseline, patched (repeatable; default both)"
+        )
     group.add_argument(
         "--series", type=Path, help=f"quilt series directory (default: {root / BUILTIN_SERIES})"
     )
@@ -156,7 +161,9 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
     matrix = _matrix_file(args)
     cells_from_file = args.command in FILE_CELL_COMMANDS
     arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
-    variants = _pick(args.variant, matrix.variants if cells_from_file else None, list(VARIANTS))
+    variants = _pick(
+        getattr(args, "variant", None), matrix.variants if cells_from_file else None, list(VARIANTS)
+    )
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
@@ -428,6 +435,25 @@ def _stop_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_series(args: argparse.Namespace) -> int:
+    """Every prefix of the series applies and builds; checkpatch, sign-offs, W=1 per patch."""
+    config = dataclasses.replace(make_config(args, True, False), variants=["patched"])
+    progress = Progress()
+    with WorkDirLock(config.work.root):
+        prepared = pipeline.prepare(config)
+        series = checkseries.check_inputs(prepared)
+        progress.line(
+            f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "
+            f"of {series.name} ({len(series.patches)} patches) for "
+            f"{', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
+        )
+        result = checkseries.run_check_series(config, prepared, progress)
+    for line in result.lines():
+        print(line)
+    progress.line(f"see {config.results_dir}/check-series.md and check-series.json")
+    return result.status().exit_code
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     requirements = doctor.read_requirements(doctor.PACKAGE_LIST)
     for requirement in requirements:
@@ -533,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name in EXTRA_OPTIONS:
             EXTRA_OPTIONS[name](command)
         command.set_defaults(handler=handler)
+    check_parser = sub.add_parser(
+        "check-series",
+        help="per patch: applies, builds (every prefix), checkpatch --strict, sign-off, W=1",
+    )
+    _add_matrix_options(check_parser, list(ARCHES), variants=False)
+    check_parser.set_defaults(handler=cmd_check_series)
     doctor_parser = sub.add_parser("doctor", help="check host tools; --install installs them")
     doctor_parser.add_argument(
         "--install", action="store_true", help="apt-get install what is missing"

@@ -13,6 +13,7 @@ import enum
 class Status(enum.Enum):
     # value: (exit code, rank); higher rank is worse.
     PASS = (0, 0)
+    HYGIENE_FAILED = (11, 1)  # check-series only: style, sign-off or W=1, not the kernel
     TEST_FAILED = (1, 2)
     KERNEL_WARNING = (8, 3)
     GUEST_HANG = (9, 4)
@@ -58,6 +59,9 @@ def exit_code_table() -> list[tuple[int, str, str]]:
         Status.PATCH_FAILED: "a patch of the series does not apply",
         Status.CONFIG_FAILED: "a requested config option did not survive olddefconfig",
         Status.INFRA: "the host failed (missing tool, QEMU crash, disk full)",
+        Status.HYGIENE_FAILED: (
+            "check-series: a patch has checkpatch issues, no sign-off or a new W=1 warning"
+        ),
     }
     rows = [(s.exit_code, s.label, m) for s, m in meanings.items()]
     rows.append((EXIT_BAD_INPUT, "bad_input", "bad input: nothing was run"))

@@ -4,6 +4,10 @@ The patched tree is a hard-link farm of the pristine one; GNU patch writes each
 file it changes as a new inode, so the pristine tree is never modified. The
 tree is assembled under a temporary name and renamed into place only when
 every patch applied, so a failed series leaves no half-patched tree behind.
+
+`harness check-series` instead patches one link farm in place, one patch at a
+time (reset_tree, apply_patch), so that a build dir kept across the prefixes
+recompiles only what each patch changed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from harness.series import Patch, Series
 
 STAMP = ".harness-series.json"
 
-_FILE_LINE = re.compile(r"^patching file '?(?P<file>[^']+?)'?$")
+_FILE_LINE = re.compile(r"^(?:patching|checking) file '?(?P<file>[^']+?)'?$")  # checking: --dry-run
 _HUNK_FAILED = re.compile(r"^Hunk #(?P<hunk>\d+) FAILED at (?P<line>\d+)")
 _NO_FILE = re.compile(r"can't find file to patch")
 
@@ -56,11 +60,11 @@ def parse_patch_failure(patch_name: str, output: str) -> PatchFailure:
     return PatchFailure(patch_name, current, None, None)
 
 
-def _apply(patch: Patch, tree: Path) -> str:
+def _apply(patch: Patch, tree: Path, *options: str) -> str:
     command = [
         # --fuzz=0: a hunk applies exactly as `git am` would take it, or not at all.
         "patch", f"-p{patch.strip}", "--batch", "--forward", "--fuzz=0", "--reject-file=-",
-        "--no-backup-if-mismatch", "-d", str(tree), "-i", str(patch.path),
+        "--no-backup-if-mismatch", *options, "-d", str(tree), "-i", str(patch.path),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
@@ -105,16 +109,8 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
     previous = read_json(destination / STAMP)
     if previous.get("series_hash") == series_hash:
         return []
-    scratch = destination.with_name(destination.name + ".new")
-    if scratch.exists():
-        shutil.rmtree(scratch)
-    scratch.parent.mkdir(parents=True, exist_ok=True)
+    scratch = _link_farm(pristine, destination)
     try:
-        copied = subprocess.run(
-            ["cp", "-al", f"{pristine}/.", str(scratch)], capture_output=True, text=True
-        )
-        if copied.returncode != 0:
-            raise InfraError(f"cannot link {pristine} into {scratch}: {copied.stderr.strip()}")
         warnings = [
             line
             for patch in series.patches
@@ -133,10 +129,62 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    _swap_in(scratch, destination)
+    return warnings
+
+
+def _link_farm(pristine: Path, destination: Path) -> Path:
+    """A new link farm of `pristine` next to `destination`, under a temporary name."""
+    scratch = destination.with_name(destination.name + ".new")
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    copied = subprocess.run(
+        ["cp", "-al", f"{pristine}/.", str(scratch)], capture_output=True, text=True
+    )
+    if copied.returncode != 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise InfraError(f"cannot link {pristine} into {scratch}: {copied.stderr.strip()}")
+    return scratch
+
+
+def _swap_in(scratch: Path, destination: Path) -> None:
     if destination.exists():
         retired = destination.with_name(destination.name + ".old")
         shutil.rmtree(retired, ignore_errors=True)
         destination.rename(retired)
         shutil.rmtree(retired, ignore_errors=True)
     scratch.rename(destination)
-    return warnings
+
+
+def reset_tree(pristine: Path, destination: Path, will_touch: list[str]) -> None:
+    """Make `destination` a fresh link farm of `pristine`, to be patched in place.
+
+    Every file an earlier use of `destination` patched, and every file the
+    coming patches will, gets a private copy with a fresh mtime: a build dir
+    that compiled a patched version of it must compile it again, and a hard
+    link back to the pristine inode would carry an older mtime than the stale
+    object (see _refresh). The stamp remembers those files for the next reset.
+    """
+    previous = read_json(destination / STAMP).get("touched", [])
+    earlier = {str(f) for f in previous} if isinstance(previous, list) else set()
+    touched = sorted(earlier | set(will_touch))
+    scratch = _link_farm(pristine, destination)
+    try:
+        for relative in touched:
+            _refresh(scratch, relative)
+        write_json(scratch / STAMP, {"series": None, "touched": touched})
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    _swap_in(scratch, destination)
+
+
+def apply_patch(patch: Patch, tree: Path) -> None:
+    """Apply one patch to `tree` in place, wholly or not at all.
+
+    GNU patch writes the hunks that applied even when another one fails, so a
+    dry run decides first; a patch that does not apply leaves the tree as it was.
+    """
+    _apply(patch, tree, "--dry-run")
+    _apply(patch, tree)

@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from harness.errors import PatchError
+from harness.jsonfile import read_json
 from harness.series import Series, parse_series
-from harness.trees import parse_patch_failure, prepare_patched_tree
+from harness.trees import (
+    STAMP,
+    apply_patch,
+    parse_patch_failure,
+    prepare_patched_tree,
+    reset_tree,
+)
 
 
 def patch_text(path: str, old: str, new: str) -> str:
@@ -131,3 +138,39 @@ def test_missing_file_is_reported_from_patch_output() -> None:
     failure = parse_patch_failure("0003-x.patch", output)
     assert failure.hunk is None
     assert "0003-x.patch" in failure.describe()
+
+
+def test_apply_patch_writes_all_of_a_patch_or_none_of_it(tmp_path: Path, pristine: Path) -> None:
+    tree = tmp_path / "tree"
+    reset_tree(pristine, tree, ["kernel/a.c", "kernel/b.c"])
+    half = patch_text("kernel/a.c", "old", "new") + patch_text("kernel/b.c", "absent", "new")
+    series = parse_series(write_series(tmp_path, {"1.patch": half}))
+    # --dry-run prints "checking file": the failure still names the file and hunk.
+    with pytest.raises(PatchError, match=r"1.patch: hunk #1 of kernel/b.c \(at line 1\)"):
+        apply_patch(series.patches[0], tree)
+    assert (tree / "kernel/a.c").read_text() == "line1\nold\nline3\n"
+    good = parse_series(write_series(tmp_path, {"2.patch": patch_text("kernel/b.c", "old", "x")}))
+    apply_patch(good.patches[0], tree)
+    assert (tree / "kernel/b.c").read_text() == "line1\nx\nline3\n"
+    assert (pristine / "kernel/b.c").read_text() == "line1\nold\nline3\n"
+
+
+def test_reset_tree_gives_every_file_patched_before_a_fresh_private_copy(
+    tmp_path: Path, pristine: Path
+) -> None:
+    tree = tmp_path / "tree"
+    reset_tree(pristine, tree, ["kernel/a.c"])
+    series = parse_series(
+        write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
+    )
+    apply_patch(series.patches[0], tree)
+    built_at = time.time()
+    # The next use patches only b.c; a.c goes back to pristine content but not to its inode.
+    reset_tree(pristine, tree, ["kernel/b.c"])
+    reverted = tree / "kernel/a.c"
+    assert reverted.read_text() == "line1\nold\nline3\n"
+    assert reverted.stat().st_ino != (pristine / "kernel/a.c").stat().st_ino
+    assert reverted.stat().st_mtime >= built_at - 1
+    # Both stay remembered: an interrupted run may leave either patched.
+    assert read_json(tree / STAMP)["touched"] == ["kernel/a.c", "kernel/b.c"]
+    assert not (tmp_path / "tree.new").exists()

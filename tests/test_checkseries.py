@@ -1,0 +1,321 @@
+"""`harness check-series` on a fake kernel tree (tests/data/fakelinux): real make, patch and
+perl, a fake kbuild and checkpatch.pl, seconds per test."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.arches import get_arch
+from harness.cli import main
+from harness.status import EXIT_BAD_INPUT, Status
+
+AUTHOR = "A U Thor <author@example.invalid>"
+
+
+@pytest.fixture
+def linux(tmp_path: Path, data_dir: Path) -> Path:
+    """The fake tree, its files an hour old, so that patched files are newer than objects."""
+    tree = tmp_path / "linux"
+    shutil.copytree(data_dir / "fakelinux", tree)
+    old = time.time() - 3600
+    for path in tree.rglob("*"):
+        os.utime(path, (old, old))
+    return tree
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> Path:
+    directory = tmp_path / "configs"
+    directory.mkdir()
+    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("arm64", "FAKE_ARM64"),
+                         ("seccomp", "SECCOMP")):  # fmt: skip
+        (directory / f"{name}.config").write_text(f"CONFIG_{option}=y\n")
+    return directory
+
+
+def diff(path: str, before: str, after: str) -> str:
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{path}",
+        f"b/{path}", n=1,
+    )  # fmt: skip
+    return f"diff --git a/{path} b/{path}\n" + "".join(lines)
+
+
+def mail(
+    subject: str, body: str, signers: tuple[str, ...] = (AUTHOR,), author: str = AUTHOR
+) -> str:
+    """A patch as git format-patch writes it, the From: header folded as in our series."""
+    name, email = author.split(" <")
+    sign_offs = "".join(f"Signed-off-by: {signer}\n" for signer in signers)
+    return (
+        f"From 0123456789abcdef Mon Sep 17 00:00:00 2001\nFrom: {name}\n <{email}\n"
+        f"Subject: [PATCH] {subject}\n\n{subject}.\n\n{sign_offs}---\n{body}"
+    )
+
+
+class SeriesWriter:
+    """Patches against the fake tree, each on top of the ones before, as a quilt directory."""
+
+    def __init__(self, tree: Path, directory: Path) -> None:
+        self.tree = tree
+        self.directory = directory
+        self.files: dict[str, str] = {}
+        self.patches: list[str] = []
+
+    def change(self, path: str, old: str, new: str, **mail_options: Any) -> None:
+        before = self.files.get(path) or (self.tree / path).read_text()
+        assert old in before
+        self.files[path] = before.replace(old, new, 1)
+        self.patches.append(mail(f"change {path}", diff(path, before, self.files[path]),
+                                 **mail_options))  # fmt: skip
+
+    def write(self) -> Path:
+        self.directory.mkdir()
+        names = [f"{number:04d}-change.patch" for number in range(1, len(self.patches) + 1)]
+        for name, text in zip(names, self.patches, strict=True):
+            (self.directory / name).write_text(text)
+        (self.directory / "series").write_text("".join(f"{name}\n" for name in names))
+        return self.directory
+
+
+@pytest.fixture
+def writer(tmp_path: Path, linux: Path) -> SeriesWriter:
+    return SeriesWriter(linux, tmp_path / "series")
+
+
+def check_series(
+    tmp_path: Path,
+    linux: Path,
+    configs: Path,
+    series: Path,
+    capsys: pytest.CaptureFixture[str],
+    arches: tuple[str, ...] = ("x86_64",),
+) -> tuple[int, list[str], dict[str, Any]]:
+    code = main([
+        "check-series", *(f"--arch={arch}" for arch in arches), "--source", str(linux),
+        "--series", str(series),
+        "--configs", str(configs), "--work-dir", str(tmp_path / "work"),
+        "--results", str(tmp_path / "results"), "-j", "2",
+    ])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    path = tmp_path / "results" / "check-series.json"
+    return code, lines, json.loads(path.read_text()) if path.is_file() else {}
+
+
+def test_clean_series_passes_with_one_line_per_patch(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    writer.change("kernel/b.c", "int b_three;", "int b_three = 3;")
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == 0, lines
+    assert lines[0].startswith("base (no patches): builds x86_64 (")
+    for number, line in enumerate(lines[1:3], start=1):
+        assert line.startswith(f"{number:04d}-change.patch: applies, builds x86_64 (")
+        assert line.endswith(", checkpatch 0/0/0, signed-off, W=1 no new warnings")
+    assert lines[3].startswith("check-series series: 2 of 2 patches clean; pass (exit 0)")
+    assert report["status"] == "pass" and report["exit_code"] == 0
+    # b.c's old W=1 warning was there on the pristine tree already: it is not new.
+    assert report["base"]["x86_64"]["w1_warnings"] == 1
+    assert report["base"]["x86_64"]["w1_sources"] == ["kernel/a.c", "kernel/b.c"]
+    assert (tmp_path / "results/check-series.md").read_text().count("patch: applies") == 2
+    # The pristine tree is never modified; the checked tree ends with the whole series.
+    assert "int a_two;\n" in (linux / "kernel/a.c").read_text()
+    checked = next((tmp_path / "work/trees").glob("*/check-series/series"))
+    assert "int b_three = 3;\n" in (checked / "kernel/b.c").read_text()
+
+
+def test_prefix_that_does_not_build_although_the_full_series_does(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "#error fake_four undeclared")
+    writer.change("kernel/a.c", "#error fake_four undeclared", "int a_two;")
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == Status.BUILD_FAILED.exit_code == 5
+    first, second = report["patches"]
+    assert first["status"] == "build_failed"
+    assert first["builds"]["x86_64"]["state"] == "failed"
+    # The first compiler error, its path relative to the tree.
+    assert first["builds"]["x86_64"]["message"] == (
+        "kernel/a.c:3:2: error: #error fake_four undeclared"
+    )
+    assert "x86_64 DOES NOT BUILD: kernel/a.c:3:2: error: #error fake_four undeclared" in lines[1]
+    assert lines[1].endswith(", W=1 not checked")
+    assert second["status"] == "pass"
+    assert lines[2].startswith("0002-change.patch: applies, builds x86_64 (")
+
+
+@pytest.mark.skipif(
+    shutil.which(f"{get_arch('arm64').compiler_prefix()}gcc") is None,
+    reason="the arm64 cross compiler is not installed",
+)
+def test_patch_that_breaks_one_arch_and_a_base_that_does_not_build(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "#error-arm64 no arm64 hook")
+    writer.change("kernel/a.c", "#error-arm64 no arm64 hook", "int a_two;")
+    series = writer.write()
+    arches = ("x86_64", "arm64")
+    code, lines, report = check_series(tmp_path, linux, configs, series, capsys, arches)
+    assert code == 5
+    assert lines[0].startswith("base (no patches): builds x86_64 (") and " arm64 (" in lines[0]
+    assert ", arm64 DOES NOT BUILD: kernel/a.c:3:2: error: #error-arm64 no arm64 hook," in lines[1]
+    assert lines[1].endswith("W=1 no new warnings (arm64 not checked)")
+    assert "DOES NOT BUILD" not in lines[2]
+    # A base that does not build says nothing about the series: that arch is skipped.
+    (linux / "kernel/b.c").write_text("#error-arm64 broken before the series\n")
+    shutil.rmtree(tmp_path / "results")
+    code, lines, report = check_series(tmp_path, linux, configs, series, capsys, arches)
+    assert code == 5
+    assert lines[0].endswith("arm64 DOES NOT BUILD: kernel/b.c:1:2: error: #error-arm64 broken "
+                             "before the series")  # fmt: skip
+    assert "arm64 not built (the base failed)" in lines[1]
+    assert report["base"]["arm64"]["status"] == "build_failed"
+    assert report["patches"][1]["status"] == "pass"
+
+
+def test_patch_without_a_sign_off_or_without_its_authors(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;", signers=())
+    writer.change("kernel/a.c", "int a_two = 2;", "int a_two = 22;",
+                  signers=("Some One Else <else@example.invalid>",))  # fmt: skip
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == Status.HYGIENE_FAILED.exit_code == 11
+    assert "checkpatch 0/0/0, NOT SIGNED OFF: no Signed-off-by, W=1" in lines[1]
+    assert "NOT SIGNED OFF: no Signed-off-by from its author author@example.invalid," in lines[2]
+    assert report["patches"][0]["signoff"]["signed_off_by"] == []
+    assert report["patches"][1]["signoff"]["author"] == AUTHOR
+    assert [patch["status"] for patch in report["patches"]] == ["hygiene_failed"] * 2
+
+
+def test_checkpatch_issues_are_counted_per_patch(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    writer.change(
+        "kernel/a.c", "int a_two = 2;", "int a_two; /* checkpatch-warning checkpatch-check */"
+    )
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == 11
+    assert ", checkpatch 0/0/0," in lines[1]
+    assert ", checkpatch 0/1/1," in lines[2]
+    sloppy = report["patches"][1]["checkpatch"]
+    assert sloppy["issues"] == [
+        "WARNING:FAKE_WARNING: fake warning (kernel/a.c:1)",
+        "CHECK:FAKE_CHECK: fake check (kernel/a.c:1)",
+    ]
+    assert (tmp_path / "results" / sloppy["log"]).is_file()
+    assert [patch["status"] for patch in report["patches"]] == ["pass", "hygiene_failed"]
+
+
+def test_new_w1_warning_is_blamed_on_the_patch_that_adds_it(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two; // w1-warning: a_two unused")
+    writer.change("kernel/b.c", "int b_one;\n", "int b_zero;\nint b_half;\nint b_one;\n")
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == 11
+    assert lines[1].endswith("W=1 1 NEW: x86_64 kernel/a.c: warning: a_two unused [-Wfake]")
+    assert report["patches"][0]["builds"]["x86_64"]["new_w1_warnings"] == [
+        "kernel/a.c: warning: a_two unused [-Wfake]"
+    ]
+    # Line numbers are no part of a warning: b.c's old one, two lines down, is not new.
+    assert lines[2].endswith("W=1 no new warnings")
+    assert report["patches"][1]["builds"]["x86_64"]["w1_warnings"] == 2
+
+
+def test_patch_that_does_not_apply_stops_the_walk_and_writes_nothing(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    b_text = (linux / "kernel/b.c").read_text()
+    half = diff("kernel/b.c", b_text, b_text.replace("int b_one;", "int b_1;")) + diff(
+        "kernel/a.c", "int a_absent;\n", "int a_present;\n"
+    )
+    writer.patches.append(mail("half of it applies", half))
+    writer.change("kernel/a.c", "int a_two = 2;", "int a_two = 22;")
+    code, lines, report = check_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == Status.PATCH_FAILED.exit_code == 4
+    assert lines[2].startswith(
+        "0002-change.patch: DOES NOT APPLY: 0002-change.patch: hunk #1 of kernel/a.c"
+    )
+    assert lines[3].startswith("0003-change.patch: not tried (0002-change.patch does not apply)")
+    assert [p["applies"] for p in report["patches"]] == [True, False, None]
+    checked = next((tmp_path / "work/trees").glob("*/check-series/series"))
+    # b.c's hunk, which would have applied, was not written either.
+    assert "int b_one;" in (checked / "kernel/b.c").read_text()
+
+
+def test_second_run_resets_the_tree_and_gives_the_same_lines(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two; // w1-warning: a_two unused")
+    series = writer.write()
+    first_code, first, _ = check_series(tmp_path, linux, configs, series, capsys)
+    second_code, second, report = check_series(tmp_path, linux, configs, series, capsys)
+    assert first_code == second_code == 11
+    assert first[1].split(", checkpatch")[1] == second[1].split(", checkpatch")[1]
+    assert report["base"]["x86_64"]["w1_warnings"] == 0  # a.c is pristine again, no warning
+
+
+def run_check(tmp_path: Path, configs: Path, *options: str) -> int:
+    return main([
+        "check-series", "--arch", "x86_64", "--configs", str(configs),
+        "--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results"), *options,
+    ])  # fmt: skip
+
+
+def test_tree_without_checkpatch_is_refused_before_any_build(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    (linux / "scripts/checkpatch.pl").unlink()
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    series = writer.write()
+    code = run_check(tmp_path, configs, "--source", str(linux), "--series", str(series))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT
+    assert err == (
+        f"harness: error: {linux}/scripts/checkpatch.pl: missing; check-series runs the tree's "
+        "own checkpatch, so pass a complete kernel tree"
+    )
+    assert not (tmp_path / "work/builds").exists()
+    assert not (tmp_path / "work/trees").exists()
+
+
+def test_missing_series_and_wrong_tree_are_one_line_exit_2(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    code = run_check(tmp_path, configs, "--source", str(linux), "--series", str(tmp_path / "no"))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT and err.endswith("no/series: no series file; list the "
+                                                  "patches there, one per line")  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    code = run_check(tmp_path, configs, "--source", str(configs), "--series", str(writer.write()))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT and "not a Linux kernel tree" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_check_series_takes_no_variant(tmp_path: Path, configs: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_check(tmp_path, configs, "--variant", "baseline")
+    assert exit_info.value.code == EXIT_BAD_INPUT
