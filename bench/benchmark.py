@@ -114,7 +114,8 @@ def measure_noop(bench: Bench) -> Timed:
 
 def measure_edit(bench: Bench) -> None:
     token = int(time.time())
-    edited = measures.edited_series(bench.scratch / "edited", token)
+    pristine = measures.pristine_tree(bench.work) / "kernel" / "seccomp.c"
+    edited = measures.edited_series(bench.scratch / "edited", token, pristine)
     argv = ["run", "--arch", "x86_64", "--variant", "patched", "--no-selftests",
             "--work-dir", str(bench.work)]  # fmt: skip
     run = harness_run([*argv, "--series", str(edited)], bench.results("edit"), bench.log)

@@ -150,26 +150,34 @@ def plain_make_build(tree: Path, build_dir: Path, fragment_text: str, ccache_dir
 # -- a one-patch edit ---------------------------------------------------------------
 
 
-def edited_series(destination: Path, token: int) -> Path:
+def edited_series(destination: Path, token: int, pristine_source: Path) -> Path:
     """A copy of the series whose kernel/seccomp.c-only patch adds one line of code.
 
-    The line is a file-scope constant, so the object really recompiles (a comment
-    would be a ccache hit) while the kernel behaves the same. The copy keeps the
-    series' name, so it maps to the same tree and build dir as the real series.
+    The line is a file-scope constant appended to kernel/seccomp.c in a hunk
+    of its own, after the file's last lines (which no later patch uses as
+    context), so the object really recompiles (a comment would be a ccache
+    hit) while the kernel behaves the same. The copy keeps the series' name,
+    so it maps to the same tree and build dir as the real series.
     """
     copy = destination / SERIES.name
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(SERIES, copy)
     patch = copy / SECCOMP_ONLY_PATCH
     lines = patch.read_text().splitlines(keepends=True)
-    header = next(i for i, line in enumerate(lines) if line.startswith("@@ "))
-    match = re.match(r"@@ -(\d+),(\d+) \+(\d+),(\d+) @@(.*)", lines[header], re.DOTALL)
-    if match is None:
-        raise BenchError(f"{patch}: unexpected first hunk header {lines[header]!r}")
-    old_start, old_count, new_start, new_count, rest = match.groups()
-    lines[header] = f"@@ -{old_start},{old_count} +{new_start},{int(new_count) + 1} @@{rest}"
-    first_added = next(i for i in range(header + 1, len(lines)) if lines[i].startswith("+"))
-    lines.insert(first_added, f"+static const int bench_edit_{token} __maybe_unused = {token};\n")
+    # The patches before this one leave kernel/seccomp.c alone: it is the pristine file.
+    pristine = pristine_source.read_text().splitlines(keepends=True)
+    shift = 0  # lines this patch adds above the end of the file
+    for line in lines:
+        header = re.match(r"@@ -\d+,(\d+) \+\d+,(\d+) @@", line)
+        if header:
+            shift += int(header[2]) - int(header[1])
+    context = pristine[-3:]
+    start = len(pristine) - len(context) + 1
+    hunk = [f"@@ -{start},{len(context)} +{start + shift},{len(context) + 1} @@\n"]
+    hunk += [f" {line}" for line in context]
+    hunk.append(f"+static const int bench_edit_{token} __maybe_unused = {token};\n")
+    signature = lines.index("-- \n") if "-- \n" in lines else len(lines)
+    lines[signature:signature] = hunk
     patch.write_text("".join(lines))
     return copy
 

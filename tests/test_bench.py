@@ -40,7 +40,9 @@ def _hunks_consistent(text: str) -> bool:
 def test_the_edited_patch_adds_one_line_of_code_and_keeps_its_hunks_consistent(
     tmp_path: Path,
 ) -> None:
-    edited = measures.edited_series(tmp_path, 1234)
+    pristine = tmp_path / "seccomp.c"
+    pristine.write_text("".join(f"line {n}\n" for n in range(1, 2564)))
+    edited = measures.edited_series(tmp_path / "edited", 1234, pristine)
     assert edited.name == measures.SERIES.name  # same tree and build dir as the real series
     original = (measures.SERIES / measures.SECCOMP_ONLY_PATCH).read_text()
     changed = (edited / measures.SECCOMP_ONLY_PATCH).read_text()
@@ -49,7 +51,10 @@ def test_the_edited_patch_adds_one_line_of_code_and_keeps_its_hunks_consistent(
     assert _hunks_consistent(original)
     assert _hunks_consistent(changed)
     # Counting is strict: the same edit without its header bump is caught.
-    assert not _hunks_consistent(changed.replace(",27 @@", ",26 @@", 1))
+    assert not _hunks_consistent(changed.replace(" +2590,4 @@", " +2590,3 @@", 1))
+    # The new hunk's context is the pristine file's end, which 0004 leaves alone:
+    # 2563 lines, and 0004 adds 20 + 1 + 7 + 1 = 29 lines above it.
+    assert "@@ -2561,3 +2590,4 @@\n line 2561\n line 2562\n line 2563\n+static" in changed
     # The rest of the series is untouched.
     for patch in measures.SERIES.iterdir():
         if patch.name != measures.SECCOMP_ONLY_PATCH:
