@@ -285,14 +285,16 @@ def _live_test(args: argparse.Namespace) -> int:
     except OSError as error:
         raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
     pytest_args = list(args.pytest_arg) + (["-k", args.keyword] if args.keyword else [])
+    # Timeouts as a booted run would resolve them: options, then harness.toml.
+    config = make_config(args, do_build=False, do_test=True)
     progress = Progress()
     outcomes = []
     for vm in vms:
-        factor = ACCEL_TIME_FACTOR.get(vm.accel, 3.0) * args.timeout_factor
+        factor = ACCEL_TIME_FACTOR.get(vm.accel, 3.0) * config.timeout_factor
         run = livetest.LiveRun(
             vm=vm, guest_tests=args.guest_tests.resolve(), pytest_args=pytest_args,
             cell_dir=results / f"{vm.arch}-{vm.variant}",
-            test_timeout=args.test_timeout * factor, run_timeout=args.run_timeout * factor,
+            test_timeout=config.timeouts.test * factor, run_timeout=config.timeouts.run * factor,
         )  # fmt: skip
         outcome = livetest.run_live(run, progress)
         progress.line(livetest.summary_line(vm.cell, outcome))

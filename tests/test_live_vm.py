@@ -146,6 +146,29 @@ def test_a_vm_of_an_older_build_is_refused(
     assert "runs an older build of its kernel; restart it with 'harness boot --stop" in err
 
 
+def test_live_run_takes_its_timeouts_from_the_options_and_the_matrix_file(
+    capsys: pytest.CaptureFixture[str], stand_in: live.LiveVM, work: WorkDir,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    runs: list[livetest.LiveRun] = []
+
+    def record(run: livetest.LiveRun, progress: object) -> object:
+        runs.append(run)
+        raise KeyboardInterrupt  # stop before anything is sent to the VM
+
+    monkeypatch.setattr(livetest, "run_live", record)
+    matrix = tmp_path / "harness.toml"
+    matrix.write_text("[timeouts]\nrun = 100\n")
+    code, _ = run_cli(
+        capsys, "test", "--live", "--work-dir", str(work.root), "--matrix", str(matrix),
+        "--test-timeout", "7", "--guest-tests", str(tmp_path), "--results", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 130 and len(runs) == 1
+    # Under TCG every guest timeout is tripled, as in a booted run.
+    assert runs[0].test_timeout == 7 * 3  # the option
+    assert runs[0].run_timeout == 100 * 3  # the matrix file
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
