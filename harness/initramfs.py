@@ -24,7 +24,7 @@ from harness.process import run_logged
 
 GUEST_DIR = Path(__file__).parent / "guest"
 # What goes into the guest's /harness besides pytest's arguments: name -> mode.
-GUEST_HARNESS_FILES = {"harness_results.py": 0o644, "run-pytest": 0o755}
+GUEST_HARNESS_FILES = {"harness_results.py": 0o644, "run-pytest": 0o755, "pytest_zygote.py": 0o644}
 SUITE = "bookworm"
 MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 PACKAGES = ("busybox-static", "python3-minimal", "libpython3.11-stdlib", "python3-pytest")

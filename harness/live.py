@@ -34,9 +34,12 @@ from harness.workdir import WorkDir
 # QEMU's user networking: the guest's address and its gateway (the host).
 GUEST_ADDRESS = "10.0.2.15/24"
 GATEWAY = "10.0.2.2"
+# The guest's pytest server (guest/pytest_zygote.py), on the guest's own loopback.
+PYTEST_PORT = 7357
 STATE = "state.json"
 SYNCED = "synced.json"  # the manifest of what the guest was last given
 SSH_UP = re.compile(r"HARNESS: live: sshd exit status (?P<status>\d+)")
+PYTEST_UP = re.compile(r"HARNESS: live: pytest ready")
 
 
 class BootFailed(StageFailure):
@@ -162,7 +165,7 @@ def free_port(preferred: int | None = None) -> int:
 
 def live_cmdline(arch: ArchSpec) -> str:
     """The kernel parameter telling the guest's init to be a live VM (see guest/init)."""
-    return f"harness.live={arch.guest_nic},{GUEST_ADDRESS},{GATEWAY}"
+    return f"harness.live={arch.guest_nic},{GUEST_ADDRESS},{GATEWAY},{PYTEST_PORT}"
 
 
 def connect(vm: LiveVM, timeout: float = 10.0) -> paramiko.SSHClient:
@@ -186,7 +189,8 @@ def _console(vm: LiveVM) -> str:
 
 
 def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> float:
-    """Wait for SSH to answer; the seconds it took. Raises BootFailed, stopping nothing."""
+    """Wait for SSH to answer and the guest's pytest to be ready; the seconds it took.
+    Raises BootFailed, stopping nothing."""
     deadline = time.monotonic() + timeout
     userspace = False
     while True:
@@ -207,14 +211,18 @@ def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> fl
                 )  # fmt: skip
         if (match := SSH_UP.search(console)) and match["status"] != "0":
             raise BootFailed(Status.INFRA, f"dropbear did not start; see {vm.console_log}")
-        if match:
+        if match and PYTEST_UP.search(console):
             try:
                 connect(vm, timeout=5.0).close()
                 return time.time() - vm.started
             except (OSError, paramiko.SSHException):
                 pass  # the port is forwarded before dropbear listens
         if time.monotonic() > deadline:
-            where = "no SSH" if userspace else "no userspace"
+            where = (
+                "no userspace" if not userspace
+                else "no SSH" if not match
+                else "no pytest server in the guest"
+            )  # fmt: skip
             raise BootFailed(
                 Status.BOOT_TIMEOUT, f"{where} after {timeout:.0f} s; see {vm.console_log}"
             )

@@ -1,18 +1,18 @@
 """`harness test --live`: the current guest tests, run again in a live VM over SSH.
 
 One SSH connection per run: one exec copies what changed (see livesync.py),
-one runs the guest's pytest through the same /harness/run-pytest script and
-results plugin as a booted run. The plugin's records come back on the exec's
-stderr as they happen, pytest's own output on its stdout; the console log the
-VM has been writing since it booted gives the kernel reports of the run.
+one forward reaches the guest's pytest server (guest/pytest_zygote.py), which
+runs pytest with the booted run's options and results plugin in a fork that
+has pytest imported already. The plugin's records come back as they happen,
+pytest's own output beside them; the console log the VM has been writing
+since it booted gives the kernel reports of the run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import select
-import shlex
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +27,6 @@ from harness.kernellog import KernelReport, ReportKind, find_reports
 from harness.progress import Progress
 from harness.records import GuestRun, parse_records
 from harness.status import Status, worst
-
-# The guest's pytest group leader, so that a hung run can be killed whole.
-PID_FILE = "/run/harness-live-pytest.pid"
 
 
 @dataclass(frozen=True)
@@ -51,22 +48,37 @@ class LiveOutcome:
     copied: int = 0
     removed: int = 0
     seconds: float = 0.0
+    exit_status: int | None = None  # pytest's, when the guest's server reported it
 
     def fail(self, status: Status, reason: str) -> None:
         if status.rank > self.status.rank:
             self.status, self.reason = status, reason
 
 
-def pytest_command(pytest_args: list[str]) -> str:
-    """The guest shell command: records to fd 3 (the exec's stderr), pytest's output to stdout.
+def request(pytest_args: list[str]) -> bytes:
+    """What the guest's pytest server (guest/pytest_zygote.py) reads: one JSON line."""
+    return (json.dumps({"args": pytest_args}) + "\n").encode()
 
-    setsid makes the shell's pid the group of pytest and every child it forks:
-    dropbear's own group holds the SSH connection, which must outlive a kill.
-    """
-    return (
-        f"echo $$ >{PID_FILE}; export HARNESS_RESULTS_PORT=/proc/self/fd/3; "
-        f"exec setsid /harness/run-pytest {shlex.join(pytest_args)} 3>&2 2>&1"
-    )
+
+class Frames:
+    """The server's reply, split into (kind, data) frames as bytes arrive."""
+
+    HEADER = struct.Struct(">cI")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        self._buffer += data
+        frames = []
+        while len(self._buffer) >= self.HEADER.size:
+            kind, length = self.HEADER.unpack_from(self._buffer)
+            end = self.HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            frames.append((kind, bytes(self._buffer[self.HEADER.size : end])))
+            del self._buffer[:end]
+        return frames
 
 
 def _exec(client: paramiko.SSHClient, command: str, stdin: bytes = b"") -> tuple[int, str]:
@@ -124,31 +136,47 @@ class _RecordStream:
         self.progress.line(line)
 
 
+def open_pytest_channel(client: paramiko.SSHClient, deadline: float) -> paramiko.Channel:
+    """A forward to the guest's pytest server; it may still be importing pytest after a boot."""
+    while True:
+        try:
+            return client.get_transport().open_channel(
+                "direct-tcpip", ("127.0.0.1", live.PYTEST_PORT), ("127.0.0.1", 0), timeout=10
+            )
+        except paramiko.ChannelException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def run_pytest(
     client: paramiko.SSHClient, run: LiveRun, progress: Progress, outcome: LiveOutcome
 ) -> bytes:
-    """Stream one pytest run; its records. Marks a hang or a lost guest on `outcome`."""
+    """Stream one pytest run; its records. Marks a hang or a lost guest on `outcome`.
+
+    Hanging up ends the run in the guest (the server kills pytest's group),
+    which is all that a hang, a lost VM or Ctrl-C needs.
+    """
     records = _RecordStream(run.vm.cell, progress)
-    channel = client.get_transport().open_session()
-    channel.exec_command(pytest_command(run.pytest_args))
-    channel.shutdown_write()
     started = last_progress = time.monotonic()
-    with (run.cell_dir / "pytest.log").open("wb") as pytest_log:
-        while True:
+    channel = open_pytest_channel(client, started + 30)
+    frames = Frames()
+    with channel, (run.cell_dir / "pytest.log").open("wb") as pytest_log:
+        channel.sendall(request(run.pytest_args))
+        while outcome.exit_status is None:
             select.select([channel], [], [], 0.5)
-            got = False
-            while channel.recv_ready():
-                pytest_log.write(channel.recv(65536))
-                got = True
-            while channel.recv_stderr_ready():
-                records.feed(channel.recv_stderr(65536))
-                got = True
             now = time.monotonic()
-            if got:
+            while channel.recv_ready():
+                data = channel.recv(65536)
                 last_progress = now
-            if channel.exit_status_ready() and not (
-                channel.recv_ready() or channel.recv_stderr_ready()
-            ):
+                for kind, payload in frames.feed(data):
+                    if kind == b"o":
+                        pytest_log.write(payload)
+                    elif kind == b"r":
+                        records.feed(payload)
+                    elif kind == b"x":
+                        outcome.exit_status = int(payload)
+            if outcome.exit_status is not None or channel.closed or channel.eof_received:
                 break
             hung = None
             if now - last_progress > run.test_timeout:
@@ -158,23 +186,10 @@ def run_pytest(
                 hung = f"the guest tests still ran after {run.run_timeout:.0f} s"
             if hung:
                 outcome.fail(Status.GUEST_HANG, f"test: {hung}")
-                kill_remote(client)
                 break
-            if not live.is_running(run.vm) or channel.closed:
+            if not live.is_running(run.vm):
                 break
-        # What arrived between the last read and the end.
-        while channel.recv_ready():
-            pytest_log.write(channel.recv(65536))
-        while channel.recv_stderr_ready():
-            records.feed(channel.recv_stderr(65536))
     return bytes(records.data)
-
-
-def kill_remote(client: paramiko.SSHClient) -> None:
-    """Kill the guest's pytest and every child it forked (one process group)."""
-    # An error means the guest is gone: nothing is left to kill.
-    with contextlib.suppress(OSError, paramiko.SSHException):
-        _exec(client, f"kill -9 -$(cat {PID_FILE}) 2>/dev/null; rm -f {PID_FILE}")
 
 
 def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
@@ -193,6 +208,12 @@ def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
             outcome.fail(Status.KERNEL_PANIC, f"test: kernel panic: {panics[0].title}")
         elif not live.is_running(run.vm):
             outcome.fail(Status.INFRA, f"test: the live VM's QEMU exited; see {run.vm.console_log}")
+        elif outcome.exit_status is not None:
+            outcome.fail(
+                Status.TEST_FAILED,
+                f"test: pytest exited with status {outcome.exit_status} before its session "
+                "finished; see pytest.log",
+            )
         else:
             outcome.fail(Status.INFRA, "test: the SSH session ended before pytest did")
     if guest.running and not guest.finished:
@@ -226,11 +247,8 @@ def run_live(run: LiveRun, progress: Progress) -> LiveOutcome:
         records = run_pytest(client, run, progress, outcome)
     except (OSError, paramiko.SSHException) as error:
         raise InfraError(f"the SSH session with {run.vm.cell} failed: {error}") from None
-    except BaseException:
-        kill_remote(client)  # Ctrl-C: leave no pytest running in the VM
-        raise
     finally:
-        client.close()
+        client.close()  # on Ctrl-C too: the guest's server then kills the run
     outcome.seconds = time.monotonic() - started
     (run.cell_dir / "results.jsonl").write_bytes(records)
     outcome.guest = parse_records(records.decode(errors="replace"))

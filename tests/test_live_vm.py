@@ -282,19 +282,13 @@ def test_init_reads_the_live_parameter_the_harness_writes(tmp_path: Path) -> Non
         cmdline.write_text(f"console={arch.console} panic=-1 {live.live_cmdline(arch)} quiet\n")
         script = parse.replace("/proc/cmdline", str(cmdline)) + '\necho "$live"'
         shown = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
-        assert shown.stdout.split() == [arch.guest_nic, live.GUEST_ADDRESS, live.GATEWAY]
+        assert shown.stdout.split() == [
+            arch.guest_nic, live.GUEST_ADDRESS, live.GATEWAY, str(live.PYTEST_PORT),
+        ]  # fmt: skip
     cmdline.write_text("console=ttyS0 panic=-1 harness.shell\n")
     script = parse.replace("/proc/cmdline", str(cmdline)) + '\necho "[$live]"'
     shown = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert shown.stdout.strip() == "[]"
-    # The booted run and the live run share one pytest invocation.
-    assert "/harness/run-pytest" in init and "/harness/run-pytest" in livetest.pytest_command([])
-
-
-def test_pytest_command_sends_records_to_stderr_and_quotes_arguments() -> None:
-    command = livetest.pytest_command(["-k", "detach and not kill"])
-    assert "HARNESS_RESULTS_PORT=/proc/self/fd/3" in command
-    assert command.endswith("exec setsid /harness/run-pytest -k 'detach and not kill' 3>&2 2>&1")
 
 
 RECORDS = [

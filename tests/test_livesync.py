@@ -39,7 +39,8 @@ def test_first_copy_sends_every_file_but_byte_code(tests_dir: Path, tmp_path: Pa
     sync = livesync.plan(tests_dir, {})
     assert sync.changed == [
         "/guest-tests/seccomplib/__init__.py", "/guest-tests/seccomplib/ptrace.py",
-        "/guest-tests/test_a.py", "/harness/harness_results.py", "/harness/run-pytest",
+        "/guest-tests/test_a.py", "/harness/harness_results.py", "/harness/pytest_zygote.py",
+        "/harness/run-pytest",
     ]  # fmt: skip
     assert sync.removed == []
     guest = tmp_path / "guest"
