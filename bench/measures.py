@@ -78,7 +78,13 @@ def scratch_work_dir(path: Path, work: Path, share_ccache: bool) -> Path:
     if asked, the ccache) of `work`: unpacking the tarball is set-up, not a build."""
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
-    (path / "sources").symlink_to(work.resolve() / "sources")
+    # A hard-link farm, not a symlink: kbuild resolves the source tree's real
+    # path, and one outside this work dir (ccache's base dir) would keep
+    # absolute paths in every compile command and miss the shared cache.
+    (path / "sources").mkdir()
+    for tree in (work / "sources").iterdir():
+        if tree.is_dir():
+            subprocess.run(["cp", "-al", str(tree), str(path / "sources" / tree.name)], check=True)
     # The guest userspace is cached by content: reuse it, as any later run would.
     (path / "initramfs").symlink_to(work.resolve() / "initramfs")
     if share_ccache:
