@@ -164,7 +164,7 @@ class SeriesChecker:
         build_dir = self.build_dir(arch)
         log = self.logs / f"{number:02d}-{arch.name}-build.log"
         log.unlink(missing_ok=True)
-        step = Step(state="built", log=self._relative(log))
+        step = Step(log=self._relative(log))
         work = self.config.work
         try:
             if configure or arch.name not in self.configured:
@@ -177,7 +177,7 @@ class SeriesChecker:
             with self.progress.stage(label, "build"):
                 outputs = build.build(arch, self.tree, build_dir, self.config.jobs, log,
                                       work.ccache, self.config.build_timeout)  # fmt: skip
-            step.build_seconds = outputs.seconds
+            step.state, step.build_seconds = "built", outputs.seconds
         except StageFailure as failure:
             step.fail(failure.status, self._headline(failure, build_dir))
             return step
