@@ -15,6 +15,7 @@ the series and is skipped.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections import Counter
@@ -23,7 +24,12 @@ from pathlib import Path
 from harness import build
 from harness.arches import ArchSpec
 from harness.errors import BadInput, BuildError, PatchError, StageFailure
-from harness.extrawarn import CompilerWarning, built_sources, compile_with_extra_warnings
+from harness.extrawarn import (
+    CompilerWarning,
+    built_sources,
+    compile_with_extra_warnings,
+    tree_relative,
+)
 from harness.hygiene import CHECKPATCH, read_signoff, run_checkpatch
 from harness.pipeline import Prepared, RunConfig, source_key
 from harness.progress import Progress
@@ -33,6 +39,7 @@ from harness.status import Status
 from harness.trees import apply_patch, reset_tree
 
 LOGS = "logs"
+_LOCATED = re.compile(r"^(?P<path>[^\s:]+)(?P<rest>:\d+:.*)$")  # "file:line:col: error: ..."
 
 
 def check_inputs(prepared: Prepared) -> Series:
@@ -137,10 +144,12 @@ class SeriesChecker:
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self.config.results_dir))
 
-    def _headline(self, failure: StageFailure) -> str:
-        """A build's first compiler error rather than its message, paths relative to the tree."""
+    def _headline(self, failure: StageFailure, build_dir: Path) -> str:
+        """A build's first compiler error rather than its message, its file relative to the tree."""
         if isinstance(failure, BuildError) and failure.excerpt:
             text = failure.excerpt.splitlines()[0].strip()
+            if located := _LOCATED.match(text):
+                text = tree_relative(located["path"], self.tree, build_dir) + located["rest"]
         else:
             text = str(failure)
         return text.replace(f"{self.tree.resolve()}/", "").replace(f"{self.tree}/", "")
@@ -155,7 +164,7 @@ class SeriesChecker:
         build_dir = self.build_dir(arch)
         log = self.logs / f"{number:02d}-{arch.name}-build.log"
         log.unlink(missing_ok=True)
-        step = Step(state="built", log=self._relative(log))
+        step = Step(log=self._relative(log))
         work = self.config.work
         try:
             if configure or arch.name not in self.configured:
@@ -168,9 +177,9 @@ class SeriesChecker:
             with self.progress.stage(label, "build"):
                 outputs = build.build(arch, self.tree, build_dir, self.config.jobs, log,
                                       work.ccache, self.config.build_timeout)  # fmt: skip
-            step.build_seconds = outputs.seconds
+            step.state, step.build_seconds = "built", outputs.seconds
         except StageFailure as failure:
-            step.fail(failure.status, self._headline(failure))
+            step.fail(failure.status, self._headline(failure, build_dir))
             return step
         except OSError as error:
             step.fail(Status.INFRA, f"host error: {error}")
@@ -198,7 +207,7 @@ class SeriesChecker:
                     )  # fmt: skip
             except StageFailure as failure:
                 # The normal build passed, so this is the harness's or the host's doing.
-                step.fail(Status.INFRA, self._headline(failure))
+                step.fail(Status.INFRA, self._headline(failure, build_dir))
                 return
             step.w1_seconds = time.monotonic() - started
         previous = self.last_warnings.get(arch.name)

@@ -7,6 +7,7 @@ collected, so a second instance of a warning already there is new too.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -35,25 +36,29 @@ class CompilerWarning:
         return f"{self.file}: {self.message}{where}"
 
 
-def _tree_relative(path: str, tree: Path) -> str:
-    candidate = Path(path)
-    if candidate.is_absolute():
-        for top in (tree, tree.resolve()):
-            if candidate.is_relative_to(top):
-                return str(candidate.relative_to(top))
-        return path
+def tree_relative(path: str, tree: Path, build_dir: Path) -> str:
+    """A path as the compiler printed it, relative to the top of the tree.
+
+    kbuild runs the compiler in the build dir, and ccache's base_dir turns the
+    absolute source paths into paths relative to it (../../trees/...), so a
+    relative path is taken from there; one outside the tree stays as it is.
+    """
+    candidate = Path(os.path.normpath(build_dir.resolve() / path))
+    for top in (tree, tree.resolve()):
+        if candidate.is_relative_to(top):
+            return str(candidate.relative_to(top))
     return path.removeprefix("./")
 
 
-def parse_warnings(output: str, tree: Path) -> Counter[CompilerWarning]:
+def parse_warnings(output: str, tree: Path, build_dir: Path) -> Counter[CompilerWarning]:
     """Every warning (and error: -Werror turns one into the other) in a compiler's output."""
     found: Counter[CompilerWarning] = Counter()
     functions: dict[str, str] = {}  # file -> the function its next diagnostics are in
     for line in output.splitlines():
         if match := _CONTEXT.match(line.strip()):
-            functions[_tree_relative(match["file"], tree)] = match["function"] or ""
+            functions[tree_relative(match["file"], tree, build_dir)] = match["function"] or ""
         elif match := _DIAGNOSTIC.match(line.strip()):
-            file = _tree_relative(match["file"], tree)
+            file = tree_relative(match["file"], tree, build_dir)
             message = f"{match['kind']}: {match['message']}"
             found[CompilerWarning(file, message, functions.get(file, ""))] += 1
     return found
@@ -101,7 +106,7 @@ def compile_with_extra_warnings(
     options = ["-k", "--output-sync=target", "W=1"]
     command = make_command(arch, tree, build_dir, [*options, *targets], jobs)
     result = run_logged(command, log_path, cwd=build_dir, env=make_env(ccache_dir))
-    found = parse_warnings(result.output, tree)
+    found = parse_warnings(result.output, tree, build_dir)
     if result.returncode != 0 and not any(w.message.startswith("error:") for w in found):
         errors = first_errors(result.output)
         headline = errors.splitlines()[0] if errors else f"make exited {result.returncode}"

@@ -11,7 +11,8 @@ from harness.extrawarn import CompilerWarning, built_sources, parse_warnings
 
 def test_warnings_are_file_function_and_message_relative_to_the_tree(data_dir: Path) -> None:
     output = (data_dir / "gcc-w1-two-functions.txt").read_text()
-    found = parse_warnings(output.replace("/TREE", "/work/trees/linux"), Path("/work/trees/linux"))
+    tree, build_dir = Path("/work/trees/linux"), Path("/work/builds/x86_64")
+    found = parse_warnings(output.replace("/TREE", str(tree)), tree, build_dir)
     unused = "warning: variable 'unused_total' set but not used [-Wunused-but-set-variable]"
     assert found == {
         CompilerWarning(
@@ -28,15 +29,25 @@ def test_warnings_are_file_function_and_message_relative_to_the_tree(data_dir: P
     )
 
 
-def test_moved_code_adds_no_warning_but_a_second_instance_does(data_dir: Path) -> None:
-    tree = Path("/t")
-    before = parse_warnings("/t/kernel/a.c:10:5: warning: unused variable 'x' [-Wunused]\n", tree)
-    moved = parse_warnings("/t/kernel/a.c:42:7: warning: unused variable 'x' [-Wunused]\n", tree)
+def test_paths_relative_to_the_build_dir_as_ccache_prints_them() -> None:
+    tree, build_dir = Path("/w/trees/src/check-series/s"), Path("/w/builds/src/x86_64-cs")
+    found = parse_warnings(
+        "../../../trees/src/check-series/s/kernel/a.c:3:5: warning: unused [-Wunused]\n"
+        "./include/generated/autoconf.h:1:1: warning: odd [-Wodd]\n",
+        tree,
+        build_dir,
+    )
+    assert sorted(w.file for w in found) == ["include/generated/autoconf.h", "kernel/a.c"]
+
+
+def test_moved_code_adds_no_warning_but_a_second_instance_does() -> None:
+    tree, build_dir = Path("/t"), Path("/b")
+    warning = "warning: unused variable 'x' [-Wunused]"
+    before = parse_warnings(f"/t/kernel/a.c:10:5: {warning}\n", tree, build_dir)
+    moved = parse_warnings(f"/t/kernel/a.c:42:7: {warning}\n", tree, build_dir)
     assert not moved - before
     twice = parse_warnings(
-        "/t/kernel/a.c:42:7: warning: unused variable 'x' [-Wunused]\n"
-        "./kernel/a.c:50:7: warning: unused variable 'x' [-Wunused]\n",
-        tree,
+        f"/t/kernel/a.c:42:7: {warning}\n../t/kernel/a.c:50:7: {warning}\n", tree, build_dir
     )
     assert list((twice - before).elements()) == [
         CompilerWarning("kernel/a.c", "warning: unused variable 'x' [-Wunused]")
@@ -46,8 +57,9 @@ def test_moved_code_adds_no_warning_but_a_second_instance_does(data_dir: Path) -
 def test_werror_errors_count_and_make_noise_does_not() -> None:
     found = parse_warnings(
         "make[2]: *** [scripts/Makefile.build:229: kernel/a.s] Error 1\n"
-        "kernel/a.c:3:1: error: no previous prototype for 'f' [-Werror=missing-prototypes]\n",
+        "/t/kernel/a.c:3:1: error: no previous prototype for 'f' [-Werror=missing-prototypes]\n",
         Path("/t"),
+        Path("/b"),
     )
     assert list(found) == [
         CompilerWarning(

@@ -1,11 +1,13 @@
 """The fake kernel's kbuild: configure targets, objects, `.s` files and images.
 
+It prints paths relative to the build dir, as ccache's base_dir makes gcc do.
 A C file fails to compile at a line starting with `#error` (`#error-ARCH`:
 only for that ARCH) and, under W=1, warns at a line holding `w1-warning: TEXT`.
 Every C file outside scripts/ is part of the build, so a build writes an
 object for each.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,13 +17,14 @@ IMAGES = {"bzImage": "arch/x86/boot/bzImage", "Image": "arch/arm64/boot/Image"}
 
 def compile_c(source: Path, output: Path, arch: str, extra_warnings: bool) -> bool:
     compiled = True
+    shown = os.path.relpath(source, Path.cwd())
     for number, line in enumerate(source.read_text().splitlines(), start=1):
         if line.startswith("#error ") or line.startswith(f"#error-{arch} "):
-            print(f"{source}:{number}:2: error: {line}")
+            print(f"{shown}:{number}:2: error: {line}")
             compiled = False
         elif extra_warnings and "w1-warning:" in line:
             text = line.split("w1-warning:", 1)[1].strip()
-            print(f"{source}:{number}:5: warning: {text} [-Wfake]")
+            print(f"{shown}:{number}:5: warning: {text} [-Wfake]")
     if compiled:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(source.read_text())
@@ -29,8 +32,9 @@ def compile_c(source: Path, output: Path, arch: str, extra_warnings: bool) -> bo
 
 
 def main(build: Path, arch: str, w: str, target: str) -> int:
+    build.mkdir(parents=True, exist_ok=True)
+    os.chdir(build)  # kbuild runs the compiler in the build dir
     if target == "tinyconfig":
-        build.mkdir(parents=True, exist_ok=True)
         (build / ".config").write_text("# fake tinyconfig\n")
         return 0
     if target == "olddefconfig":
