@@ -154,7 +154,7 @@ def measure_boot(bench: Bench) -> None:
         bench.add(Row(
             f"guest suite, {arch} patched ({cell['tests'].get('total', 0)} tests, pytest time)",
             seconds(cell.get("guest_tests_seconds")),
-            f"QEMU start to power-off {seconds(run.seconds)} wall for the whole command",
+            f"the whole `harness test` command: {seconds(run.seconds)}",
         ))  # fmt: skip
 
 
