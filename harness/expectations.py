@@ -15,7 +15,6 @@ parametrized ids use them (`test_x.py::test_y[SIGUSR1]`).
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from harness.errors import BadInput
 from harness.model import VARIANTS
 from harness.records import TestResult
 from harness.selftests import SUITE_NAME
+from harness.tomlfile import read_toml
 
 DEFAULT_NAME = "expectations.toml"
 OUTCOMES = ("passed", "failed", "skipped", "error")
@@ -100,17 +100,7 @@ NO_EXPECTATIONS = Expectations(None)
 
 def load(path: Path) -> Expectations:
     """Read and check an expectations file; BadInput naming the file, entry and fix."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise BadInput(
-            f"{path}: cannot read the expectations file ({error.strerror}); "
-            "give an existing file with --expectations"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise BadInput(f"{path}: not valid TOML ({error}); fix the syntax there") from None
+    text, data = read_toml(path, "expectations file", "--expectations")
     unknown = sorted(set(data) - {"expect"})
     if unknown:
         raise BadInput(

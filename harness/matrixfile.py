@@ -11,7 +11,6 @@ bad input naming the file and the key.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from harness.errors import BadInput
 from harness.kconfig import parse_addition
 from harness.model import VARIANTS
 from harness.qemu import ACCELS
+from harness.tomlfile import read_toml
 
 DEFAULT_NAME = "harness.toml"
 TIMEOUT_KEYS = ("boot", "test", "run", "build", "factor")
@@ -109,16 +109,7 @@ _KEYS: dict[str, tuple[str, Callable[[_Reader, str, object], object]]] = {
 
 
 def load(path: Path) -> MatrixFile:
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise BadInput(
-            f"{path}: cannot read the matrix file ({error.strerror}); give one with --matrix"
-        ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise BadInput(f"{path}: not valid TOML ({error}); fix the syntax there") from None
+    _, data = read_toml(path, "matrix file", "--matrix")
     reader = _Reader(path)
     known = [*_KEYS, "timeouts"]
     values: dict[str, Any] = {}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,13 @@ from typing import Any
 
 import pytest
 
+from harness import kconfig
+from harness.arches import get_arch
+from harness.pipeline import Matrix, Prepared, RunConfig
+from harness.progress import Progress
+from harness.source import KernelSource
+from harness.workdir import WorkDir
+
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
@@ -18,6 +26,22 @@ ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def one_cell_matrix(tmp_path: Path, **config: Any) -> Matrix:
+    """A Matrix of x86_64/baseline over an empty fake tree, for host tests of its stages."""
+    run_config = RunConfig(
+        arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
+        config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
+        work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results", **config,
+    )  # fmt: skip
+    prepared = Prepared(
+        source=KernelSource(tmp_path / "linux", "6.12.117", "directory"),
+        series=None,
+        merged={"x86_64": kconfig.MergedConfig()},
+        index=kconfig.KconfigIndex(tmp_path),
+    )
+    return Matrix(run_config, prepared, Progress(io.StringIO(), live=False))
 
 
 # Guest-side tests of the fault-injection runs: they run inside QEMU only.

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, one_cell_matrix
 
-from harness import expectations, kconfig, records
-from harness.arches import get_arch
+from harness import expectations, records
 from harness.boot import BootEnd, BootOutcome
 from harness.cli import main
 from harness.errors import BadInput
 from harness.expectations import Expectations, judge, load
 from harness.model import Cell
-from harness.pipeline import Matrix, Prepared, RunConfig, expectation_facts
-from harness.progress import Progress
+from harness.pipeline import Matrix, expectation_facts
 from harness.records import read_records
 from harness.rundir import read_junit
 from harness.selftests import parse_tap
-from harness.source import KernelSource
 from harness.status import EXIT_BAD_INPUT, Status
-from harness.workdir import WorkDir
 
 CHECKED_IN = ROOT / "expectations.toml"
 CPUS_TEST = "test_boot_smoke.py::test_two_cpus_online_for_races"
@@ -219,18 +214,7 @@ def test_cli_refuses_a_bad_or_missing_expectations_file_before_any_work(
 
 
 def recorded_matrix(tmp_path: Path, known: Expectations) -> Matrix:
-    config = RunConfig(
-        arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
-        config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
-        work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results", expectations=known,
-    )  # fmt: skip
-    prepared = Prepared(
-        source=KernelSource(tmp_path / "linux", "6.12.117", "directory"),
-        series=None,
-        merged={"x86_64": kconfig.MergedConfig()},
-        index=kconfig.KconfigIndex(tmp_path),
-    )
-    return Matrix(config, prepared, Progress(io.StringIO(), live=False))
+    return one_cell_matrix(tmp_path, expectations=known)
 
 
 def record_cell(data_dir: Path, tmp_path: Path, known: Expectations) -> tuple[Cell, Path]:

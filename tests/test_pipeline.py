@@ -1,36 +1,23 @@
 from __future__ import annotations
 
 import errno
-import io
 import json
 from pathlib import Path
 
 import pytest
+from conftest import one_cell_matrix
 
 from harness import kconfig
 from harness.arches import get_arch
-from harness.pipeline import Matrix, Prepared, RunConfig
-from harness.progress import Progress
+from harness.pipeline import Matrix
 from harness.series import Patch, Series
 from harness.source import KernelSource
 from harness.status import Status
-from harness.workdir import WorkDir
 
 
 @pytest.fixture
 def matrix(tmp_path: Path) -> Matrix:
-    config = RunConfig(
-        arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
-        config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
-        work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results",
-    )  # fmt: skip
-    prepared = Prepared(
-        source=KernelSource(tmp_path / "linux", "6.12.117", "directory"),
-        series=None,
-        merged={"x86_64": kconfig.MergedConfig()},
-        index=kconfig.KconfigIndex(tmp_path),
-    )
-    return Matrix(config, prepared, Progress(io.StringIO(), live=False))
+    return one_cell_matrix(tmp_path)
 
 
 def test_host_error_in_a_cell_is_infra_and_the_cell_is_still_written(
