@@ -279,22 +279,23 @@ def _live_test(args: argparse.Namespace) -> int:
         raise live.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
     for vm in vms:
         live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
+    # Timeouts and expectations as a booted run resolves them: options, then harness.toml.
+    config = make_config(args, do_build=False, do_test=True)
     results = (args.results or project_root() / "results" / f"live-{_run_id()}").resolve()
     try:
         results.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
     pytest_args = list(args.pytest_arg) + (["-k", args.keyword] if args.keyword else [])
-    # Timeouts as a booted run would resolve them: options, then harness.toml.
-    config = make_config(args, do_build=False, do_test=True)
     progress = Progress()
     outcomes = []
     for vm in vms:
-        factor = ACCEL_TIME_FACTOR.get(vm.accel, 3.0) * config.timeout_factor
+        factor = ACCEL_TIME_FACTOR[vm.accel] * config.timeout_factor
         run = livetest.LiveRun(
             vm=vm, guest_tests=args.guest_tests.resolve(), pytest_args=pytest_args,
             cell_dir=results / f"{vm.arch}-{vm.variant}",
             test_timeout=config.timeouts.test * factor, run_timeout=config.timeouts.run * factor,
+            expectations=config.expectations,
         )  # fmt: skip
         outcome = livetest.run_live(run, progress)
         progress.line(livetest.summary_line(vm.cell, outcome))
@@ -546,7 +547,7 @@ EXTRA_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "test": _add_test_options,
 }
 # The commands whose cells (arches, variants) come from the matrix file; `boot` boots one.
-FILE_CELL_COMMANDS = ("run", "build", "test")
+FILE_CELL_COMMANDS = ("run", "build", "test", "check-series")
 
 
 def build_parser() -> argparse.ArgumentParser:

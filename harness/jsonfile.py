@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,17 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: object) -> None:
-    """Write through a temporary file, so a reader never sees half of it."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2))
-    partial.replace(path)
+    """Write through a temporary file, so a reader never sees half of it.
+
+    The temporary name is unique: two threads may write the same file.
+    """
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    partial = Path(name)
+    try:
+        with os.fdopen(fd, "w") as stream:
+            stream.write(json.dumps(data, indent=2))
+        partial.chmod(0o644)  # mkstemp makes it 0600; these files are for everyone
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -21,6 +21,7 @@ import paramiko
 
 from harness import live, livesync
 from harness.errors import InfraError
+from harness.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
 from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
 from harness.kernellog import KernelReport, ReportKind, find_reports
@@ -37,6 +38,7 @@ class LiveRun:
     cell_dir: Path  # where this cell's results go
     test_timeout: float  # seconds without a record or output before the run counts as hung
     run_timeout: float
+    expectations: Expectations = NO_EXPECTATIONS  # judged as in a booted run
 
 
 @dataclass
@@ -47,6 +49,7 @@ class LiveOutcome:
     reports: list[KernelReport] = field(default_factory=list)
     copied: int = 0
     removed: int = 0
+    judgement: Judgement | None = None
     seconds: float = 0.0
     exit_status: int | None = None  # pytest's, when the guest's server reported it
 
@@ -221,9 +224,11 @@ def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
     warnings = [r for r in outcome.reports if r.kind is not ReportKind.PANIC]
     if warnings:
         outcome.fail(Status.KERNEL_WARNING, f"kernel {warnings[0].kind.value}: {warnings[0].title}")
-    failed = sum(r.outcome in ("failed", "error") for r in guest.results)
-    if failed:
-        outcome.fail(Status.TEST_FAILED, f"test: {failed} guest test(s) failed")
+    # Failures and skips against the expectations, as a booted run judges them;
+    # a live run is usually a selection, so no entry is reported stale.
+    outcome.judgement = judge(run.expectations, run.vm.arch, run.vm.variant, guest.results)
+    if outcome.judgement.departures:
+        outcome.fail(Status.TEST_FAILED, f"test: {outcome.judgement.summary()}")
     elif not guest.results and guest.finished:
         outcome.fail(Status.TEST_FAILED, "test: no guest test ran")
 
@@ -264,6 +269,7 @@ def run_live(run: LiveRun, progress: Progress) -> LiveOutcome:
 def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
     vm = run.vm
     session = outcome.guest.session
+    expected = outcome.judgement.expected_failure_reasons() if outcome.judgement else {}
     properties = {
         "arch": vm.arch, "variant": vm.variant, "live": "true",
         "kernel_release": str(session.get("kernel_release", "")),
@@ -272,7 +278,7 @@ def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
     }  # fmt: skip
     write_junit(
         run.cell_dir / "junit.xml",
-        [Suite(f"{vm.arch}.{vm.variant}", outcome.guest.results, properties)],
+        [Suite(f"{vm.arch}.{vm.variant}", outcome.guest.results, properties, expected)],
     )
 
 

@@ -273,7 +273,8 @@ class Matrix:
         self.verdicts = qemu.AccelVerdicts(config.work.verdicts)
         self.trees: dict[str, Path | StageFailure] = {}
         self.bases: dict[str, initramfs.Initramfs | StageFailure] = {}
-        self.bases_lock = threading.Lock()  # two guests of one arch share one base
+        # Two guests of one arch share one base; arches do not wait for each other.
+        self.bases_locks = {name: threading.Lock() for name in (a.name for a in config.arches)}
         self.cancel = threading.Event()  # set on Ctrl-C: running guests stop
 
     # -- stages ---------------------------------------------------------------
@@ -311,12 +312,21 @@ class Matrix:
         return _once(self.trees, variant, patch)
 
     def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
-        with self.bases_lock:
+        with self.bases_locks.setdefault(arch.name, threading.Lock()):
             return _once(
                 self.bases,
                 arch.name,
                 lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
             )
+
+    def guest_base_for(self, cell: Cell, arch: ArchSpec, cell_dir: Path) -> None:
+        """Make the arch's guest userspace here, in the build thread, where Ctrl-C
+        stops mmdebstrap at once (a guest worker would wait for it to finish)."""
+        try:
+            self.base_for(arch, cell_dir / "initramfs.log")
+        except StageFailure as failure:
+            cell.fail(failure.status, f"guest userspace: {failure}")
+            raise
 
     def run_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> Cell:
         """Build and then test one cell, in this thread."""
@@ -389,6 +399,7 @@ class Matrix:
             cell.files["vmlinux"] = str(build_dir / "vmlinux")
             if self.config.do_test:
                 selftests = self.selftests_for(cell, arch, tree, build_dir, build_log)
+                self.guest_base_for(cell, arch, cell_dir)
                 return BuiltCell(cell, arch, cell_dir, tree, build_dir, image, selftests)
         except StageFailure:
             pass  # the stage recorded its failure on the cell
@@ -634,6 +645,9 @@ class Matrix:
     def judge(self, cell: Cell, results: list[TestResult]) -> Judgement:
         """The cell's tests against the expectations: any departure fails the test stage."""
         judgement = judge(self.config.expectations, cell.arch, cell.variant, results)
+        if selects_tests(self.config.pytest_args):
+            # -k, -m or node ids leave most entries nothing to decide: not stale.
+            judgement.stale = []
         cell.facts["expectations"] = judgement.to_json()
         for warning in judgement.stale_lines():
             self.progress.line(f"{cell.name}: warning: {warning}")
@@ -650,6 +664,12 @@ class Matrix:
         self.progress.line(
             f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
         )
+
+
+def selects_tests(pytest_args: list[str]) -> bool:
+    """Whether pytest's arguments run a selection of the guest tests, not all of them."""
+    return any(arg in ("-k", "-m") or arg.startswith(("-k", "-m")) or "::" in arg
+               or arg.endswith(".py") for arg in pytest_args)  # fmt: skip
 
 
 def _panic_title(reports: list[KernelReport]) -> str:

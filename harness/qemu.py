@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,11 +127,15 @@ class AccelVerdicts:
     def get(self, arch: ArchSpec) -> str | None:
         return self._load().get(self.key(arch))
 
+    # Cells probe side by side: one read-modify-write at a time.
+    _lock = threading.Lock()
+
     def record(self, arch: ArchSpec, verdict: str) -> None:
-        data = self._load()
-        data[self.key(arch)] = verdict
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(self.path, data)
+        with self._lock:
+            data = self._load()
+            data[self.key(arch)] = verdict
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(self.path, data)
 
 
 def accel_candidates(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> list[str]:

@@ -359,3 +359,28 @@ def test_a_selection_that_runs_nothing_fails(tmp_path: Path) -> None:
     outcome = livetest.LiveOutcome(guest=parse_records("\n".join(records)))
     livetest.classify(live_run(tmp_path), outcome, "")
     assert (outcome.status, outcome.reason) == (Status.TEST_FAILED, "test: no guest test ran")
+
+
+def test_a_live_run_is_judged_by_the_expectations_file(tmp_path: Path) -> None:
+    from harness import expectations
+
+    known = tmp_path / "expectations.toml"
+    known.write_text(
+        '[[expect]]\narch = "x86_64"\nvariant = "patched"\ntest = "test_a.py::test_one"\n'
+        'outcome = "failed"\nreason = "a known bug"\n'
+        '[[expect]]\narch = "*"\nvariant = "*"\ntest = "test_a.py::test_two"\n'
+        'outcome = "skipped"\nreason = "needs the series"\n'
+    )
+    records = [line.replace('"passed"', '"failed"', 1) if "test_one" in line and "result" in line
+               else line for line in RECORDS]  # fmt: skip
+    run = replace(live_run(tmp_path), expectations=expectations.load(known))
+    outcome = livetest.LiveOutcome(guest=parse_records("\n".join(records)))
+    livetest.classify(run, outcome, "")
+    # test_one failed as expected; test_two passed where a skip was expected.
+    assert outcome.status is Status.TEST_FAILED
+    assert "1 test(s) departed from expectations.toml" in outcome.reason
+    assert "test_a.py::test_two passed (expected skipped)" in outcome.reason
+    assert outcome.judgement is not None
+    assert outcome.judgement.expected_failure_reasons() == {
+        "test_a.py::test_one": "expected failure: a known bug"
+    }

@@ -203,3 +203,12 @@ def test_config_key_ignores_source_edits_but_not_kconfig_edits(tmp_path: Path) -
     before = config_key(source, with_kconfig, merged, "gcc 12", tree)
     (tree / "kernel/Kconfig.preempt").write_text("config B\n")
     assert config_key(source, with_kconfig, merged, "gcc 12", tree) != before
+
+
+def test_a_selection_of_guest_tests_is_recognised() -> None:
+    from harness.pipeline import selects_tests
+
+    assert selects_tests(["-k", "detach"]) and selects_tests(["-kdetach"])
+    assert selects_tests(["-m", "race"]) and selects_tests(["test_x.py::test_y"])
+    assert selects_tests(["test_detach_kill.py"])
+    assert not selects_tests([]) and not selects_tests(["--repeat=300", "-x"])
