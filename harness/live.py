@@ -289,6 +289,8 @@ def boot(spec: LiveBoot, announce: Callable[[str], None]) -> LiveVM:
     """Start the cell's live VM and wait for SSH; on any failure no QEMU is left."""
     directory = cell_dir(spec.work, spec.arch.name, spec.variant)
     directory.mkdir(parents=True, exist_ok=True)
+    # Its initrd carries the guest's SSH host key: keep the whole cell dir private.
+    directory.chmod(0o700)
     keys = sshkeys.ensure_keys(spec.work.live / "keys")
     base = initramfs.build_base(spec.arch, spec.work.initramfs, directory / "initramfs.log")
     overlay = initramfs.build_live_overlay(

@@ -165,20 +165,27 @@ def run_pytest(
     channel = open_pytest_channel(client, started + 30)
     frames = Frames()
     with channel, (run.cell_dir / "pytest.log").open("wb") as pytest_log:
+
+        def take(data: bytes) -> None:
+            for kind, payload in frames.feed(data):
+                if kind == b"o":
+                    pytest_log.write(payload)
+                elif kind == b"r":
+                    records.feed(payload)
+                elif kind == b"x":
+                    outcome.exit_status = int(payload)
+
         channel.sendall(request(run.pytest_args))
         while outcome.exit_status is None:
             select.select([channel], [], [], 0.5)
             now = time.monotonic()
             while channel.recv_ready():
-                data = channel.recv(65536)
+                take(channel.recv(65536))
                 last_progress = now
-                for kind, payload in frames.feed(data):
-                    if kind == b"o":
-                        pytest_log.write(payload)
-                    elif kind == b"r":
-                        records.feed(payload)
-                    elif kind == b"x":
-                        outcome.exit_status = int(payload)
+            if channel.eof_received and outcome.exit_status is None:
+                # Data and EOF may both have come since the drain above: read to the end.
+                while data := channel.recv(65536):
+                    take(data)
             if outcome.exit_status is not None or channel.closed or channel.eof_received:
                 break
             hung = None

@@ -80,28 +80,34 @@ def serve_one(connection: socket.socket, tests_dir: str) -> None:
         child(args, tests_dir, output_w, records_w)
     os.close(output_w)
     os.close(records_w)
-    connection.sendall(frame(b"p", str(pid).encode()))
     streams = {output_r: b"o", records_r: b"r"}
-    host_gone = False
-    while streams and not host_gone:
-        ready, _, _ = select.select([*streams, connection.fileno()], [], [])
-        host_gone = connection.fileno() in ready and not connection.recv(4096)
-        for fd in ready:
-            if fd in streams and not host_gone:
-                data = os.read(fd, 65536)
-                if data:
-                    connection.sendall(frame(streams[fd], data))
-                else:
-                    os.close(fd)
-                    del streams[fd]
-    for fd in streams:
-        os.close(fd)
-    if host_gone:
-        os.killpg(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    # The tests' own children left in the group, if any.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    host_gone = True  # until the run is seen through: a send that fails means gone too
+    try:
+        connection.sendall(frame(b"p", str(pid).encode()))
+        host_gone = False
+        while streams and not host_gone:
+            ready, _, _ = select.select([*streams, connection.fileno()], [], [])
+            host_gone = connection.fileno() in ready and not connection.recv(4096)
+            for fd in ready:
+                if fd in streams and not host_gone:
+                    data = os.read(fd, 65536)
+                    if data:
+                        host_gone = True
+                        connection.sendall(frame(streams[fd], data))
+                        host_gone = False
+                    else:
+                        os.close(fd)
+                        del streams[fd]
+    finally:
+        for fd in streams:
+            os.close(fd)
+        if host_gone:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        # The tests' own children left in the group, if any.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
     if not host_gone:
         connection.sendall(frame(b"x", str(os.waitstatus_to_exitcode(status)).encode()))
 
