@@ -87,12 +87,16 @@ def user_network(setup: QemuSetup) -> str:
     )
 
 
+def kvm_usable(arch: ArchSpec) -> bool:
+    """KVM can run this arch's guests here at all: the host's own arch, /dev/kvm ours."""
+    return arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
+
+
 def interactive_accel(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> str:
     """The accelerator of a guest that is not probed: KVM only where it has worked here."""
     if requested != "auto":
         return requested
-    kvm_usable = arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
-    return "kvm" if kvm_usable and verdicts.get(arch) == "works" else "tcg"
+    return "kvm" if kvm_usable(arch) and verdicts.get(arch) == "works" else "tcg"
 
 
 def write_reproducer(command: list[str], path: Path) -> None:
@@ -142,7 +146,6 @@ def accel_candidates(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) ->
     """Accelerators to try in order: KVM only where it can work and has not failed here."""
     if requested != "auto":
         return [requested]
-    kvm_usable = arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
-    if kvm_usable and verdicts.get(arch) != "broken":
+    if kvm_usable(arch) and verdicts.get(arch) != "broken":
         return ["kvm", "tcg"]
     return ["tcg"]
