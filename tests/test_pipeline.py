@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import errno
 import json
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,15 @@ from conftest import one_cell_matrix
 
 from harness import kconfig
 from harness.arches import get_arch
-from harness.pipeline import Matrix
+from harness.model import Cell
+from harness.pipeline import (
+    BuiltCell,
+    Matrix,
+    build_key,
+    config_key,
+    guest_slots,
+    selects_tests,
+)
 from harness.series import Patch, Series
 from harness.source import KernelSource
 from harness.status import Status
@@ -35,7 +46,6 @@ def test_host_error_in_a_cell_is_infra_and_the_cell_is_still_written(
 
 
 def test_build_key_follows_every_input(tmp_path: Path) -> None:
-    from harness.pipeline import build_key
 
     source = KernelSource(tmp_path / "linux", "6.12.117", "debian-package", "6.12.117-1")
     merged = kconfig.MergedConfig()
@@ -64,8 +74,6 @@ class _ScheduleProbe:
     """Stands in for a cell's build and test stages, recording when each ran."""
 
     def __init__(self, matrix: Matrix, build_seconds: float, test_seconds: float) -> None:
-        import threading
-
         self.matrix = matrix
         self.build_seconds, self.test_seconds = build_seconds, test_seconds
         self.events: list[tuple[str, str, float]] = []
@@ -74,16 +82,11 @@ class _ScheduleProbe:
         self.most_guests = 0
 
     def _event(self, what: str, name: str) -> None:
-        import time
 
         with self.lock:
             self.events.append((what, name, time.monotonic()))
 
     def build_cell(self, arch: object, variant: str, run_dir: Path) -> object:
-        import time
-
-        from harness.model import Cell
-        from harness.pipeline import BuiltCell
 
         cell = Cell("x86_64", variant)
         self._event("build-start", variant)
@@ -94,9 +97,6 @@ class _ScheduleProbe:
         return BuiltCell(cell, get_arch("x86_64"), run_dir, run_dir, run_dir, run_dir, [])
 
     def test_cell(self, built: object) -> object:
-        import time
-
-        from harness.pipeline import BuiltCell
 
         assert isinstance(built, BuiltCell)
         with self.lock:
@@ -115,7 +115,6 @@ class _ScheduleProbe:
 
 def _probe(matrix: Matrix, monkeypatch: pytest.MonkeyPatch, build: float, test: float,
            jobs: int) -> _ScheduleProbe:  # fmt: skip
-    from dataclasses import replace
 
     probe = _ScheduleProbe(matrix, build, test)
     matrix.config = replace(matrix.config, jobs=jobs)
@@ -145,7 +144,6 @@ def test_a_built_cell_boots_while_the_next_one_builds(
 def test_cells_already_built_boot_side_by_side_within_the_cpu_budget(
     matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.pipeline import guest_slots
 
     probe = _probe(matrix, monkeypatch, build=0.0, test=0.5, jobs=2)
     arch = get_arch("x86_64")
@@ -182,7 +180,6 @@ def _series_touching(tmp_path: Path, *files: str) -> Series:
 
 
 def test_config_key_ignores_source_edits_but_not_kconfig_edits(tmp_path: Path) -> None:
-    from harness.pipeline import config_key
 
     tree = tmp_path / "tree"
     (tree / "kernel").mkdir(parents=True)
@@ -206,7 +203,6 @@ def test_config_key_ignores_source_edits_but_not_kconfig_edits(tmp_path: Path) -
 
 
 def test_a_selection_of_guest_tests_is_recognised() -> None:
-    from harness.pipeline import selects_tests
 
     assert selects_tests(["-k", "detach"]) and selects_tests(["-kdetach"])
     assert selects_tests(["-m", "race"]) and selects_tests(["test_x.py::test_y"])
