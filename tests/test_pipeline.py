@@ -203,7 +203,6 @@ def test_config_key_ignores_source_edits_but_not_kconfig_edits(tmp_path: Path) -
 
 
 def test_a_selection_of_guest_tests_is_recognised() -> None:
-
     assert selects_tests(["-k", "detach"]) and selects_tests(["-kdetach"])
     assert selects_tests(["-m", "race"]) and selects_tests(["test_x.py::test_y"])
     assert selects_tests(["test_detach_kill.py"])
