@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import one_cell_matrix
 
-from harness import kconfig
+from harness import kconfig, records
 from harness.arches import ARCHES, get_arch
+from harness.boot import BootEnd, BootOutcome
 from harness.errors import BadInput
 from harness.model import Cell
 from harness.pipeline import (
@@ -239,3 +240,27 @@ def test_the_race_feature_is_kcsan_on_x86_64_and_kasan_on_arm64(tmp_path: Path) 
             assert options[common].value == "y", common
     assert "KCSAN" in merged["x86_64"].options and "KASAN" not in merged["x86_64"].options
     assert "KASAN" in merged["arm64"].options and "KCSAN" not in merged["arm64"].options
+
+
+def test_a_kcsan_report_fails_its_test_and_the_cell_as_a_kernel_warning(
+    matrix: Matrix, data_dir: Path, tmp_path: Path
+) -> None:
+    racy = "test_ptrace_seccomp.py::test_resume_with_seccomp_stays_armed"
+    guest = records.GuestRun(
+        results=[records.TestResult(f"{racy}[rep{n}]", "passed", 0.5) for n in range(3)],
+        exit_status=0,
+    )
+    outcome = BootOutcome(
+        BootEnd.COMPLETED, guest, boot_seconds=3.1, total_seconds=17.0,
+        kernel_release="6.12.117", kernel_version="#7 SMP", tainted=0,
+    )  # fmt: skip
+    console = tmp_path / "console.log"
+    console.write_text((data_dir / "console-x86_64-kcsan-race.log").read_text())
+    cell = Cell("x86_64", "patched")
+    matrix.classify(cell, outcome, console, 17.0)
+    assert cell.status is Status.KERNEL_WARNING and cell.status.exit_code == 8
+    assert cell.reason == "kernel kcsan: data-race in __seccomp_filter / ptrace_resume"
+    assert cell.outcomes == {
+        f"{racy}[rep0]": "passed", f"{racy}[rep1]": "failed", f"{racy}[rep2]": "passed",
+    }  # fmt: skip
+    assert cell.kernel_reports[0]["kind"] == "kcsan"
