@@ -69,3 +69,15 @@ def test_kasan_report_excerpt_ends_at_its_closing_rule() -> None:
     assert report.kind is ReportKind.KASAN
     assert report.title == "slab-use-after-free in seccomp_run_filters+0x2c/0x1c0"
     assert report.excerpt.splitlines()[-1] == "[ 5.3] " + "=" * 66
+
+
+def test_soft_lockup_behind_the_watchdog_prefix_is_found() -> None:
+    test = "test_detach_kill.py::test_detach_at_stop_kills[exitkill-rep7]"
+    console = (
+        f"[ 30.0] harness: test-start {test}\n"
+        "[ 52.1] watchdog: BUG: soft lockup - CPU#1 stuck for 22s! [python3:142]\n"
+    )
+    [report] = find_reports(console)
+    assert report.kind is ReportKind.SOFT_LOCKUP
+    assert report.title == "BUG: soft lockup - CPU#1 stuck for 22s! [python3:142]"
+    assert report.test == test
