@@ -88,7 +88,8 @@ def _add_matrix_options(
     group.add_argument("--configs", type=Path, default=root / "kernel-configs",
                        help="config fragment directory (default: %(default)s)")  # fmt: skip
     group.add_argument("--feature", action="append",
-                       help="extra fragment from the configs dir, e.g. debug-kasan (repeatable; "
+                       help="extra fragment from the configs dir, e.g. debug-kasan: NAME.config "
+                       "and/or NAME.<arch>.config (repeatable; "
                        f"default: {', '.join(BUILTIN_FEATURES)})")  # fmt: skip
     group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip

@@ -22,14 +22,20 @@ class ReportKind(enum.Enum):
     BUG = "bug"
     WARNING = "warning"
     KASAN = "kasan"
+    KCSAN = "kcsan"
     LOCKDEP = "lockdep"
     RCU_STALL = "rcu_stall"
     HUNG_TASK = "hung_task"
+    SOFT_LOCKUP = "soft_lockup"
 
 
 _PATTERNS: list[tuple[ReportKind, re.Pattern[str]]] = [
     (ReportKind.PANIC, re.compile(_PREFIX + r"Kernel panic - not syncing: (?P<title>.*)")),
     (ReportKind.KASAN, re.compile(_PREFIX + r"BUG: KASAN: (?P<title>.*)")),
+    (ReportKind.KCSAN, re.compile(_PREFIX + r"BUG: KCSAN: (?P<title>.*)")),
+    # kernel/watchdog.c prints it behind its "watchdog: " prefix.
+    (ReportKind.SOFT_LOCKUP, re.compile(
+        _PREFIX + r"watchdog: (?P<title>BUG: soft lockup - CPU#\d+ stuck for .*)")),
     (ReportKind.BUG, re.compile(_PREFIX + r"(?:kernel )?BUG(?: at|:) (?P<title>.*)")),
     (ReportKind.OOPS, re.compile(_PREFIX + r"(?:Internal error: )?Oops(?P<title>.*)")),
     (ReportKind.WARNING, re.compile(_PREFIX + r"WARNING: (?P<title>(?!.*possible).*)")),
@@ -42,7 +48,8 @@ _PATTERNS: list[tuple[ReportKind, re.Pattern[str]]] = [
 ]  # fmt: skip
 _TEST_START = re.compile(_PREFIX + r"harness: test-start (?P<nodeid>\S+)")
 _TEST_END = re.compile(_PREFIX + r"harness: test-end (?P<nodeid>\S+)")
-_END_OF_TRACE = re.compile(_PREFIX + r"(?:---\[ end trace|---\[ end Kernel panic)")
+# A sanitizer report (KASAN, KCSAN) is framed by two lines of "=" signs.
+_END_OF_TRACE = re.compile(_PREFIX + r"(?:---\[ end trace|---\[ end Kernel panic|={40,}\s*$)")
 
 
 @dataclass(frozen=True)

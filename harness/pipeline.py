@@ -81,11 +81,26 @@ class Prepared:
 
 
 def fragments_for(config: RunConfig, arch: ArchSpec) -> list[Path]:
-    names = ["base", arch.name, *config.features]
-    paths = [config.config_dir / f"{name}.config" for name in names]
+    """base, the arch's own fragment, then per feature `<feature>.config` and
+    `<feature>.<arch>.config`, each where it exists (one of the two must).
+
+    A feature that differs per arch keeps the difference in its per-arch
+    file; the merge refuses an option the two files set differently.
+    """
+    paths = [config.config_dir / f"{name}.config" for name in ("base", arch.name)]
     for path in paths:
         if not path.is_file():
             raise BadInput(f"{path}: no such config fragment; create it or drop the feature")
+    for feature in config.features:
+        common = config.config_dir / f"{feature}.config"
+        per_arch = config.config_dir / f"{feature}.{arch.name}.config"
+        found = [path for path in (common, per_arch) if path.is_file()]
+        if not found:
+            raise BadInput(
+                f"{common}: no such config fragment (nor {per_arch.name}); "
+                "create it or drop the feature"
+            )
+        paths += found
     return paths
 
 

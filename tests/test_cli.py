@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.arches import get_arch
+from harness.cli import build_parser, main, make_config
+from harness.pipeline import fragments_for
 from harness.status import EXIT_BAD_INPUT
 
 
@@ -99,3 +103,18 @@ def test_commit_range_without_a_git_tree(
     code, err = run_cli(capsys, "build", "--arch", "x86_64", "--commits", "v6.12..HEAD", *isolated)
     assert code == EXIT_BAD_INPUT
     assert err == "harness: error: --commits needs --source, the git tree that holds the commits"
+
+
+def test_readme_race_command_makes_the_race_cell(isolated: list[str]) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```sh\n(harness run [^`]*--feature debug-race[^`]*)```", readme)
+    assert block, "README: no race cell command"
+    argv = shlex.split(block[1].replace("\\\n", " "))[1:]
+    args = build_parser().parse_args([*argv, *isolated])
+    config = make_config(args, do_build=True, do_test=True)
+    assert [arch.name for arch in config.arches] == ["x86_64"] and config.variants == ["patched"]
+    assert config.features == ["seccomp", "debug-race"]
+    assert config.pytest_args == ["-m", "race", "--repeat=50"]
+    assert not config.selftests and config.timeout_factor == 3
+    names = [path.name for path in fragments_for(config, get_arch("x86_64"))]
+    assert names[-2:] == ["debug-race.config", "debug-race.x86_64.config"]

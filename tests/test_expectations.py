@@ -84,6 +84,20 @@ def test_checked_in_file_on_arm64_patched_wants_the_x7_test_to_pass() -> None:
     ]
 
 
+def test_checked_in_file_holds_for_repeated_race_tests() -> None:
+    """--repeat gives race tests [repN] ids: the patched cell still wants each to pass."""
+    detach = "test_detach_kill.py::test_detach_thread_at_stop_kills_whole_process"
+    earlier = "test_detach_kill.py::test_detach_from_earlier_stop_only_disarms"
+    outcomes = {f"{detach}[rep0]": "passed", f"{detach}[rep1]": "skipped",
+                f"{earlier}[rep0]": "skipped"}  # fmt: skip
+    judged = judge(load(CHECKED_IN), "x86_64", "patched", results(outcomes))
+    assert [(d.test, d.expected) for d in judged.departures] == [
+        (f"{detach}[rep1]", "passed"), (f"{earlier}[rep0]", "passed"),
+    ]  # fmt: skip
+    skipped = results(dict.fromkeys(outcomes, "skipped"))
+    assert judge(load(CHECKED_IN), "x86_64", "baseline", skipped).departures == []
+
+
 # -- the semantics ---------------------------------------------------------------
 
 

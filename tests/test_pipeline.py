@@ -10,14 +10,17 @@ from pathlib import Path
 import pytest
 from conftest import one_cell_matrix
 
-from harness import kconfig
-from harness.arches import get_arch
+from harness import kconfig, records
+from harness.arches import ARCHES, get_arch
+from harness.boot import BootEnd, BootOutcome
+from harness.errors import BadInput
 from harness.model import Cell
 from harness.pipeline import (
     BuiltCell,
     Matrix,
     build_key,
     config_key,
+    fragments_for,
     guest_slots,
     selects_tests,
 )
@@ -207,3 +210,57 @@ def test_a_selection_of_guest_tests_is_recognised() -> None:
     assert selects_tests(["-m", "race"]) and selects_tests(["test_x.py::test_y"])
     assert selects_tests(["test_detach_kill.py"])
     assert not selects_tests([]) and not selects_tests(["--repeat=300", "-x"])
+
+
+def test_a_feature_takes_its_common_and_its_per_arch_fragment(tmp_path: Path) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for name in ("base", "x86_64", "arm64", "seccomp", "race", "race.x86_64", "arm.arm64"):
+        (configs / f"{name}.config").write_text("CONFIG_SMP=y\n")
+    config = replace(one_cell_matrix(tmp_path).config, features=["seccomp", "race"])
+    names = [path.name for path in fragments_for(config, get_arch("x86_64"))]
+    assert names == [
+        "base.config", "x86_64.config", "seccomp.config", "race.config", "race.x86_64.config",
+    ]  # fmt: skip
+    assert fragments_for(config, get_arch("arm64"))[-1].name == "race.config"
+    only_arm = replace(config, features=["arm"])
+    assert fragments_for(only_arm, get_arch("arm64"))[-1].name == "arm.arm64.config"
+    with pytest.raises(BadInput, match=r"arm\.config: no such config fragment \(nor arm\.x86_64"):
+        fragments_for(only_arm, get_arch("x86_64"))
+
+
+def test_the_race_feature_is_kcsan_on_x86_64_and_kasan_on_arm64(tmp_path: Path) -> None:
+    configs = Path(__file__).parent.parent / "kernel-configs"
+    config = replace(
+        one_cell_matrix(tmp_path).config, config_dir=configs, features=["seccomp", "debug-race"]
+    )
+    merged = {name: kconfig.merge(fragments_for(config, arch)) for name, arch in ARCHES.items()}
+    for options in (merged[name].options for name in ARCHES):
+        for common in ("DEBUG_LIST", "PROVE_LOCKING", "DEBUG_ATOMIC_SLEEP", "SECCOMP_FILTER"):
+            assert options[common].value == "y", common
+    assert "KCSAN" in merged["x86_64"].options and "KASAN" not in merged["x86_64"].options
+    assert "KASAN" in merged["arm64"].options and "KCSAN" not in merged["arm64"].options
+
+
+def test_a_kcsan_report_fails_its_test_and_the_cell_as_a_kernel_warning(
+    matrix: Matrix, data_dir: Path, tmp_path: Path
+) -> None:
+    racy = "test_ptrace_seccomp.py::test_resume_with_seccomp_stays_armed"
+    guest = records.GuestRun(
+        results=[records.TestResult(f"{racy}[rep{n}]", "passed", 0.5) for n in range(3)],
+        exit_status=0,
+    )
+    outcome = BootOutcome(
+        BootEnd.COMPLETED, guest, boot_seconds=3.1, total_seconds=17.0,
+        kernel_release="6.12.117", kernel_version="#7 SMP", tainted=0,
+    )  # fmt: skip
+    console = tmp_path / "console.log"
+    console.write_text((data_dir / "console-x86_64-kcsan-race.log").read_text())
+    cell = Cell("x86_64", "patched")
+    matrix.classify(cell, outcome, console, 17.0)
+    assert cell.status is Status.KERNEL_WARNING and cell.status.exit_code == 8
+    assert cell.reason == "kernel kcsan: data-race in __seccomp_filter / ptrace_resume"
+    assert cell.outcomes == {
+        f"{racy}[rep0]": "passed", f"{racy}[rep1]": "failed", f"{racy}[rep2]": "passed",
+    }  # fmt: skip
+    assert cell.kernel_reports[0]["kind"] == "kcsan"
