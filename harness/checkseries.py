@@ -91,6 +91,8 @@ class SeriesChecker:
     def run(self) -> SeriesReport:
         started = time.monotonic()
         self.logs.mkdir(parents=True, exist_ok=True)
+        if self.booter is not None:
+            self.booter.reset()
         report = SeriesReport(
             series=self.series.name,
             series_hash=self.series.content_hash(),

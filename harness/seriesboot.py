@@ -12,6 +12,7 @@ expects `passed`) departs.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,10 @@ class PrefixBooter:
         self.config = config
         self.matrix = Matrix(config, prepared, progress)
 
+    def reset(self) -> None:
+        """No boot of an earlier run into these results may pass for one of this run."""
+        shutil.rmtree(self.config.results_dir / BOOTS, ignore_errors=True)
+
     def boot(
         self, arch: ArchSpec, number: int, label: str, tree: Path, build_dir: Path
     ) -> BootVerdict:
@@ -85,7 +90,7 @@ class PrefixBooter:
         cell_dir = self.config.results_dir / relative
         cell_dir.mkdir(parents=True, exist_ok=True)
         cell = PrefixCell(arch.name, variant_for(number), label=label)
-        cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
+        cell.facts.update(prefix=number, built_uts_version=build.built_uts_version(build_dir))
         build_log = cell_dir / "selftests-build.log"
         try:
             selftests = self.matrix.selftests_for(cell, arch, tree, build_dir, build_log)
