@@ -34,6 +34,7 @@ from harness.hygiene import CHECKPATCH, read_signoff, run_checkpatch
 from harness.pipeline import Prepared, RunConfig, source_key
 from harness.progress import Progress
 from harness.series import Series
+from harness.seriesboot import PrefixBooter, not_booted
 from harness.seriesreport import PatchCheck, SeriesReport, Step, write_report
 from harness.status import Status
 from harness.trees import apply_patch, reset_tree
@@ -77,6 +78,8 @@ class SeriesChecker:
         self.configured: set[str] = set()
         # Per arch, the W=1 warnings of the last prefix that built: what is new is new to it.
         self.last_warnings: dict[str, Counter[CompilerWarning]] = {}
+        # --boot: every prefix that builds is booted and judged by the expectations.
+        self.booter = PrefixBooter(config, prepared, progress) if config.do_test else None
 
     def build_dir(self, arch: ArchSpec) -> Path:
         """One per source, arch, series and config, kept from one check-series run to the next."""
@@ -88,12 +91,17 @@ class SeriesChecker:
     def run(self) -> SeriesReport:
         started = time.monotonic()
         self.logs.mkdir(parents=True, exist_ok=True)
+        if self.booter is not None:
+            self.booter.reset()
         report = SeriesReport(
             series=self.series.name,
             series_hash=self.series.content_hash(),
             kernel=self.prepared.source.kernel_version,
             arches=[arch.name for arch in self.config.arches],
+            boot=self.booter is not None,
         )
+        if self.booter is not None and self.config.expectations.path is not None:
+            report.expectations = str(self.config.expectations.path.resolve())
         with self.progress.stage("check-series", "checkpatch and sign-offs"):
             report.patches = [
                 self.static_checks(number, patch.path)
@@ -126,7 +134,7 @@ class SeriesChecker:
                 if base.state == "built":
                     check.steps[arch.name] = self.step(arch, number, reconfigure)
                 else:
-                    check.steps[arch.name] = Step(message="the base failed")
+                    check.steps[arch.name] = self.unbuilt(number, "the base failed")
             self.progress.line(check.line())
         report.seconds = time.monotonic() - started
         write_report(report, self.config.results_dir)
@@ -180,11 +188,23 @@ class SeriesChecker:
             step.state, step.build_seconds = "built", outputs.seconds
         except StageFailure as failure:
             step.fail(failure.status, self._headline(failure, build_dir))
-            return step
+            return self.not_booted(step, number, "does not build")
         except OSError as error:
             step.fail(Status.INFRA, f"host error: {error}")
-            return step
+            return self.not_booted(step, number, "does not build")
         self.extra_warnings(arch, number, build_dir, step)
+        if self.booter is not None:
+            # Now, before the next patch changes the tree and this build dir's kernel.
+            step.boot = self.booter.boot(arch, number, label, self.tree, build_dir)
+        return step
+
+    def unbuilt(self, number: int, message: str) -> Step:
+        """An arch not built at this prefix, and so not booted either."""
+        return self.not_booted(Step(message=message), number, message)
+
+    def not_booted(self, step: Step, number: int, reason: str) -> Step:
+        if self.booter is not None:
+            step.boot = not_booted(number, reason)
         return step
 
     def extra_warnings(self, arch: ArchSpec, number: int, build_dir: Path, step: Step) -> None:

@@ -99,7 +99,7 @@ def _add_matrix_options(
                        help=f"one kernel build (default: {BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
 
 
-def _add_guest_options(parser: argparse.ArgumentParser) -> None:
+def _add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True) -> None:
     root = project_root()
     group = parser.add_argument_group(
         "guest", f"options left out take their value from {matrixfile.DEFAULT_NAME} too"
@@ -121,9 +121,10 @@ def _add_guest_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--expectations", type=Path, metavar="FILE",
                        help="known outcomes per arch and variant (default: "
                        f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
-    group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
-                       help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run directory "
-                       "(default: no)")  # fmt: skip
+    if ktap_option:
+        group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
+                           help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run "
+                           "directory (default: no)")  # fmt: skip
     defaults = Timeouts()
     for name, what, default in (
         ("boot", "to userspace", defaults.boot),
@@ -440,8 +441,9 @@ def _stop_live(args: argparse.Namespace) -> int:
 
 
 def cmd_check_series(args: argparse.Namespace) -> int:
-    """Every prefix of the series applies and builds; checkpatch, sign-offs, W=1 per patch."""
-    config = dataclasses.replace(make_config(args, True, False), variants=["patched"])
+    """Every prefix of the series applies and builds; checkpatch, sign-offs, W=1 per patch;
+    with --boot, every prefix that builds also boots and behaves as the expectations say."""
+    config = dataclasses.replace(make_config(args, True, args.boot), variants=["patched"])
     progress = Progress()
     with WorkDirLock(config.work.root):
         prepared = pipeline.prepare(config)
@@ -451,11 +453,18 @@ def cmd_check_series(args: argparse.Namespace) -> int:
             f"of {series.name} ({len(series.patches)} patches) for "
             f"{', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
         )
+        if args.boot:
+            progress.line(f"--boot: each prefix is booted and judged by {_judged_by(config)}")
         result = checkseries.run_check_series(config, prepared, progress)
     for line in result.lines():
         print(line)
     progress.line(f"see {config.results_dir}/check-series.md and check-series.json")
     return result.status().exit_code
+
+
+def _judged_by(config: pipeline.RunConfig) -> str:
+    path = config.expectations.path
+    return f"{path} (base: baseline, patches: patched)" if path else "no expectations file"
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -568,6 +577,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="per patch: applies, builds (every prefix), checkpatch --strict, sign-off, W=1",
     )
     _add_matrix_options(check_parser, list(ARCHES), variants=False)
+    check_parser.add_argument(
+        "--boot", action="store_true",
+        help="also boot every prefix that builds in QEMU and run the guest tests, judged by "
+        "the expectations: the base by its baseline entries, each patch by its patched ones; "
+        "the guest options below apply only with --boot",
+    )  # fmt: skip
+    _add_guest_options(check_parser, ktap_option=False)
     check_parser.set_defaults(handler=cmd_check_series)
     doctor_parser = sub.add_parser("doctor", help="check host tools; --install installs them")
     doctor_parser.add_argument(

@@ -16,6 +16,41 @@ JSON_NAME = "check-series.json"
 MARKDOWN_NAME = "check-series.md"
 
 
+SHOWN_DEPARTURES = 3  # on a patch's line; the JSON lists every one
+
+
+@dataclass
+class BootVerdict:
+    """One prefix's kernel booted on one arch (`--boot`): did its guest tests behave?
+
+    `judged_as` is the variant of the expectations it was judged by: `baseline`
+    for the base, `patched` for every prefix of the series.
+    """
+
+    judged_as: str
+    booted: bool = True
+    status: Status = Status.PASS
+    reason: str = ""  # the booted cell's reason, or why it was not booted
+    departures: list[str] = field(default_factory=list)  # kernel report classes, then tests
+    directory: str = ""  # its console.log, results.jsonl, junit.xml; relative to the results
+
+    def text(self) -> str:
+        if not self.booted:
+            return f"not booted ({self.reason})"
+        if not self.departures:
+            return "BEHAVES: 0 departures"
+        shown = ", ".join(self.departures[:SHOWN_DEPARTURES])
+        more = len(self.departures) - SHOWN_DEPARTURES
+        return f"DEPARTS: {shown}" + (f" +{more} more" if more > 0 else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "judged_as": self.judged_as, "booted": self.booted, "status": self.status.label,
+            "reason": self.reason, "departures": self.departures, "dir": self.directory,
+            "line": self.text(),
+        }  # fmt: skip
+
+
 @dataclass
 class Step:
     """One arch at one prefix of the series: configure, build, W=1 compile."""
@@ -30,6 +65,7 @@ class Step:
     w1_sources: list[str] = field(default_factory=list)
     warnings: Counter[CompilerWarning] | None = None  # None: no W=1 compile at this prefix
     new_warnings: list[CompilerWarning] = field(default_factory=list)
+    boot: BootVerdict | None = None  # None: --boot not given
 
     def fail(self, status: Status, message: str) -> None:
         if status.rank > self.status.rank or self.state != "failed":
@@ -47,7 +83,12 @@ class Step:
             "w1_sources": self.w1_sources,
             "w1_warnings": None if self.warnings is None else self.warnings.total(),
             "new_w1_warnings": [warning.describe() for warning in self.new_warnings],
+            "boot": None if self.boot is None else self.boot.to_json(),
         }
+
+    def statuses(self) -> list[Status]:
+        """The build's status, and the boot's when the prefix was booted."""
+        return [self.status] + ([self.boot.status] if self.boot is not None else [])
 
 
 def _builds(steps: dict[str, Step]) -> str:
@@ -60,6 +101,14 @@ def _builds(steps: dict[str, Step]) -> str:
         elif step.state == "skipped":
             parts.append(f"{arch} not built ({step.message})")
     return ", ".join(parts)
+
+
+def _boots(steps: dict[str, Step]) -> str:
+    """How each arch's kernel behaved, the arch named when there are several."""
+    verdicts = {arch: step.boot for arch, step in steps.items() if step.boot is not None}
+    if len(steps) == 1:
+        return "".join(verdict.text() for verdict in verdicts.values())
+    return ", ".join(f"{arch} {verdict.text()}" for arch, verdict in verdicts.items())
 
 
 @dataclass
@@ -86,7 +135,7 @@ class PatchCheck:
         return problems
 
     def status(self) -> Status:
-        statuses = [step.status for step in self.steps.values()]
+        statuses = [status for step in self.steps.values() for status in step.statuses()]
         if self.applies is False:
             statuses.append(Status.PATCH_FAILED)
         if self.hygiene_problems():
@@ -105,7 +154,7 @@ class PatchCheck:
         parts.append(f"NOT SIGNED OFF: {problem}" if (problem := self.signoff.problem())
                      else "signed-off")  # fmt: skip
         if self.applies:
-            parts.append(self._w1())
+            parts += [self._w1(), _boots(self.steps)]
         return f"{self.name}: " + ", ".join(part for part in parts if part)
 
     def _w1(self) -> str:
@@ -155,13 +204,16 @@ class SeriesReport:
     base: dict[str, Step] = field(default_factory=dict)  # the pristine tree, per arch
     patches: list[PatchCheck] = field(default_factory=list)
     seconds: float = 0.0
+    boot: bool = False  # --boot: every prefix that built was booted and judged
+    expectations: str | None = None  # the file it was judged by, None without one
 
     def status(self) -> Status:
-        return worst([step.status for step in self.base.values()]
+        return worst([status for step in self.base.values() for status in step.statuses()]
                      + [patch.status() for patch in self.patches])  # fmt: skip
 
     def base_line(self) -> str:
-        return f"base (no patches): {_builds(self.base)}"
+        boots = _boots(self.base)
+        return f"base (no patches): {_builds(self.base)}" + (f", {boots}" if boots else "")
 
     def lines(self) -> list[str]:
         """What the terminal shows: the base, one line per patch, the verdict."""
@@ -184,6 +236,8 @@ class SeriesReport:
             "status": status.label,
             "exit_code": status.exit_code,
             "seconds": round(self.seconds, 1),
+            "boot": self.boot,
+            "expectations": self.expectations,
             "base": {arch: step.to_json() for arch, step in self.base.items()},
             "patches": [patch.to_json() for patch in self.patches],
         }
@@ -196,23 +250,32 @@ class SeriesReport:
             f"Kernel {self.kernel}, arches {', '.join(self.arches)}, series sha256 "
             f"`{self.series_hash[:12]}`: **{status.label}** (exit {status.exit_code}) after "
             f"{self.seconds:.0f} s. checkpatch counts are errors/warnings/checks of "
-            "`checkpatch.pl --strict`; W=1 warnings are new against the prefix before.",
+            "`checkpatch.pl --strict`; W=1 warnings are new against the prefix before."
+            + (self._boot_note() if self.boot else ""),
             "",
             *(f"- {line}" for line in [self.base_line(), *(p.line() for p in self.patches)]),
         ]
-        details = [self._details(patch) for patch in self.patches]
+        base_boots = _boot_problems(self.base)
+        details = ["\n### base (no patches)\n\n" + "\n".join(base_boots) if base_boots else ""]
+        details += [self._details(patch) for patch in self.patches]
         if any(details):
             out += ["", "## Problems"]
             out += [text for text in details if text]
         out += ["", "## Logs", ""]
         for arch, step in self.base.items():
-            out.append(f"- base {arch}: {step.log}" + (f", {step.w1_log}" if step.w1_log else ""))
+            out.append(f"- base {arch}: {', '.join(_logs(step))}")
         for patch in self.patches:
-            logs = [patch.checkpatch_log] + [
-                log for step in patch.steps.values() for log in (step.log, step.w1_log) if log
-            ]
+            logs = [patch.checkpatch_log] + [log for step in patch.steps.values()
+                                             for log in _logs(step)]  # fmt: skip
             out.append(f"- {patch.name}: {', '.join(logs)}")
         return "\n".join(out) + "\n"
+
+    def _boot_note(self) -> str:
+        judged = f"`{self.expectations}`" if self.expectations else "no expectations file"
+        return (
+            " Every prefix that built was booted and its guest tests judged by "
+            f"{judged}: the base by its `baseline` entries, every patch by its `patched` ones."
+        )
 
     @staticmethod
     def _details(patch: PatchCheck) -> str:
@@ -224,7 +287,27 @@ class SeriesReport:
                   for arch, step in patch.steps.items() if step.state == "failed"]  # fmt: skip
         if patch.applies is False:
             items.append(f"- does not apply: {patch.apply_message}")
+        items += _boot_problems(patch.steps)
         return f"\n### {patch.name}\n\n" + "\n".join(items) if items else ""
+
+
+def _logs(step: Step) -> list[str]:
+    logs = [log for log in (step.log, step.w1_log) if log]
+    if step.boot is not None and step.boot.booted:
+        logs.append(f"{step.boot.directory}/")
+    return logs
+
+
+def _boot_problems(steps: dict[str, Step]) -> list[str]:
+    """A Markdown item per booted kernel that did not behave: why, and where its console is."""
+    problems = []
+    for arch, step in steps.items():
+        boot = step.boot
+        if boot is not None and boot.status is not Status.PASS:
+            where = f"{boot.directory}/console.log" if boot.booted else f"{boot.directory}/"
+            problems.append(f"- {arch} boot, judged by the {boot.judged_as} expectations: "
+                            f"{boot.reason} ({where})")  # fmt: skip
+    return problems
 
 
 def write_report(report: SeriesReport, results_dir: Path) -> tuple[Path, Path]:

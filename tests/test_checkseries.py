@@ -7,14 +7,18 @@ import difflib
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 
+from harness import initramfs, qemu
 from harness.arches import get_arch
 from harness.cli import main
+from harness.seriesreport import BootVerdict, SeriesReport, Step
 from harness.status import EXIT_BAD_INPUT, Status
 
 AUTHOR = "A U Thor <author@example.invalid>"
@@ -319,3 +323,160 @@ def test_check_series_takes_no_variant(tmp_path: Path, configs: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         run_check(tmp_path, configs, "--variant", "baseline")
     assert exit_info.value.code == EXIT_BAD_INPUT
+
+
+# -- --boot: every prefix that builds boots in a fake QEMU, judged by the expectations ----
+
+FAKE_QEMU = Path(__file__).parent / "fake_qemu.py"
+PTRACE_SKIPPED = "test_changing_the_syscall.py::test_skip_with_faked_return[value-ptrace_seccomp]"
+
+
+class FakeGuests:
+    """QEMU and the guest userspace, faked: boot k replays the k-th recorded guest
+    (a console log and a result stream of tests/data), whatever kernel it is given."""
+
+    def __init__(self, data_dir: Path, monkeypatch: pytest.MonkeyPatch, *guests: str) -> None:
+        self.data_dir = data_dir
+        self.guests = list(guests)  # "CONSOLE-NAME RESULTS-NAME"
+        self.kernels: list[Path] = []
+        self.objects: list[str] = []  # kernel/a.o of each kernel booted, as it was at its boot
+        monkeypatch.setattr(qemu, "qemu_command", self.command)
+        monkeypatch.setattr(initramfs, "build_base", self.base)
+        monkeypatch.setattr(initramfs, "assemble", self.assemble)
+        which, faked = shutil.which, {"qemu-system-x86_64", "mmdebstrap"}
+        monkeypatch.setattr(shutil, "which", lambda tool: "/bin/true" if tool in faked
+                            else which(tool))  # fmt: skip
+
+    def command(self, setup: qemu.QemuSetup) -> list[str]:
+        assert self.guests, f"booted more kernels than expected: {setup.kernel}"
+        console, results = self.guests.pop(0).split()
+        self.kernels.append(setup.kernel)
+        build_dir = Path(str(setup.kernel).removesuffix(get_arch("x86_64").image_path))
+        self.objects.append((build_dir / "kernel/a.o").read_text())
+        return [sys.executable, str(FAKE_QEMU), "replay", str(self.data_dir / console),
+                str(self.data_dir / results), str(setup.results)]  # fmt: skip
+
+    @staticmethod
+    def base(arch: object, cache_dir: Path, log_path: Path) -> initramfs.Initramfs:
+        return initramfs.Initramfs(cache_dir / "fake-base.cpio", "fake")
+
+    @staticmethod
+    def assemble(base: object, tests: Path, args: list[str], destination: Path, *_: object) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_bytes(b"fake initrd")
+
+
+BASELINE = "console-x86_64-pass.log results-x86_64-baseline.jsonl"  # PTRACE_SECCOMP tests skip
+PATCHED = "console-x86_64-pass.log results-x86_64-patched.jsonl"  # ... and pass
+WARNING = "console-x86_64-lkdtm-warning.log results-x86_64-patched.jsonl"  # a kernel WARNING
+
+
+def boot_series(
+    tmp_path: Path, linux: Path, configs: Path, series: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[str], dict[str, Any]]:
+    code = main([
+        "check-series", "--boot", "--arch=x86_64", "--source", str(linux),
+        "--series", str(series), "--configs", str(configs),
+        "--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "-j", "2",
+        "--accel", "tcg", "--no-selftests", "--expectations", str(ROOT / "expectations.toml"),
+        "--guest-tests", str(ROOT / "guest-tests"),
+    ])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    return code, lines, json.loads((tmp_path / "results/check-series.json").read_text())
+
+
+def test_boot_every_prefix_behaving_passes_with_behaves_lines(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    guests = FakeGuests(data_dir, monkeypatch, BASELINE, PATCHED, PATCHED)
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    writer.change("kernel/a.c", "int a_two = 2;", "int a_two = 22;")
+    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == 0, lines
+    # The base by the baseline expectations (its PTRACE_SECCOMP tests skip), the patches by
+    # the patched ones (they pass).
+    assert lines[0].startswith("base (no patches): builds x86_64 (")
+    assert lines[0].endswith(" s), BEHAVES: 0 departures"), lines[0]
+    for line in lines[1:3]:
+        assert line.endswith(", W=1 no new warnings, BEHAVES: 0 departures"), line
+    assert len(guests.kernels) == 3 and not guests.guests
+    # Each prefix's kernel booted right after its build, before the next patch rebuilt it.
+    booted = [next(line for line in text.splitlines() if "a_two" in line)
+              for text in guests.objects]  # fmt: skip
+    assert booted == ["int a_two;", "int a_two = 2;", "int a_two = 22;"]
+    assert report["boot"] is True
+    assert report["expectations"] == str(ROOT / "expectations.toml")
+    base_boot = report["base"]["x86_64"]["boot"]
+    assert (base_boot["judged_as"], base_boot["status"]) == ("baseline", "pass")
+    boot = report["patches"][0]["builds"]["x86_64"]["boot"]
+    assert (boot["judged_as"], boot["status"], boot["departures"]) == ("patched", "pass", [])
+    cell = json.loads((tmp_path / "results" / boot["dir"] / "cell.json").read_text())
+    assert cell["variant"] == "patched" and cell["tests"]["passed"] == 93
+    assert "BEHAVES: 0 departures" in (tmp_path / "results/check-series.md").read_text()
+
+
+def test_boot_prefix_whose_tests_depart_is_departs_and_exit_1(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # Patch 1 does not make PTRACE_SECCOMP work yet: its tests still skip.
+    FakeGuests(data_dir, monkeypatch, BASELINE, BASELINE, PATCHED)
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    writer.change("kernel/b.c", "int b_three;", "int b_three = 3;")
+    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == Status.TEST_FAILED.exit_code == 1, lines
+    assert lines[0].endswith("BEHAVES: 0 departures")
+    assert f"W=1 no new warnings, DEPARTS: {PTRACE_SKIPPED}, " in lines[1]
+    assert lines[1].endswith(" +37 more")
+    assert lines[2].endswith("BEHAVES: 0 departures")
+    first, second = report["patches"]
+    assert (first["status"], second["status"]) == ("test_failed", "pass")
+    boot = first["builds"]["x86_64"]["boot"]
+    assert boot["status"] == "test_failed" and len(boot["departures"]) == 40
+    assert boot["reason"].startswith("test: 40 test(s) departed from expectations.toml: ")
+    assert lines[3].startswith("check-series series: 1 of 2 patches clean; test_failed (exit 1)")
+    markdown = (tmp_path / "results/check-series.md").read_text()
+    assert "- x86_64 boot, judged by the patched expectations: test: 40 test(s)" in markdown
+
+
+def test_boot_kernel_report_departs_naming_its_class(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    FakeGuests(data_dir, monkeypatch, BASELINE, WARNING)
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    # The matrix's own verdict: a kernel WARNING ranks above a test that departs.
+    assert code == Status.KERNEL_WARNING.exit_code == 8, lines
+    assert ", DEPARTS: kernel warning" in lines[1]
+    assert report["patches"][0]["builds"]["x86_64"]["boot"]["departures"][0] == "kernel warning"
+
+
+def test_boot_prefix_that_does_not_build_is_not_booted(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter, data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    guests = FakeGuests(data_dir, monkeypatch, BASELINE, PATCHED)
+    writer.change("kernel/a.c", "int a_two;", "#error fake_four undeclared")
+    writer.change("kernel/a.c", "#error fake_four undeclared", "int a_two;")
+    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    assert code == Status.BUILD_FAILED.exit_code == 5, lines
+    assert len(guests.kernels) == 2  # the base and patch 2
+    assert lines[1].endswith("W=1 not checked, not booted (does not build)"), lines[1]
+    assert report["patches"][0]["builds"]["x86_64"]["boot"]["booted"] is False
+    assert lines[2].endswith("BEHAVES: 0 departures")
+    assert not (tmp_path / "results/boots/01-x86_64").exists()
+
+
+def test_boot_verdicts_name_their_arch_when_there_are_several() -> None:
+    departed = BootVerdict("baseline", status=Status.TEST_FAILED, departures=list("abcde"))
+    report = SeriesReport("s", "0" * 64, "6.12.0", ["x86_64", "arm64"], base={
+        "x86_64": Step(state="built", boot=BootVerdict("baseline")),
+        "arm64": Step(state="built", boot=departed),
+    })  # fmt: skip
+    assert report.base_line() == (
+        "base (no patches): builds x86_64 (0 s) arm64 (0 s), x86_64 BEHAVES: 0 departures, "
+        "arm64 DEPARTS: a, b, c +2 more"
+    )
+    assert report.status() is Status.TEST_FAILED
