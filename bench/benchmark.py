@@ -5,7 +5,7 @@ usage: python bench/benchmark.py [--work-dir DIR] [--skip NAME ...] [-j N]
 Rows (NAME for --skip in brackets): the cold build through the harness
 against plain make of the same config [cold]; a no-op `harness run --arch
 x86_64` [noop]; the rebuild, boot and guest suite after editing the series'
-kernel/seccomp.c-only patch [edit]; boot to the first guest test and the
+kernel/seccomp.c patch [edit]; boot to the first guest test and the
 guest suite per arch [boot]; the full 2 x 2 matrix from fresh build dirs
 sharing one warm ccache, with its hit rate [matrix]; the live VM's re-run
 of the guest suite after a test edit [live]; and, as references, the
@@ -125,7 +125,7 @@ def measure_edit(bench: Bench) -> None:
         for name, stage in stages.items()
     )
     bench.add(Row(
-        "edit the kernel/seccomp.c-only patch: rebuild, boot, guest suite (x86_64 patched)",
+        "edit the series' kernel/seccomp.c patch: rebuild, boot, guest suite (x86_64 patched)",
         seconds(run.seconds), breakdown, "", "<= 30 s",
         run.seconds <= 30 and run.exit_code == 0,
     ))  # fmt: skip

@@ -22,7 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SERIES = ROOT / "patches" / "ptrace-seccomp"
 # The patch of the series that touches kernel/seccomp.c and nothing else.
-SECCOMP_ONLY_PATCH = "0004-seccomp-stop-PTRACE_SECCOMP-tracees-in-a-syscall-ent.patch"
+# The patch whose diff of kernel/seccomp.c the edit row extends (its last file).
+SECCOMP_PATCH = "0002-ptrace-seccomp-add-PTRACE_SECCOMP-failing-closed.patch"
+SECCOMP_FILE = "kernel/seccomp.c"
 
 
 class BenchError(Exception):
@@ -157,23 +159,28 @@ def plain_make_build(tree: Path, build_dir: Path, fragment_text: str, ccache_dir
 
 
 def edited_series(destination: Path, token: int, pristine_source: Path) -> Path:
-    """A copy of the series whose kernel/seccomp.c-only patch adds one line of code.
+    """A copy of the series whose kernel/seccomp.c patch adds one line of code.
 
     The line is a file-scope constant appended to kernel/seccomp.c in a hunk
     of its own, after the file's last lines (which no later patch uses as
     context), so the object really recompiles (a comment would be a ccache
-    hit) while the kernel behaves the same. The copy keeps the series' name,
-    so it maps to the same tree and build dir as the real series.
+    hit) while the kernel behaves the same. kernel/seccomp.c must be the
+    last file of that patch, so the new hunk lands in its section. The copy
+    keeps the series' name, so it maps to the same tree and build dir as the
+    real series.
     """
     copy = destination / SERIES.name
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(SERIES, copy)
-    patch = copy / SECCOMP_ONLY_PATCH
+    patch = copy / SECCOMP_PATCH
     lines = patch.read_text().splitlines(keepends=True)
+    sections = [n for n, line in enumerate(lines) if line.startswith("+++ ")]
+    if not sections or lines[sections[-1]] != f"+++ b/{SECCOMP_FILE}\n":
+        raise ValueError(f"{patch.name}: {SECCOMP_FILE} is not the last file it changes")
     # The patches before this one leave kernel/seccomp.c alone: it is the pristine file.
     pristine = pristine_source.read_text().splitlines(keepends=True)
     shift = 0  # lines this patch adds above the end of the file
-    for line in lines:
+    for line in lines[sections[-1] :]:
         header = re.match(r"@@ -\d+,(\d+) \+\d+,(\d+) @@", line)
         if header:
             shift += int(header[2]) - int(header[1])

@@ -278,6 +278,19 @@ def judge(
     return judgement
 
 
+def judge_prefix(expectations: Expectations, arch: str, results: Sequence[TestResult]) -> Judgement:
+    """A prefix of the series (patches 1..k): a test may stand where the whole
+    series puts it (`patched`) or where it stood without the series
+    (`baseline`), since a patch need not have made a test pass yet, but must
+    not make one fail. It departs only where it departs from both; entries
+    are not stale for a prefix."""
+    judgement = judge(expectations, arch, "patched", results)
+    from_baseline = {d.test for d in judge(expectations, arch, "baseline", results).departures}
+    judgement.departures = [d for d in judgement.departures if d.test in from_baseline]
+    judgement.stale = []
+    return judgement
+
+
 def _stale(
     entries: Iterable[Expectation],
     arch: str,

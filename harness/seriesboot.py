@@ -5,9 +5,10 @@ booted right after its build, before the next patch is applied. It is booted
 and tested exactly as the matrix boots and tests a cell (`Matrix.boot_and_test`:
 the same initramfs, QEMU command, console and record classification and the
 same judgement by the expectations), as a cell of its own: the base is judged
-by the `baseline` expectations, every prefix of the series by the `patched`
-ones, so a test the series has not made pass yet (a skip where `patched`
-expects `passed`) departs.
+by the `baseline` expectations; a prefix of the series by both, a test
+departing only where its outcome is neither the one `baseline` nor the one
+`patched` expects (`expectations.judge_prefix`): a patch need not have made a
+test pass yet, but must not make one fail.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pathlib import Path
 from harness import build
 from harness.arches import ArchSpec
 from harness.errors import StageFailure
+from harness.expectations import Judgement, judge_prefix
 from harness.jsonfile import write_json
 from harness.model import Cell, StageState
 from harness.pipeline import Matrix, Prepared, RunConfig
 from harness.progress import Progress
+from harness.records import TestResult
 from harness.seriesreport import BootVerdict
 from harness.status import Status
 
@@ -71,12 +74,21 @@ def variant_for(number: int) -> str:
     return "baseline" if number == 0 else "patched"
 
 
+class PrefixMatrix(Matrix):
+    """The matrix's boot and classification, with a prefix's own judgement."""
+
+    def judgement_of(self, cell: Cell, results: list[TestResult]) -> Judgement:
+        if cell.variant == "baseline":
+            return super().judgement_of(cell, results)
+        return judge_prefix(self.config.expectations, cell.arch, results)
+
+
 class PrefixBooter:
     """Boots the kernel each prefix built, with the matrix's own boot and judgement."""
 
     def __init__(self, config: RunConfig, prepared: Prepared, progress: Progress) -> None:
         self.config = config
-        self.matrix = Matrix(config, prepared, progress)
+        self.matrix = PrefixMatrix(config, prepared, progress)
 
     def reset(self) -> None:
         """No boot of an earlier run into these results may pass for one of this run."""

@@ -44,20 +44,29 @@ def test_the_edited_patch_adds_one_line_of_code_and_keeps_its_hunks_consistent(
     pristine.write_text("".join(f"line {n}\n" for n in range(1, 2564)))
     edited = measures.edited_series(tmp_path / "edited", 1234, pristine)
     assert edited.name == measures.SERIES.name  # same tree and build dir as the real series
-    original = (measures.SERIES / measures.SECCOMP_ONLY_PATCH).read_text()
-    changed = (edited / measures.SECCOMP_ONLY_PATCH).read_text()
+    original = (measures.SERIES / measures.SECCOMP_PATCH).read_text()
+    changed = (edited / measures.SECCOMP_PATCH).read_text()
     added = [line for line in changed.splitlines() if line not in original.splitlines()]
     assert added[-1] == "+static const int bench_edit_1234 __maybe_unused = 1234;"
     assert _hunks_consistent(original)
     assert _hunks_consistent(changed)
+    # The new hunk's context is the pristine file's end, which the patch leaves
+    # alone; it starts below everything the patch's own seccomp.c hunks add,
+    # counted here line by line rather than from their headers.
+    section = original[original.index("+++ b/kernel/seccomp.c") : original.index("\n-- \n")]
+    section_lines = section.splitlines()[1:]
+    grown = sum(line.startswith("+") for line in section_lines) - sum(
+        line.startswith("-") for line in section_lines
+    )
+    header = f"@@ -2561,3 +{2561 + grown},4 @@\n line 2561\n line 2562\n line 2563\n+static"
+    assert header in changed
     # Counting is strict: the same edit without its header bump is caught.
-    assert not _hunks_consistent(changed.replace(" +2590,4 @@", " +2590,3 @@", 1))
-    # The new hunk's context is the pristine file's end, which 0004 leaves alone:
-    # 2563 lines, and 0004 adds 20 + 1 + 7 + 1 = 29 lines above it.
-    assert "@@ -2561,3 +2590,4 @@\n line 2561\n line 2562\n line 2563\n+static" in changed
+    assert not _hunks_consistent(
+        changed.replace(f" +{2561 + grown},4 @@", f" +{2561 + grown},3 @@", 1)
+    )
     # The rest of the series is untouched.
     for patch in measures.SERIES.iterdir():
-        if patch.name != measures.SECCOMP_ONLY_PATCH:
+        if patch.name != measures.SECCOMP_PATCH:
             assert (edited / patch.name).read_bytes() == patch.read_bytes()
 
 

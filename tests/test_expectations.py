@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from harness import expectations, records
 from harness.boot import BootEnd, BootOutcome
 from harness.cli import main
 from harness.errors import BadInput
-from harness.expectations import Expectations, judge, load
+from harness.expectations import Expectations, judge, judge_prefix, load
 from harness.model import Cell
 from harness.pipeline import Matrix, expectation_facts
 from harness.records import read_records
@@ -299,3 +300,20 @@ def test_summary_lists_every_departure_and_stale_entry(data_dir: Path, tmp_path:
          "cell": "x86_64/baseline"}
     ]  # fmt: skip
     json.dumps(facts)  # summary.json can hold it
+
+
+def test_a_prefix_may_stand_where_baseline_or_the_series_does_but_not_fail(
+    data_dir: Path,
+) -> None:
+    """check-series --boot: a skip of a series test is fine for a prefix (the request
+    may not exist yet), a failure is not (v1's patch 3 had the request fail open)."""
+    known = load(CHECKED_IN)
+    guest = read_records(data_dir / "results-x86_64-patched.jsonl")
+    detach = "test_detach_kill.py::test_detach_at_stop_kills[nosig]"
+    outcomes = {r.nodeid: r.outcome for r in guest.results}
+    assert outcomes[detach] == "passed"
+    assert judge_prefix(known, "x86_64", guest.results).departures == []
+    for outcome, departs in (("skipped", False), ("failed", True), ("error", True)):
+        results = [replace(r, outcome=outcome) if r.nodeid == detach else r for r in guest.results]
+        departures = [d.test for d in judge_prefix(known, "x86_64", results).departures]
+        assert departures == ([detach] if departs else []), outcome
