@@ -580,7 +580,8 @@ def build_parser() -> argparse.ArgumentParser:
     check_parser.add_argument(
         "--boot", action="store_true",
         help="also boot every prefix that builds in QEMU and run the guest tests, judged by "
-        "the expectations: the base by its baseline entries, each patch by its patched ones; "
+        "the expectations: the base by its baseline entries, each prefix by both (a test "
+        "may stand where baseline or patched puts it, never fail); "
         "the guest options below apply only with --boot",
     )  # fmt: skip
     _add_guest_options(check_parser, ktap_option=False)
