@@ -227,10 +227,7 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
             f"results: {config.results_dir}"
         )
         summary = pipeline.run_matrix(config, prepared, config.results_dir.name, progress)
-    latest = config.results_dir.parent / "latest"
-    if latest.is_symlink() or not latest.exists():
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(config.results_dir.name)
+    _point_latest_at(config.results_dir)
     status = summary.status()
     for cell in summary.cells:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
@@ -248,6 +245,24 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         f"run {status.label} (exit {status.exit_code}); see {config.results_dir}/summary.json"
     )
     return status.exit_code
+
+
+def results_root() -> Path:
+    return project_root() / "results"
+
+
+def _point_latest_at(run_dir: Path) -> None:
+    """`results/latest` -> the run, when the run is in the results root; nowhere else.
+
+    `--results /tmp/x` must not create or replace `/tmp/latest`, which is not ours.
+    """
+    root = results_root()
+    if run_dir.resolve().parent != root.resolve():
+        return
+    latest = root / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(run_dir.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
