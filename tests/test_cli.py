@@ -168,3 +168,20 @@ def test_latest_lives_only_in_the_results_root(fake_matrix: Path, tmp_path: Path
     named = fake_matrix / "results" / "mine"
     assert main(["build", *work, "--results", str(named)]) == 0
     assert latest.readlink() == Path("mine")
+
+
+def test_two_runs_started_in_the_same_second_get_two_run_dirs(
+    fake_matrix: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import cli
+
+    monkeypatch.setattr(cli.time, "strftime", lambda *_args: "20250101-120000")
+    argv = ["build", "--work-dir", str(tmp_path / "work"), "--arch", "x86_64"]
+    assert all(main(argv) == 0 for _ in range(3))
+    runs = sorted(p for p in (fake_matrix / "results").iterdir() if p.name != "latest")
+    assert [p.name for p in runs] == ["20250101-120000", "20250101-120000-2", "20250101-120000-3"]
+    assert all(p.is_dir() for p in runs)
+    assert (fake_matrix / "results/latest").readlink() == Path("20250101-120000-3")
+    # A command that runs nothing makes no run directory.
+    make_config(build_parser().parse_args(argv), True, False)
+    assert len(list((fake_matrix / "results").iterdir())) == 4
