@@ -180,16 +180,18 @@ def scan_patch(text: str, strip: int) -> PatchScan:
             scanner.name("---", _header_name(line[4:]))
             scanner.name("+++", _header_name(lines[index][4:]))
             index += 1
-        elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
-            word, side, name = line.split(" ", 2)
-            scanner.name(f"{word} {side}", name, strip=0)  # git writes no a/ b/ prefix here
         elif match := _HUNK.match(line):
             old = 1 if match["old"] is None else int(match["old"])
             new = 1 if match["new"] is None else int(match["new"])
             index = scanner.hunk(lines, index, old, new)
-        if _SYMLINK_MODE.match(line):
+        elif not scanner.git_open:  # the extended headers below belong to a diff --git
+            pass
+        elif line.startswith(("rename from ", "rename to ", "copy from ", "copy to ")):
+            word, side, name = line.split(" ", 2)
+            scanner.name(f"{word} {side}", name, strip=0)  # git writes no a/ b/ prefix here
+        if scanner.git_open and _SYMLINK_MODE.match(line):
             scanner.mark_symlink()
-        if line.startswith(_CHANGE_HEADERS):
+        if scanner.git_open and line.startswith(_CHANGE_HEADERS):
             scan.changes = True
     return scan
 
