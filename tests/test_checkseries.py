@@ -619,3 +619,30 @@ def test_series_entry_that_changes_nothing_is_refused(
     assert code == EXIT_BAD_INPUT, err
     assert "0002-nothing.patch" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "work/trees").exists()
+
+
+def test_commit_range_creating_a_symlink_out_of_the_tree_is_refused(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "A U Thor",
+           "GIT_AUTHOR_EMAIL": "author@example.invalid", "GIT_COMMITTER_NAME": "A U Thor",
+           "GIT_COMMITTER_EMAIL": "author@example.invalid"}  # fmt: skip
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(linux), *args], env=env, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("tag", "base")
+    (linux / "kernel/out").symlink_to("../../../../../outside")
+    git("add", "-A")
+    git("commit", "-qm", "kernel: a way out\n\nSigned-off-by: A U Thor <author@example.invalid>")
+    code = run_check(tmp_path, configs, "--source", str(linux), "--commits", "base..HEAD")
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert "kernel/out: a symlink to ../../../../../outside, outside the tree" in err
+    assert ".patch" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "work/trees").exists()
