@@ -7,7 +7,9 @@ exit codes (see the README's table).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import itertools
 import logging
 import os
 import shlex
@@ -15,7 +17,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -142,6 +144,42 @@ def _run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S")
 
 
+def new_run_dir(root: Path, prefix: str = "") -> Path:
+    """A run directory of its own: `<prefix><run id>`, or `-2`, `-3`... when that exists.
+
+    Run ids have one-second resolution; the directory is created exclusively,
+    so two runs started in the same second never share one (nor a summary).
+    """
+    base = f"{prefix}{_run_id()}"
+    for number in itertools.count(1):
+        candidate = root / (base if number == 1 else f"{base}-{number}")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise BadInput(f"{root}: cannot create a run directory ({error.strerror})") from None
+        return candidate
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def _fresh_run_dir(config: pipeline.RunConfig, given: Path | None) -> Iterator[pipeline.RunConfig]:
+    """`config` with a run directory of its own unless --results named one; an empty one
+    made for a run that stopped before writing anything is removed again."""
+    if given is not None:
+        yield config
+        return
+    run_dir = new_run_dir(results_root())
+    try:
+        yield dataclasses.replace(config, results_dir=run_dir.resolve())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # only when empty
+        raise
+
+
 T = TypeVar("T")
 
 
@@ -169,7 +207,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
-    results = args.results or project_root() / "results" / _run_id()
+    # The run's own directory is made when it starts (new_run_dir); this is its likely name.
+    results = args.results or results_root() / _run_id()
     timeouts = matrix.timeouts
     defaults = Timeouts()
     return pipeline.RunConfig(
@@ -217,9 +256,11 @@ def _expectations(
 
 
 def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
-    config = make_config(args, do_build, do_test)
     progress = Progress()
-    with WorkDirLock(config.work.root):
+    with (
+        _fresh_run_dir(make_config(args, do_build, do_test), args.results) as config,
+        WorkDirLock(config.work.root),
+    ):
         prepared = pipeline.prepare(config)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
@@ -227,10 +268,7 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
             f"results: {config.results_dir}"
         )
         summary = pipeline.run_matrix(config, prepared, config.results_dir.name, progress)
-    latest = config.results_dir.parent / "latest"
-    if latest.is_symlink() or not latest.exists():
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(config.results_dir.name)
+    _point_latest_at(config.results_dir)
     status = summary.status()
     for cell in summary.cells:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
@@ -248,6 +286,24 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         f"run {status.label} (exit {status.exit_code}); see {config.results_dir}/summary.json"
     )
     return status.exit_code
+
+
+def results_root() -> Path:
+    return project_root() / "results"
+
+
+def _point_latest_at(run_dir: Path) -> None:
+    """`results/latest` -> the run, when the run is in the results root; nowhere else.
+
+    `--results /tmp/x` must not create or replace `/tmp/latest`, which is not ours.
+    """
+    root = results_root()
+    if run_dir.resolve().parent != root.resolve():
+        return
+    latest = root / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(run_dir.name)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -283,11 +339,14 @@ def _live_test(args: argparse.Namespace) -> int:
         live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
     # Timeouts and expectations as a booted run resolves them: options, then harness.toml.
     config = make_config(args, do_build=False, do_test=True)
-    results = (args.results or project_root() / "results" / f"live-{_run_id()}").resolve()
-    try:
-        results.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
+    if args.results is None:
+        results = new_run_dir(results_root(), "live-").resolve()
+    else:
+        results = args.results.resolve()
+        try:
+            results.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
     pytest_args = list(args.pytest_arg) + (["-k", args.keyword] if args.keyword else [])
     progress = Progress()
     outcomes = []
@@ -445,7 +504,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     with --boot, every prefix that builds also boots and behaves as the expectations say."""
     config = dataclasses.replace(make_config(args, True, args.boot), variants=["patched"])
     progress = Progress()
-    with WorkDirLock(config.work.root):
+    with _fresh_run_dir(config, args.results) as config, WorkDirLock(config.work.root):
         prepared = pipeline.prepare(config)
         series = checkseries.check_inputs(prepared)
         progress.line(

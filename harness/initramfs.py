@@ -21,6 +21,7 @@ from harness.arches import ArchSpec
 from harness.cpio import CpioWriter, member_names
 from harness.errors import InfraError
 from harness.process import run_logged
+from harness.workdir import scratch_prefix
 
 GUEST_DIR = Path(__file__).parent / "guest"
 # What goes into the guest's /harness besides pytest's arguments: name -> mode.
@@ -137,7 +138,9 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
     if destination.is_file():
         return Initramfs(destination, key)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".base-{arch.name}-") as scratch:
+    with tempfile.TemporaryDirectory(
+        dir=cache_dir, prefix=f"{scratch_prefix('base')}{arch.name}-"
+    ) as scratch:
         root = Path(scratch) / "root"
         _extract(arch, root, log_path)
         _trim_and_compile(root, log_path)
@@ -158,7 +161,9 @@ def build_live_overlay(arch: ArchSpec, base: Initramfs, cache_dir: Path, log_pat
     if destination.is_file():
         return destination
     in_base = member_names(base.base)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=f".live-{arch.name}-") as scratch:
+    with tempfile.TemporaryDirectory(
+        dir=cache_dir, prefix=f"{scratch_prefix('live')}{arch.name}-"
+    ) as scratch:
         root = Path(scratch) / "root"
         _extract(arch, root, log_path, LIVE_PACKAGES)
         for pattern in (*TRIM, *LIVE_TRIM):  # the base's trim too: libc6 comes again

@@ -4,10 +4,15 @@ An expected failure (see expectations.py) is written as pytest writes an
 xfail: a <skipped> of type "xfail" ("xfail-error" for an expected error),
 whose message gives the reason and whose text is the failure, so a CI
 dashboard shows it as it counts: not failing.
+
+Test output may hold characters XML 1.0 cannot (a terminal's escape codes, a
+NUL): they are written as visible `\\xNN` escapes, so any XML parser reads
+the file.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,10 +74,30 @@ def _suite_element(parent: ET.Element, suite: Suite) -> None:
             ET.SubElement(case, "skipped", message=result.message)
 
 
+# What XML 1.0 cannot hold, even as a character reference: most C0 controls (a
+# test's colour codes, a NUL from the console), lone surrogates, U+FFFE, U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def xml_safe(text: str) -> str:
+    """`text` with every character XML cannot hold written as a visible \\xNN or \\uNNNN."""
+    return _NOT_XML.sub(_escape_char, text)
+
+
 def write_junit(path: Path, suites: list[Suite]) -> None:
     root = ET.Element("testsuites")
     for suite in suites:
         _suite_element(root, suite)
+    for element in root.iter():
+        if element.text:
+            element.text = xml_safe(element.text)
+        for key, value in element.attrib.items():
+            element.set(key, xml_safe(value))
     ET.indent(root)
     partial = path.with_suffix(".partial")
     ET.ElementTree(root).write(partial, encoding="utf-8", xml_declaration=True)

@@ -171,6 +171,8 @@ def prepare(config: RunConfig) -> Prepared:
             "pass a directory you can write"
         ) from None
     source = resolve_source(config.work.root, source_dir, config.source_tarball)
+    if series is not None:
+        series.check_tree(source.tree)  # no name through a symlink out of it, before any copy
     index = kconfig.KconfigIndex(source.tree)
     for merged_config in merged.values():
         kconfig.check_symbols(merged_config, index)

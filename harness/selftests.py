@@ -20,6 +20,7 @@ from harness.errors import InfraError
 from harness.initramfs import MIRROR, SUITE
 from harness.process import run_logged
 from harness.records import TestResult
+from harness.workdir import scratch_prefix
 
 SOURCE = Path("tools/testing/selftests/seccomp/seccomp_bpf.c")
 SUITE_NAME = "seccomp_bpf"
@@ -40,7 +41,7 @@ def build_sysroot(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Path:
     if (destination / "lib" / "libcap.a").is_file():
         return destination
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".sysroot-") as scratch:
+    with tempfile.TemporaryDirectory(dir=cache_dir, prefix=scratch_prefix("sysroot")) as scratch:
         root = Path(scratch) / "root"
         command = [
             "mmdebstrap", "--variant=extract", f"--architectures={arch.debian_arch}",

@@ -2,6 +2,8 @@
 
 Blank lines and `#` comments are ignored; a line may carry a `-pN` strip level
 after the file name, as quilt allows. The cover letter stays out of `series`.
+Every listed patch must name only files inside the tree and change something
+(see patchscan.py); otherwise the series is refused before any work starts.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput
+from harness.patchscan import PatchScan, scan_patch, static_problems, tree_problems
 
 _DIFF_TARGET = re.compile(r"^\+\+\+ (?P<path>\S+)")
 
@@ -24,6 +27,15 @@ class Patch:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def scan(self) -> PatchScan:
+        return scan_patch(self.path.read_text(errors="replace"), self.strip)
+
+    def check_tree(self, tree: Path) -> None:
+        """BadInput when a name passes through a symlink of `tree` out of it (see patchscan)."""
+        problems = tree_problems(str(self.path), self.scan(), tree)
+        if problems:
+            raise BadInput(problems[0])
 
     def touched_files(self) -> list[str]:
         """Paths (relative to the tree) that this patch creates or modifies."""
@@ -52,6 +64,11 @@ class Series:
             digest.update(patch.path.read_bytes())
             digest.update(b"\0")
         return digest.hexdigest()
+
+    def check_tree(self, tree: Path) -> None:
+        """Every patch against the pristine `tree`, before any copy of it is patched."""
+        for patch in self.patches:
+            patch.check_tree(tree)
 
     def touched_files(self) -> list[str]:
         files: list[str] = []
@@ -91,7 +108,11 @@ def parse_series(directory: Path) -> Series:
                 f"{series_file}:{lineno}: patch {fields[0]} does not exist; "
                 "add it or remove the line"
             )
-        patches.append(Patch(candidate, strip))
+        patch = Patch(candidate, strip)
+        problems = static_problems(str(directory / fields[0]), patch.scan())
+        if problems:
+            raise BadInput(problems[0])
+        patches.append(patch)
     if not patches:
         raise BadInput(f"{series_file}: lists no patches; add at least one patch file")
     return Series(name=directory.name, directory=directory, patches=tuple(patches))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput, InfraError
+from harness.workdir import scratch_prefix
 
 # mbox separator line, as git format-patch and mailing-list archives write it.
 _FROM_LINE = re.compile(r"^From \S+ +\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$")
@@ -58,7 +59,7 @@ def write_quilt(patches: list[MailPatch], destination: Path) -> Path:
     kept = [patch for patch in patches if not patch.is_cover_letter]
     if not kept:
         raise BadInput(f"{destination.name}: no patch with a diff in it")
-    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".series-"))
+    staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=scratch_prefix("series")))
     names = []
     for number, patch in enumerate(kept, start=1):
         name = f"{number:04d}-{_slug(patch.subject)}.patch"
@@ -114,7 +115,9 @@ def export_commit(tree: Path, commit: str, destination: Path) -> Path:
     if (destination / "Makefile").exists():
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".export-") as scratch:
+    with tempfile.TemporaryDirectory(
+        dir=destination.parent, prefix=scratch_prefix("export")
+    ) as scratch:
         archive = subprocess.Popen(
             ["git", "-C", str(tree), "archive", "--format=tar", commit], stdout=subprocess.PIPE
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput, InfraError
+from harness.workdir import scratch_prefix
 
 DEBIAN_PACKAGE = "linux-source-6.12"
 DEBIAN_TARBALL = Path("/usr/src") / f"{DEBIAN_PACKAGE}.tar.xz"
@@ -82,7 +83,9 @@ def unpack_tarball(tarball: Path, destination: Path) -> None:
     if (destination / "Makefile").exists():
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".unpack-") as scratch:
+    with tempfile.TemporaryDirectory(
+        dir=destination.parent, prefix=scratch_prefix("unpack")
+    ) as scratch:
         try:
             subprocess.run(["tar", "-xf", str(tarball), "-C", scratch], check=True)
         except (subprocess.CalledProcessError, tarfile.TarError) as error:

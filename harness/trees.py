@@ -61,6 +61,8 @@ def parse_patch_failure(patch_name: str, output: str) -> PatchFailure:
 
 
 def _apply(patch: Patch, tree: Path, *options: str) -> str:
+    # Again against this tree: an earlier patch of the series may have made a symlink.
+    patch.check_tree(tree)
     command = [
         # --fuzz=0: a hunk applies exactly as `git am` would take it, or not at all.
         "patch", f"-p{patch.strip}", "--batch", "--forward", "--fuzz=0", "--reject-file=-",

@@ -425,7 +425,7 @@ def test_boot_prefix_whose_series_tests_still_skip_behaves(
     FakeGuests(data_dir, monkeypatch, BASELINE, BASELINE, PATCHED)
     writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
     writer.change("kernel/b.c", "int b_three;", "int b_three = 3;")
-    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    code, lines, _report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
     assert code == 0, lines
     assert all(line.endswith("BEHAVES: 0 departures") for line in lines[:3]), lines
 
@@ -495,3 +495,154 @@ def test_boot_verdicts_name_their_arch_when_there_are_several() -> None:
         "arm64 DEPARTS: a, b, c +2 more"
     )
     assert report.status() is Status.TEST_FAILED
+
+
+# -- verdict integrity: what a patch may name, and that it changes something ---------------
+
+
+def _escape_patch(path: str, old: str, new: str) -> str:
+    return mail("reach out", f"--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n")
+
+
+def _write_series(directory: Path, patches: dict[str, str]) -> Path:
+    directory.mkdir()
+    for name, text in patches.items():
+        (directory / name).write_text(text)
+    (directory / "series").write_text("".join(f"{name}\n" for name in patches))
+    return directory
+
+
+def test_patch_naming_a_path_outside_the_tree_is_refused_before_any_tree(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"  # outside the work dir, reached from the checked tree
+    victim.write_text("precious\n")
+    before = victim.stat()
+    good = diff("kernel/a.c", "int a_two;\n", "int a_two = 2;\n")
+    series = _write_series(tmp_path / "series", {
+        "0001-good.patch": mail("good", good),
+        "0002-escape.patch": _escape_patch("../../../../../victim.txt", "precious", "pwned"),
+    })  # fmt: skip
+    code = run_check(tmp_path, configs, "--source", str(linux), "--series", str(series))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert len(err.splitlines()) == 1
+    assert "0002-escape.patch" in err and "../../../../../victim.txt" in err
+    assert victim.read_text() == "precious\n" and victim.stat().st_ino == before.st_ino
+    assert not (tmp_path / "work/trees").exists()  # nothing was applied, not even 0001
+    assert not (tmp_path / "work/builds").exists()
+
+
+def test_patch_writing_through_a_symlink_out_of_the_tree_is_refused(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.txt"
+    victim.write_text("precious\n")
+    (linux / "kernel/out").symlink_to(outside)
+    (linux / "kernel/victim.txt").symlink_to(victim)
+    inode = victim.stat().st_ino
+    for name, path in (("0001-dir.patch", "kernel/out/victim.txt"),
+                       ("0001-file.patch", "kernel/victim.txt")):  # fmt: skip
+        series = _write_series(
+            tmp_path / f"series-{name}", {name: _escape_patch(path, "precious", "pwned")}
+        )
+        code = run_check(tmp_path, configs, "--source", str(linux), "--series", str(series))
+        err = capsys.readouterr().err.strip()
+        assert code == EXIT_BAD_INPUT, err
+        assert name in err and path in err and "symlink" in err and len(err.splitlines()) == 1
+        assert victim.read_text() == "precious\n" and victim.stat().st_ino == inode
+        assert (linux / "kernel/victim.txt").is_symlink()
+        assert not (tmp_path / "work/trees").exists()
+
+
+def test_mbox_naming_a_path_outside_the_tree_is_refused(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    mbox = tmp_path / "escape.mbox"
+    body = "--- a/kernel/a.c\n+++ b/../../../victim.txt\n@@ -1 +1 @@\n-precious\n+pwned\n"
+    mbox.write_text(mail("reach out", "diff --git a/kernel/a.c b/../../../victim.txt\n" + body))
+    code = run_check(tmp_path, configs, "--source", str(linux), "--mbox", str(mbox))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert ".patch" in err and "../../../victim.txt" in err and len(err.splitlines()) == 1
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "work/trees").exists()
+
+
+def test_matrix_patch_stage_refuses_a_path_outside_the_tree(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    series = _write_series(tmp_path / "series", {
+        "0001-escape.patch": _escape_patch("/" + str(victim).lstrip("/"), "precious", "pwned"),
+    })  # fmt: skip
+    code = main([
+        "build", "--arch", "x86_64", "--variant", "patched", "--source", str(linux),
+        "--series", str(series), "--configs", str(configs), "--feature", "seccomp",
+        "--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+    ])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert "0001-escape.patch" in err and str(victim) in err
+    assert victim.read_text() == "precious\n"
+    assert not (tmp_path / "work/trees").exists()
+
+
+NO_OP_BODY = "--- a/kernel/a.c\n+++ b/kernel/a.c\n@@ -2 +2 @@\n-int a_one;\n+int a_one;\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Just a note, no diff in it.\n",
+        mail("no-op", NO_OP_BODY),
+    ],
+    ids=["empty", "no-diff", "changes-nothing"],
+)
+def test_series_entry_that_changes_nothing_is_refused(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter, text: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    series = writer.write()
+    (series / "0002-nothing.patch").write_text(text)
+    with (series / "series").open("a") as listing:
+        listing.write("0002-nothing.patch\n")
+    code = run_check(tmp_path, configs, "--source", str(linux), "--series", str(series))
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert "0002-nothing.patch" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "work/trees").exists()
+
+
+def test_commit_range_creating_a_symlink_out_of_the_tree_is_refused(
+    tmp_path: Path, linux: Path, configs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "A U Thor",
+           "GIT_AUTHOR_EMAIL": "author@example.invalid", "GIT_COMMITTER_NAME": "A U Thor",
+           "GIT_COMMITTER_EMAIL": "author@example.invalid"}  # fmt: skip
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(linux), *args], env=env, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    git("tag", "base")
+    (linux / "kernel/out").symlink_to("../../../../../outside")
+    git("add", "-A")
+    git("commit", "-qm", "kernel: a way out\n\nSigned-off-by: A U Thor <author@example.invalid>")
+    code = run_check(tmp_path, configs, "--source", str(linux), "--commits", "base..HEAD")
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_BAD_INPUT, err
+    assert "kernel/out: a symlink to ../../../../../outside, outside the tree" in err
+    assert ".patch" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "work/trees").exists()

@@ -118,3 +118,70 @@ def test_readme_race_command_makes_the_race_cell(isolated: list[str]) -> None:
     assert not config.selftests and config.timeout_factor == 3
     names = [path.name for path in fragments_for(config, get_arch("x86_64"))]
     assert names[-2:] == ["debug-race.config", "debug-race.x86_64.config"]
+
+
+# -- run directories: where they and `latest` go ------------------------------------------
+
+
+@pytest.fixture
+def fake_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """`harness build` with prepare and the matrix faked: only the run dir handling is real."""
+    from types import SimpleNamespace
+
+    from harness import cli, pipeline
+    from harness.model import RunSummary
+
+    root = tmp_path / "checkout"
+    (root / "kernel-configs").mkdir(parents=True)
+    monkeypatch.setattr(cli, "project_root", lambda: root)
+    source = SimpleNamespace(kernel_version="6.12.0", origin="directory")
+
+    def prepare(config: pipeline.RunConfig) -> object:
+        config.results_dir.mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(source=source)
+
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+
+    def run_matrix(config: object, prepared: object, run_id: str, progress: object) -> object:
+        return RunSummary(run_id, [])
+
+    monkeypatch.setattr(pipeline, "run_matrix", run_matrix)
+    return root
+
+
+def test_latest_lives_only_in_the_results_root(fake_matrix: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "tmp"
+    elsewhere.mkdir()
+    (elsewhere / "latest").write_text("someone else's file\n")
+    work = ["--work-dir", str(tmp_path / "work"), "--arch", "x86_64"]
+    assert main(["build", *work, "--results", str(elsewhere / "x")]) == 0
+    assert (elsewhere / "latest").read_text() == "someone else's file\n"
+    (elsewhere / "latest").unlink()
+    assert main(["build", *work, "--results", str(elsewhere / "y")]) == 0
+    assert not (elsewhere / "latest").exists() and not (elsewhere / "latest").is_symlink()
+    # A run under the results root, by default or named with --results, moves `latest`.
+    assert main(["build", *work]) == 0
+    latest = fake_matrix / "results" / "latest"
+    assert latest.is_symlink() and (latest / "..").resolve() == (fake_matrix / "results")
+    first = latest.readlink()
+    assert (fake_matrix / "results" / first).is_dir()
+    named = fake_matrix / "results" / "mine"
+    assert main(["build", *work, "--results", str(named)]) == 0
+    assert latest.readlink() == Path("mine")
+
+
+def test_two_runs_started_in_the_same_second_get_two_run_dirs(
+    fake_matrix: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness import cli
+
+    monkeypatch.setattr(cli.time, "strftime", lambda *_args: "20250101-120000")
+    argv = ["build", "--work-dir", str(tmp_path / "work"), "--arch", "x86_64"]
+    assert all(main(argv) == 0 for _ in range(3))
+    runs = sorted(p for p in (fake_matrix / "results").iterdir() if p.name != "latest")
+    assert [p.name for p in runs] == ["20250101-120000", "20250101-120000-2", "20250101-120000-3"]
+    assert all(p.is_dir() for p in runs)
+    assert (fake_matrix / "results/latest").readlink() == Path("20250101-120000-3")
+    # A command that runs nothing makes no run directory.
+    make_config(build_parser().parse_args(argv), True, False)
+    assert len(list((fake_matrix / "results").iterdir())) == 4

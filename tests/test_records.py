@@ -67,3 +67,31 @@ def test_guest_time_of_a_finished_session() -> None:
         '{"type": "session", "time": 100.0}\n{"type": "end", "exitstatus": 0, "time": 104.5}\n'
     )
     assert run.finished and run.seconds == 4.5
+
+
+def test_junit_with_control_characters_in_test_output_stays_valid_xml(tmp_path: Path) -> None:
+    from harness.records import TestResult
+    from harness.rundir import read_junit
+
+    dirty = "AssertionError: \x1b[31mred\x1b[0m\x00 nul\x07\x0bbell\ud800 and \ufffe; tab\tok"
+    results = [
+        TestResult("test_tty.py::test_colour", "failed", 0.1, dirty),
+        TestResult("test_tty.py::test_error", "error", 0.1, "\x1b[1mboom\x1b[0m"),
+        TestResult("test_tty.py::test_skip\x1b", "skipped", 0.0, "skipped: \x00"),
+        TestResult("test_tty.py::test_xfail", "failed", 0.0, "\x01known\x02"),
+    ]
+    path = tmp_path / "junit.xml"
+    write_junit(path, [Suite("x86_64.patched", results, {"cmdline": "console=\x1b"},
+                             {"test_tty.py::test_xfail": "flaky \x1b"})])  # fmt: skip
+    root = ET.parse(path).getroot()  # no ParseError: every character is one XML 1.0 allows
+    failure = root.find(".//failure")
+    assert failure is not None and failure.text is not None
+    assert failure.text == (
+        "AssertionError: \\x1b[31mred\\x1b[0m\\x00 nul\\x07\\x0bbell\\ud800 and \\ufffe; tab\tok"
+    )
+    assert failure.get("message") == "bell\\ud800 and \\ufffe; tab\tok"  # \x0b ends a line too
+    tests = {t.nodeid: t for t in read_junit(path, "x86_64.patched")}
+    assert tests["test_tty.py::test_skip\\x1b"].outcome == "skipped"
+    assert tests["test_tty.py::test_error"].message == "\\x1b[1mboom\\x1b[0m"
+    assert tests["test_tty.py::test_xfail"].outcome == "failed"
+    assert tests["test_tty.py::test_xfail"].expected == "flaky \\x1b"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PatchError
+from harness.errors import BadInput, PatchError
 from harness.jsonfile import read_json
 from harness.series import Series, parse_series
 from harness.trees import (
@@ -174,3 +174,19 @@ def test_reset_tree_gives_every_file_patched_before_a_fresh_private_copy(
     # Both stay remembered: an interrupted run may leave either patched.
     assert read_json(tree / STAMP)["touched"] == ["kernel/a.c", "kernel/b.c"]
     assert not (tmp_path / "tree.new").exists()
+
+
+def test_apply_refuses_a_name_through_a_symlink_out_of_the_tree(
+    tmp_path: Path, pristine: Path
+) -> None:
+    """An earlier patch (or the tree) may hold a symlink out: each apply checks again."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.c").write_text("line1\nold\nline3\n")
+    tree = tmp_path / "tree"
+    reset_tree(pristine, tree, [])
+    (tree / "escape").symlink_to(outside)
+    directory = write_series(tmp_path, {"1.patch": patch_text("escape/a.c", "old", "new")})
+    with pytest.raises(BadInput, match=r"1.patch: .*escape/a.c: goes through the symlink escape"):
+        apply_patch(parse_series(directory).patches[0], tree)
+    assert (outside / "a.c").read_text() == "line1\nold\nline3\n"
