@@ -1,5 +1,11 @@
 """Find kernel reports (panic, oops, BUG, WARNING, ...) in a console log.
 
+Only kernel lines count: a report header must follow the printk timestamp
+(`[    1.234567] `, CONFIG_PRINTK_TIME, set by base.config), at the start of a
+console line or in the middle of one when it interleaves with userspace
+output. What a guest test prints on the console has no timestamp, so a test
+writing `WARNING: ...` or pytest showing it is never taken for the kernel.
+
 The guest's results plugin writes `harness: test-start NODEID` and
 `harness: test-end NODEID OUTCOME` to /dev/kmsg, so each report is
 attributed to the test that was running when the kernel printed it.
@@ -11,9 +17,10 @@ import enum
 import re
 from dataclasses import dataclass
 
-# A kernel message starts a console line, or follows its printk timestamp in
-# the middle of one when it interleaves with userspace output.
-_PREFIX = r"(?:^|\[\s*\d+\.\d+\]\s*)(?:\[\s*[CT]\d+\]\s*)?"
+# The printk timestamp (and the caller id of CONFIG_PRINTK_CALLER) before a kernel message.
+_PREFIX = r"\[\s*\d+\.\d+\]\s*(?:\[\s*[CT]\d+\]\s*)?"
+# The panic line, as boot_and_test watches the console for it.
+PANIC_LINE = re.compile(_PREFIX + r"Kernel panic - not syncing")
 
 
 class ReportKind(enum.Enum):
@@ -72,8 +79,9 @@ _PATTERNS: list[tuple[ReportKind, re.Pattern[str]]] = [
     (ReportKind.HUNG_TASK, re.compile(
         _PREFIX + r"(?P<title>INFO: task .* blocked for more than \d+ seconds\.)")),
 ]  # fmt: skip
-_TEST_START = re.compile(_PREFIX + r"harness: test-start (?P<nodeid>\S+)")
-_TEST_END = re.compile(_PREFIX + r"harness: test-end (?P<nodeid>\S+)")
+# The node id runs to the end of the line: a parametrized id may hold spaces.
+_TEST_START = re.compile(_PREFIX + r"harness: test-start (?P<nodeid>.+?)\s*$")
+_TEST_END = re.compile(_PREFIX + r"harness: test-end (?P<nodeid>.+) \S+\s*$")
 # The header die() prints for a fault or BUG just reported: part of that report.
 _DIE_HEADER = re.compile(_PREFIX + r"(?:Internal error: )?Oops\b")
 # A sanitizer report (KASAN, KCSAN) is framed by two lines of "=" signs.
@@ -117,6 +125,8 @@ def find_reports(console: str, max_excerpt_lines: int = 60) -> list[KernelReport
             continue  # die()'s "Oops: ..." for the BUG or fault reported just before
         end = index + 1
         while end < len(lines) and end - index < max_excerpt_lines:
+            if _TEST_START.search(lines[end]) or _TEST_END.search(lines[end]):
+                break  # the report is over when the test is
             end += 1
             if _END_OF_TRACE.search(lines[end - 1]):
                 break

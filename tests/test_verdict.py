@@ -132,6 +132,7 @@ def test_a_report_class_fails_its_test_and_the_cell(
     reports = find_reports(console.read_text())
     # One report per event: the oops header that follows a BUG or a fault is part of it.
     assert [(r.kind.value, r.title, r.test) for r in reports] == [(kind, title, test)]
+    assert "harness: test-" not in reports[0].excerpt  # it ends when its test does
     cell = classify(tmp_path, console, completed(all_passed(console)))
     assert cell.status is Status.KERNEL_WARNING and cell.status.exit_code == 8
     assert cell.reason == f"kernel {kind}: {title}"
@@ -180,3 +181,32 @@ def test_an_oops_after_a_bug_is_one_report_and_a_panic_after_it_another() -> Non
     assert [r.kind.value for r in find_reports(console)] == [
         "bug", "panic", "oops",
     ]  # fmt: skip
+
+
+# -- 3. attribution by the test boundaries; kernel lines only ------------------------
+
+
+def test_a_report_during_a_test_whose_id_holds_a_space_fails_that_test(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    console = data_dir / "console-x86_64-test-id-with-space.log"
+    [report] = find_reports(console.read_text())
+    assert report.test == "test_params.py::test_filter_action[kill process]"
+    cell = classify(tmp_path, console, completed(all_passed(console)))
+    assert cell.status is Status.KERNEL_WARNING
+    assert cell.outcomes == {
+        "test_params.py::test_filter_action[kill process]": "failed",
+        "test_params.py::test_filter_action[kill thread]": "passed",
+    }
+
+
+def test_guest_output_that_looks_like_a_report_is_not_one(tmp_path: Path, data_dir: Path) -> None:
+    console = data_dir / "console-x86_64-userspace-lookalikes.log"
+    records = data_dir / "results-x86_64-userspace-lookalikes.jsonl"
+    assert find_reports(console.read_text()) == []
+    # Its "Kernel panic - not syncing" line does not stop the guest either.
+    outcome = run_fake(tmp_path, "replay", console, records)
+    assert outcome.end is BootEnd.COMPLETED
+    cell = classify(tmp_path, tmp_path / "console.log", outcome)
+    assert (cell.status, cell.kernel_reports) == (Status.PASS, [])
+    assert set(cell.outcomes.values()) == {"passed"}
