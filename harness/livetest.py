@@ -24,10 +24,11 @@ from harness.errors import InfraError
 from harness.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
 from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
-from harness.kernellog import KernelReport, ReportKind, find_reports
+from harness.kernellog import KernelReport, find_reports
 from harness.progress import Progress
 from harness.records import GuestRun, parse_records
 from harness.status import Status, worst
+from harness.verdict import fail_reported_tests, kernel_verdict
 
 
 @dataclass(frozen=True)
@@ -206,17 +207,16 @@ def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
     """The cell's status from its records and the kernel's reports, as a booted run has it."""
     guest = outcome.guest
     outcome.reports = find_reports(console)
-    by_test = {report.test: report for report in outcome.reports if report.test}
-    for result in guest.results:
-        report = by_test.get(result.nodeid)
-        if report and result.outcome == "passed":
-            result.outcome = "failed"
-            result.message = f"kernel {report.kind.value} during this test: {report.title}"
-    panics = [r for r in outcome.reports if r.kind is ReportKind.PANIC]
-    if not guest.finished and outcome.status is Status.PASS:
-        if panics:
-            outcome.fail(Status.KERNEL_PANIC, f"test: kernel panic: {panics[0].title}")
-        elif not live.is_running(run.vm):
+    fail_reported_tests(guest.results, outcome.reports)
+    # Every report counts, wherever it is in the console: after the session
+    # ended too (harness/verdict.py, as a booted run has it).
+    verdict = kernel_verdict(outcome.reports)
+    panicked = verdict is not None and verdict.status is Status.KERNEL_PANIC
+    if verdict is not None and panicked:
+        outcome.fail(verdict.status, f"test: {verdict.reason}")
+    elif not guest.finished and outcome.status is Status.PASS:
+        # Cut short without a panic (a hang is marked already): why.
+        if not live.is_running(run.vm):
             outcome.fail(Status.INFRA, f"test: the live VM's QEMU exited; see {run.vm.console_log}")
         elif outcome.exit_status is not None:
             outcome.fail(
@@ -228,9 +228,8 @@ def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
             outcome.fail(Status.INFRA, "test: the SSH session ended before pytest did")
     if guest.running and not guest.finished:
         guest.results.append(GuestRun.unfinished(guest.running, outcome.reason or "lost"))
-    warnings = [r for r in outcome.reports if r.kind is not ReportKind.PANIC]
-    if warnings:
-        outcome.fail(Status.KERNEL_WARNING, f"kernel {warnings[0].kind.value}: {warnings[0].title}")
+    if verdict is not None and not panicked:
+        outcome.fail(verdict.status, verdict.reason)
     # Failures and skips against the expectations, as a booted run judges them;
     # a live run is usually a selection, so no entry is reported stale.
     outcome.judgement = judge(run.expectations, run.vm.arch, run.vm.variant, guest.results)

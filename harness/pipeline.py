@@ -26,7 +26,7 @@ from harness.errors import BadInput, StageFailure
 from harness.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
 from harness.jsonfile import read_json, write_json
 from harness.junit import Suite, write_junit
-from harness.kernellog import KernelReport, ReportKind, find_reports
+from harness.kernellog import find_reports
 from harness.ktap import write_ktap
 from harness.model import VARIANTS, Cell, RunSummary, StageState
 from harness.process import capture
@@ -37,6 +37,7 @@ from harness.series import Series, parse_series
 from harness.source import KernelSource, resolve_source
 from harness.status import Status
 from harness.trees import prepare_patched_tree
+from harness.verdict import fail_reported_tests, kernel_verdict
 from harness.workdir import WorkDir
 
 
@@ -603,13 +604,7 @@ class Matrix:
              "excerpt": r.excerpt}
             for r in reports
         ]  # fmt: skip
-        # A test during which the kernel complained fails, whatever it asserted.
-        by_test = {r.test: r for r in reports if r.test}
-        for result in guest.results:
-            report = by_test.get(result.nodeid)
-            if report and result.outcome == "passed":
-                result.outcome = "failed"
-                result.message = f"kernel {report.kind.value} during this test: {report.title}"
+        fail_reported_tests(guest.results, reports)
         if guest.running:
             guest.results.append(
                 GuestRun.unfinished(guest.running, outcome.detail or outcome.end.value)
@@ -620,11 +615,18 @@ class Matrix:
             cell.facts["guest_tests_seconds"] = round(guest.seconds, 3)
         if outcome.first_test_seconds is not None:
             cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
+        # Every report counts, wherever it is in the console: after the guest
+        # said it was done too (harness/verdict.py).
+        verdict = kernel_verdict(reports, outcome.tainted)
+        panicked = outcome.end is BootEnd.PANIC or (
+            verdict is not None and verdict.status is Status.KERNEL_PANIC
+        )
+        panic_reason = verdict.reason if panicked and verdict else "kernel panic: see console.log"
         if outcome.boot_seconds is None:
             boot.state = StageState.FAIL
             boot.message = outcome.detail or outcome.end.value
-            if outcome.end is BootEnd.PANIC or any(r.kind is ReportKind.PANIC for r in reports):
-                cell.fail(Status.KERNEL_PANIC, f"boot: kernel panic: {_panic_title(reports)}")
+            if panicked:
+                cell.fail(Status.KERNEL_PANIC, f"boot: {panic_reason}")
             elif outcome.end is BootEnd.QEMU_EXITED and not console_log.stat().st_size:
                 cell.fail(Status.INFRA, f"boot: {outcome.detail}")
             else:
@@ -638,9 +640,9 @@ class Matrix:
             cell.fail(Status.INFRA, f"boot: the guest ran another kernel ({boot.message})")
         end = outcome.end
         test.state = StageState.PASS
-        if end is BootEnd.PANIC:
+        if panicked:
             test.state, test.message = StageState.FAIL, "kernel panic"
-            cell.fail(Status.KERNEL_PANIC, f"test: kernel panic: {_panic_title(reports)}")
+            cell.fail(Status.KERNEL_PANIC, f"test: {panic_reason}")
         elif end in (BootEnd.TEST_HANG, BootEnd.RUN_TIMEOUT):
             test.state, test.message = StageState.FAIL, outcome.detail
             cell.fail(Status.GUEST_HANG, f"test: {outcome.detail}")
@@ -648,12 +650,8 @@ class Matrix:
             test.state, test.message = StageState.FAIL, outcome.detail
             cell.fail(Status.INFRA, f"test: {outcome.detail}")
         cell.facts["tainted"] = outcome.tainted
-        if any(r.kind is not ReportKind.PANIC for r in reports):
-            first = next(r for r in reports if r.kind is not ReportKind.PANIC)
-            cell.fail(Status.KERNEL_WARNING, f"kernel {first.kind.value}: {first.title}")
-        elif outcome.tainted:
-            # Tainted without a report we recognise: still not a clean kernel.
-            cell.fail(Status.KERNEL_WARNING, f"kernel tainted (flags {outcome.tainted})")
+        if verdict is not None and verdict.status is not Status.KERNEL_PANIC:
+            cell.fail(verdict.status, verdict.reason)
         # Failed tests are judged later, with the upstream selftests, by the expectations.
         if not guest.results and end is BootEnd.COMPLETED:
             test.state, test.message = StageState.FAIL, "no guest test ran"
@@ -692,13 +690,6 @@ def selects_tests(pytest_args: list[str]) -> bool:
     """Whether pytest's arguments run a selection of the guest tests, not all of them."""
     return any(arg in ("-k", "-m") or arg.startswith(("-k", "-m")) or "::" in arg
                or arg.endswith(".py") for arg in pytest_args)  # fmt: skip
-
-
-def _panic_title(reports: list[KernelReport]) -> str:
-    for report in reports:
-        if report.kind is ReportKind.PANIC:
-            return report.title
-    return "see console.log"
 
 
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:

@@ -51,7 +51,10 @@ def exit_code_table() -> list[tuple[int, str, str]]:
     meanings = {
         Status.PASS: "every cell built, booted and passed its guest tests",
         Status.TEST_FAILED: "a guest test or upstream selftest departed from its expected outcome",
-        Status.KERNEL_WARNING: "the kernel printed an oops, BUG, WARNING or sanitizer report",
+        Status.KERNEL_WARNING: (
+            "the kernel printed a report other than a panic (oops, BUG, WARNING, sanitizer, "
+            "lockdep, RCU stall, hung task, lockup)"
+        ),
         Status.GUEST_HANG: "a guest test hung and the guest was killed",
         Status.KERNEL_PANIC: "the kernel panicked",
         Status.BOOT_TIMEOUT: "the guest never reached userspace",
