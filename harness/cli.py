@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import os
 import shlex
 import shutil
 import signal
 import sys
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +28,7 @@ from harness import (
     expectations,
     initramfs,
     ktap,
+    limits,
     matrixfile,
     pipeline,
     qemu,
@@ -50,6 +53,45 @@ def project_root() -> Path:
 BUILTIN_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
 BUILTIN_FEATURES = ["seccomp"]
 BUILTIN_BUILD_TIMEOUT = 3600.0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals on one line (and exit 2, as argparse's own)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"harness: error: {message}; see '{self.prog} --help'\n")
+
+
+def jobs_count(text: str) -> int:
+    """-j: a whole number of jobs, from 1 to the cap (limits.max_jobs)."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        message = f"{text}: not a whole number; {limits.jobs_range()}"
+        raise argparse.ArgumentTypeError(message) from None
+    problem = limits.jobs_problem(jobs)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return jobs
+
+
+def _checked_float(check: Callable[[float], str | None]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        problem = check(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text}: {problem}")
+        return value
+
+    parse.__name__ = check.__name__.removesuffix("_problem")  # argparse names the type so
+    return parse
+
+
+seconds = _checked_float(limits.seconds_problem)
+factor = _checked_float(limits.factor_problem)
 
 
 def _add_matrix_options(
@@ -94,8 +136,10 @@ def _add_matrix_options(
     group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip
     group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
-    group.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    group.add_argument("--build-timeout", type=float, metavar="SECONDS",
+    group.add_argument("-j", "--jobs", type=jobs_count, default=limits.cores(),
+                       help=f"CPU budget: make's jobs and guests at once (default: the "
+                       f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
+    group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
                        help=f"one kernel build (default: {BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
 
 
@@ -132,8 +176,8 @@ def _add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True
         ("run", "whole guest run", defaults.run),
     ):
         help_text = f"{what}, at KVM speed; x3 under TCG (default: {default:g})"
-        group.add_argument(f"--{name}-timeout", type=float, metavar="SECONDS", help=help_text)
-    group.add_argument("--timeout-factor", type=float,
+        group.add_argument(f"--{name}-timeout", type=seconds, metavar="SECONDS", help=help_text)
+    group.add_argument("--timeout-factor", type=factor,
                        help="multiply the boot, test and run timeouts, for slow runners "
                        "(default: 1)")  # fmt: skip
 
@@ -500,7 +544,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return comparison.exit_code
 
 
-def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_report_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
     report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report_parser.add_argument(
@@ -561,7 +605,7 @@ FILE_CELL_COMMANDS = ("run", "build", "test", "check-series")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser = Parser(prog="harness", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (handler, help_text, guest, default_arches) in COMMANDS.items():

@@ -425,7 +425,7 @@ def test_boot_prefix_whose_series_tests_still_skip_behaves(
     FakeGuests(data_dir, monkeypatch, BASELINE, BASELINE, PATCHED)
     writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
     writer.change("kernel/b.c", "int b_three;", "int b_three = 3;")
-    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    code, lines, _report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
     assert code == 0, lines
     assert all(line.endswith("BEHAVES: 0 departures") for line in lines[:3]), lines
 
