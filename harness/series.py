@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import BadInput
+from harness.textfile import read_utf8
 
 _DIFF_TARGET = re.compile(r"^\+\+\+ (?P<path>\S+)")
 
@@ -67,7 +68,7 @@ def parse_series(directory: Path) -> Series:
         raise BadInput(f"{series_file}: no series file; list the patches there, one per line")
     root = directory.resolve()
     patches: list[Patch] = []
-    for lineno, raw in enumerate(series_file.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(read_utf8(series_file).splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
