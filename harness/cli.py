@@ -41,7 +41,13 @@ from harness.jsonfile import read_json
 from harness.model import VARIANTS
 from harness.progress import Progress
 from harness.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
-from harness.workdir import WorkDir, WorkDirLock
+from harness.workdir import (
+    KBUILD_UNSAFE,
+    WorkDir,
+    WorkDirLock,
+    check_directory_option,
+    nothing_left_on_bad_input,
+)
 
 
 def project_root() -> Path:
@@ -213,7 +219,16 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
-    results = args.results or project_root() / "results" / _run_id()
+    results = (args.results or project_root() / "results" / _run_id()).resolve()
+    args.run_dir = results  # where a bug's traceback goes (see main)
+    work_dir = args.work_dir.resolve()
+    check_directory_option("--work-dir", work_dir)
+    check_directory_option("--results", results, kbuild=False)
+    if args.source is not None and any(char in str(args.source) for char in KBUILD_UNSAFE):
+        raise BadInput(
+            f"--source {args.source}: kbuild refuses spaces and colons in the source tree's "
+            "path; move or link the tree to a path without them"
+        )
     timeouts = matrix.timeouts
     defaults = Timeouts()
     return pipeline.RunConfig(
@@ -222,8 +237,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         series_dir=_pick(args.series, matrix.series, project_root() / BUILTIN_SERIES),
         config_dir=args.configs,
         guest_tests=getattr(args, "guest_tests", project_root() / "guest-tests"),
-        work=WorkDir(args.work_dir.resolve()),
-        results_dir=results.resolve(),
+        work=WorkDir(work_dir),
+        results_dir=results,
         source_dir=args.source,
         source_tarball=args.source_tarball,
         features=_pick(args.feature, matrix.features, BUILTIN_FEATURES),
@@ -263,7 +278,8 @@ def _expectations(
 def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
     config = make_config(args, do_build, do_test)
     progress = Progress()
-    with WorkDirLock(config.work.root):
+    with nothing_left_on_bad_input(config.work.root, config.results_dir), \
+            WorkDirLock(config.work.root):  # fmt: skip
         prepared = pipeline.prepare(config)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
@@ -364,13 +380,14 @@ def cmd_boot(args: argparse.Namespace) -> int:
     arch, variant = config.arches[0], config.variants[0]
     if args.ssh and _already_live(config.work, arch.name, variant):
         return 0
-    prepared = pipeline.prepare(config)
-    build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
-    image = build_dir / arch.image_path
-    if not image.is_file():
-        raise BadInput(
-            f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
-        )
+    with nothing_left_on_bad_input(config.work.root, config.results_dir):
+        prepared = pipeline.prepare(config)
+        build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
+        image = build_dir / arch.image_path
+        if not image.is_file():
+            raise BadInput(
+                f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
+            )
     accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
     cmdline = list(config.cmdline)
     gdb_port = None
@@ -489,7 +506,8 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     with --boot, every prefix that builds also boots and behaves as the expectations say."""
     config = dataclasses.replace(make_config(args, True, args.boot), variants=["patched"])
     progress = Progress()
-    with WorkDirLock(config.work.root):
+    with nothing_left_on_bad_input(config.work.root, config.results_dir), \
+            WorkDirLock(config.work.root):  # fmt: skip
         prepared = pipeline.prepare(config)
         series = checkseries.check_inputs(prepared)
         progress.line(

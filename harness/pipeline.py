@@ -153,13 +153,13 @@ def prepare(config: RunConfig) -> Prepared:
             raise BadInput(f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}")
     if not config.guest_tests.is_dir() and config.do_test:
         raise BadInput(f"{config.guest_tests}: no guest tests directory")
-    check_tools(config)
     series_dir, source_dir = series_and_source_dirs(config)
     series = parse_series(series_dir) if "patched" in config.variants else None
     merged = {
         arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
         for arch in config.arches
     }
+    check_tools(config)  # after the inputs: a bad file is named even on a bare host
     try:
         config.results_dir.mkdir(parents=True, exist_ok=True)
         probe = config.results_dir / ".write-test"
