@@ -224,7 +224,7 @@ def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: st
     """A cell's build dir: per source, arch, variant (with its series) and config."""
     label = variant
     if variant == "patched" and prepared.series is not None:
-        label = f"{variant}-{prepared.series.name}"
+        label = f"{variant}-{prepared.series.dir_name}"
     digest = prepared.merged[arch.name].digest()
     return work.build_dir(source_key(prepared.source), arch.name, label, digest)
 
@@ -320,7 +320,9 @@ class Matrix:
             return self.prepared.source.tree
 
         def patch() -> Path:
-            destination = self.config.work.trees / source_key(self.prepared.source) / series.name
+            destination = (
+                self.config.work.trees / source_key(self.prepared.source) / series.dir_name
+            )
             prepare_patched_tree(self.prepared.source.tree, series, destination)
             return destination
 
