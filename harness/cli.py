@@ -15,7 +15,9 @@ import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
+import traceback
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -679,3 +681,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; children stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: exit 10 (never 1, a test's), its traceback kept
+        return _report_bug(args, error)
+
+
+ERROR_FILE = "harness-error.txt"
+
+
+def _report_bug(args: argparse.Namespace, error: Exception) -> int:
+    """One line naming the error and the file that keeps its traceback: the run dir's
+    harness-error.txt, or the results root's when there is no run dir yet."""
+    run_dir: Path | None = getattr(args, "run_dir", None)
+    if run_dir is None or not run_dir.is_dir():
+        given: Path | None = getattr(args, "results", None)
+        if run_dir is not None:
+            directory = run_dir.parent
+        elif given is not None:
+            directory = given.resolve().parent
+        else:
+            directory = project_root() / "results"
+    else:
+        directory = run_dir
+    text = traceback.format_exc()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = directory / ERROR_FILE
+        saved.write_text(text)
+    except OSError:
+        handle, name = tempfile.mkstemp(prefix="harness-error-", suffix=".txt")
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        saved = Path(name)
+    message = " ".join(str(error).split("\n", 1)[0].split())
+    print(f"harness: infra: {type(error).__name__}{': ' if message else ''}{message} "
+          f"(a bug of the harness; traceback in {saved})", file=sys.stderr)  # fmt: skip
+    return Status.INFRA.exit_code
