@@ -72,7 +72,7 @@ class SeriesChecker:
         self.series = check_inputs(prepared)
         self.pristine = prepared.source.tree
         key = source_key(prepared.source)
-        self.tree = config.work.trees / key / "check-series" / self.series.name
+        self.tree = config.work.trees / key / "check-series" / self.series.dir_name
         self.logs = config.results_dir / LOGS
         self.sources = [name for name in self.series.touched_files() if name.endswith(".c")]
         self.configured: set[str] = set()
@@ -84,7 +84,7 @@ class SeriesChecker:
     def build_dir(self, arch: ArchSpec) -> Path:
         """One per source, arch, series and config, kept from one check-series run to the next."""
         digest = self.prepared.merged[arch.name].digest()
-        label = f"check-series-{self.series.name}"
+        label = f"check-series-{self.series.dir_name}"
         key = source_key(self.prepared.source)
         return self.config.work.build_dir(key, arch.name, label, digest)
 

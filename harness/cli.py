@@ -11,12 +11,16 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import math
 import os
 import shlex
 import shutil
 import signal
 import sys
+import tempfile
 import time
+import traceback
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -28,6 +32,7 @@ from harness import (
     expectations,
     initramfs,
     ktap,
+    limits,
     matrixfile,
     pipeline,
     qemu,
@@ -40,7 +45,13 @@ from harness.jsonfile import read_json
 from harness.model import VARIANTS
 from harness.progress import Progress
 from harness.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
-from harness.workdir import WorkDir, WorkDirLock
+from harness.workdir import (
+    KBUILD_UNSAFE,
+    WorkDir,
+    WorkDirLock,
+    check_directory_option,
+    nothing_left_on_bad_input,
+)
 
 
 def project_root() -> Path:
@@ -52,6 +63,45 @@ def project_root() -> Path:
 BUILTIN_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
 BUILTIN_FEATURES = ["seccomp"]
 BUILTIN_BUILD_TIMEOUT = 3600.0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals on one line (and exit 2, as argparse's own)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"harness: error: {message}; see '{self.prog} --help'\n")
+
+
+def jobs_count(text: str) -> int:
+    """-j: a whole number of jobs, from 1 to the cap (limits.max_jobs)."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        message = f"{text}: not a whole number; {limits.jobs_range()}"
+        raise argparse.ArgumentTypeError(message) from None
+    problem = limits.jobs_problem(jobs)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return jobs
+
+
+def _checked_float(check: Callable[[float], str | None]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        problem = check(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text}: {problem}")
+        return value
+
+    parse.__name__ = check.__name__.removesuffix("_problem")  # argparse names the type so
+    return parse
+
+
+seconds = _checked_float(limits.seconds_problem)
+factor = _checked_float(limits.factor_problem)
 
 
 def _add_matrix_options(
@@ -96,8 +146,10 @@ def _add_matrix_options(
     group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip
     group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
-    group.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
-    group.add_argument("--build-timeout", type=float, metavar="SECONDS",
+    group.add_argument("-j", "--jobs", type=jobs_count, default=limits.cores(),
+                       help=f"CPU budget: make's jobs and guests at once (default: the "
+                       f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
+    group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
                        help=f"one kernel build (default: {BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
 
 
@@ -134,8 +186,8 @@ def _add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True
         ("run", "whole guest run", defaults.run),
     ):
         help_text = f"{what}, at KVM speed; x3 under TCG (default: {default:g})"
-        group.add_argument(f"--{name}-timeout", type=float, metavar="SECONDS", help=help_text)
-    group.add_argument("--timeout-factor", type=float,
+        group.add_argument(f"--{name}-timeout", type=seconds, metavar="SECONDS", help=help_text)
+    group.add_argument("--timeout-factor", type=factor,
                        help="multiply the boot, test and run timeouts, for slow runners "
                        "(default: 1)")  # fmt: skip
 
@@ -208,7 +260,16 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
     # The run's own directory is made when it starts (new_run_dir); this is its likely name.
-    results = args.results or results_root() / _run_id()
+    results = (args.results or results_root() / _run_id()).resolve()
+    args.run_dir = results  # where a bug's traceback goes (see main)
+    work_dir = args.work_dir.resolve()
+    check_directory_option("--work-dir", work_dir)
+    check_directory_option("--results", results, kbuild=False)
+    if args.source is not None and any(char in str(args.source) for char in KBUILD_UNSAFE):
+        raise BadInput(
+            f"--source {args.source}: kbuild refuses spaces and colons in the source tree's "
+            "path; move or link the tree to a path without them"
+        )
     timeouts = matrix.timeouts
     defaults = Timeouts()
     return pipeline.RunConfig(
@@ -217,8 +278,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         series_dir=_pick(args.series, matrix.series, project_root() / BUILTIN_SERIES),
         config_dir=args.configs,
         guest_tests=getattr(args, "guest_tests", project_root() / "guest-tests"),
-        work=WorkDir(args.work_dir.resolve()),
-        results_dir=results.resolve(),
+        work=WorkDir(work_dir),
+        results_dir=results,
         source_dir=args.source,
         source_tarball=args.source_tarball,
         features=_pick(args.feature, matrix.features, BUILTIN_FEATURES),
@@ -259,8 +320,10 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
     progress = Progress()
     with (
         _fresh_run_dir(make_config(args, do_build, do_test), args.results) as config,
+        nothing_left_on_bad_input(config.work.root, config.results_dir),
         WorkDirLock(config.work.root),
     ):
+        args.run_dir = config.results_dir
         prepared = pipeline.prepare(config)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
@@ -379,13 +442,14 @@ def cmd_boot(args: argparse.Namespace) -> int:
     arch, variant = config.arches[0], config.variants[0]
     if args.ssh and _already_live(config.work, arch.name, variant):
         return 0
-    prepared = pipeline.prepare(config)
-    build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
-    image = build_dir / arch.image_path
-    if not image.is_file():
-        raise BadInput(
-            f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
-        )
+    with nothing_left_on_bad_input(config.work.root, config.results_dir):
+        prepared = pipeline.prepare(config)
+        build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
+        image = build_dir / arch.image_path
+        if not image.is_file():
+            raise BadInput(
+                f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
+            )
     accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
     cmdline = list(config.cmdline)
     gdb_port = None
@@ -504,7 +568,12 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     with --boot, every prefix that builds also boots and behaves as the expectations say."""
     config = dataclasses.replace(make_config(args, True, args.boot), variants=["patched"])
     progress = Progress()
-    with _fresh_run_dir(config, args.results) as config, WorkDirLock(config.work.root):
+    with (
+        _fresh_run_dir(config, args.results) as config,
+        nothing_left_on_bad_input(config.work.root, config.results_dir),
+        WorkDirLock(config.work.root),
+    ):
+        args.run_dir = config.results_dir
         prepared = pipeline.prepare(config)
         series = checkseries.check_inputs(prepared)
         progress.line(
@@ -559,7 +628,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return comparison.exit_code
 
 
-def _add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_report_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
     report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     report_parser.add_argument(
@@ -620,7 +689,7 @@ FILE_CELL_COMMANDS = ("run", "build", "test", "check-series")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="harness", description=__doc__)
+    parser = Parser(prog="harness", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (handler, help_text, guest, default_arches) in COMMANDS.items():
@@ -677,3 +746,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("harness: interrupted; children stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: exit 10 (never 1, a test's), its traceback kept
+        return _report_bug(args, error)
+
+
+ERROR_FILE = "harness-error.txt"
+
+
+def _report_bug(args: argparse.Namespace, error: Exception) -> int:
+    """One line naming the error and the file that keeps its traceback: the run dir's
+    harness-error.txt, or the results root's when there is no run dir yet."""
+    run_dir: Path | None = getattr(args, "run_dir", None)
+    if run_dir is None or not run_dir.is_dir():
+        given: Path | None = getattr(args, "results", None)
+        if run_dir is not None:
+            directory = run_dir.parent
+        elif given is not None:
+            directory = given.resolve().parent
+        else:
+            directory = project_root() / "results"
+    else:
+        directory = run_dir
+    text = traceback.format_exc()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        saved = directory / ERROR_FILE
+        saved.write_text(text)
+    except OSError:
+        handle, name = tempfile.mkstemp(prefix="harness-error-", suffix=".txt")
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        saved = Path(name)
+    message = " ".join(str(error).split("\n", 1)[0].split())
+    print(f"harness: infra: {type(error).__name__}{': ' if message else ''}{message} "
+          f"(a bug of the harness; traceback in {saved})", file=sys.stderr)  # fmt: skip
+    return Status.INFRA.exit_code

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import BadInput
+from harness.textfile import read_utf8
 
 _SET = re.compile(r'^CONFIG_(?P<name>[A-Za-z0-9_]+)=(?P<value>y|m|n|-?\d+|0x[0-9a-fA-F]+|".*")$')
 _UNSET = re.compile(r"^# CONFIG_(?P<name>[A-Za-z0-9_]+) is not set$")
@@ -52,7 +53,7 @@ def parse_line(text: str, origin: str) -> Option | None:
 
 def parse_fragment(path: Path) -> list[Option]:
     try:
-        lines = path.read_text().splitlines()
+        lines = read_utf8(path).splitlines()
     except OSError as error:
         raise BadInput(f"{path}: cannot read config fragment ({error.strerror})") from None
     options = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import limits
 from harness.arches import ARCHES
 from harness.errors import BadInput
 from harness.kconfig import parse_addition
@@ -82,8 +83,13 @@ class _Reader:
         return self.path.parent / self.string(key, value)
 
     def seconds(self, key: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise self.fail(key, "expected a positive number")
+        """A timeout in seconds, or the factor: finite, above 0 and within limits.py's caps."""
+        if key == "timeouts.factor":
+            check, expected = limits.factor_problem, f"up to {limits.MAX_FACTOR:g}"
+        else:
+            check, expected = limits.seconds_problem, f"of seconds up to {limits.MAX_SECONDS:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or check(float(value)):
+            raise self.fail(key, f"expected a positive number {expected}, not {value!r}")
         return float(value)
 
 

@@ -154,13 +154,13 @@ def prepare(config: RunConfig) -> Prepared:
             raise BadInput(f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}")
     if not config.guest_tests.is_dir() and config.do_test:
         raise BadInput(f"{config.guest_tests}: no guest tests directory")
-    check_tools(config)
     series_dir, source_dir = series_and_source_dirs(config)
     series = parse_series(series_dir) if "patched" in config.variants else None
     merged = {
         arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
         for arch in config.arches
     }
+    check_tools(config)  # after the inputs: a bad file is named even on a bare host
     try:
         config.results_dir.mkdir(parents=True, exist_ok=True)
         probe = config.results_dir / ".write-test"
@@ -227,7 +227,7 @@ def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: st
     """A cell's build dir: per source, arch, variant (with its series) and config."""
     label = variant
     if variant == "patched" and prepared.series is not None:
-        label = f"{variant}-{prepared.series.name}"
+        label = f"{variant}-{prepared.series.dir_name}"
     digest = prepared.merged[arch.name].digest()
     return work.build_dir(source_key(prepared.source), arch.name, label, digest)
 
@@ -323,7 +323,9 @@ class Matrix:
             return self.prepared.source.tree
 
         def patch() -> Path:
-            destination = self.config.work.trees / source_key(self.prepared.source) / series.name
+            destination = (
+                self.config.work.trees / source_key(self.prepared.source) / series.dir_name
+            )
             prepare_patched_tree(self.prepared.source.tree, series, destination)
             return destination
 

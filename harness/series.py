@@ -15,8 +15,10 @@ from pathlib import Path
 
 from harness.errors import BadInput
 from harness.patchscan import PatchScan, scan_patch, static_problems, tree_problems
+from harness.textfile import read_utf8
 
 _DIFF_TARGET = re.compile(r"^\+\+\+ (?P<path>\S+)")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._+-]+")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,16 @@ class Series:
     directory: Path
     patches: tuple[Patch, ...]
 
+    @property
+    def dir_name(self) -> str:
+        """The name of the series' tree and build dirs: its own name when that is plain
+        ASCII, else a slug of it and a hash of the whole name, since kbuild refuses spaces
+        and colons in its paths (and a name only unlike another in them stays apart)."""
+        if _SAFE_NAME.fullmatch(self.name) and not self.name.startswith("."):
+            return self.name
+        slug = "-".join(_SAFE_NAME.findall(self.name)).strip(".-")[:40] or "series"
+        return f"{slug}-{hashlib.sha256(self.name.encode()).hexdigest()[:8]}"
+
     def content_hash(self) -> str:
         """sha256 over the ordered patch contents: the series' identity."""
         digest = hashlib.sha256()
@@ -84,7 +96,7 @@ def parse_series(directory: Path) -> Series:
         raise BadInput(f"{series_file}: no series file; list the patches there, one per line")
     root = directory.resolve()
     patches: list[Patch] = []
-    for lineno, raw in enumerate(series_file.read_text().splitlines(), start=1):
+    for lineno, raw in enumerate(read_utf8(series_file).splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

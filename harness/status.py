@@ -61,12 +61,19 @@ def exit_code_table() -> list[tuple[int, str, str]]:
         Status.BUILD_FAILED: "the kernel did not build",
         Status.PATCH_FAILED: "a patch of the series does not apply",
         Status.CONFIG_FAILED: "a requested config option did not survive olddefconfig",
-        Status.INFRA: "the host failed (missing tool, QEMU crash, disk full)",
+        Status.INFRA: (
+            "the host failed (missing tool, QEMU crash, disk full), or the harness hit a bug "
+            "(traceback in `harness-error.txt`)"
+        ),
         Status.HYGIENE_FAILED: (
             "check-series: a patch has checkpatch issues, no sign-off or a new W=1 warning"
         ),
     }
     rows = [(s.exit_code, s.label, m) for s, m in meanings.items()]
-    rows.append((EXIT_BAD_INPUT, "bad_input", "bad input: nothing was run"))
+    rows.append((
+        EXIT_BAD_INPUT, "bad_input",
+        "bad input: nothing was run or left behind (one-line error naming the option, file, "
+        "key or hunk, and the fix)",
+    ))  # fmt: skip
     rows.append((EXIT_INTERRUPTED, "interrupted", "interrupted by Ctrl-C or SIGTERM"))
     return sorted(rows)

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import BadInput
+from harness.textfile import read_utf8
 
 
 def read_toml(path: Path, what: str, option: str) -> tuple[str, dict[str, Any]]:
     """The text and the top-level table of `path`: an unreadable file or bad TOML
     is a one-line BadInput naming the file, what it is and the option that picks it."""
     try:
-        text = path.read_text()
+        text = read_utf8(path)
     except OSError as error:
         raise BadInput(
             f"{path}: cannot read the {what} ({error.strerror}); give an existing file "
