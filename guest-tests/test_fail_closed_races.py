@@ -250,7 +250,9 @@ def _death_round(lab: Lab, plan: DeathRound) -> tuple[str, str | None]:
 
 
 @pytest.mark.parametrize("how", ["exit", "sigkill"])
-def test_tracer_death_around_the_stop(lab: Lab, tally: Tally, how: str) -> None:
+def test_tracer_death_around_the_stop(
+    lab: Lab, tally: Tally, how: str, request: pytest.FixtureRequest
+) -> None:
     """The tracer resumes the tracee armed, opens its gate and dies 0-2 ms later;
     if it sees the stop first it acknowledges it and dies at once (in half
     the rounds on the tracee's CPU with SCHED_FIFO, so the death lands before
@@ -260,7 +262,7 @@ def test_tracer_death_around_the_stop(lab: Lab, tally: Tally, how: str) -> None:
     armed and got mainline's -ENOSYS. Never: the syscall ran without an
     acknowledgement, or the tracee died after one."""
     cpus = online_cpus()
-    rng = random.Random(f"death-{how}")
+    rng = random.Random(request.node.nodeid)  # the same rounds each run, other ones per repeat
     for _ in range(DEATH_ROUNDS):
         plan = DeathRound(how, rng.uniform(0.0, 0.002), rng.choice(cpus), rng.random() < 0.5)
         tally.record(*_death_round(lab, plan))
@@ -334,7 +336,9 @@ def _reattach_round(lab: Lab, plan: ReattachRound) -> tuple[str, str | None]:
     return path, None
 
 
-def test_reattach_while_the_tracer_leaves_the_stop(lab: Lab, tally: Tally) -> None:
+def test_reattach_while_the_tracer_leaves_the_stop(
+    lab: Lab, tally: Tally, request: pytest.FixtureRequest
+) -> None:
     """Tracer A leaves the tracee at its stop (exits 0-1 ms after it) while
     tracer B loops PTRACE_SEIZE on the tracee. The stop was abandoned, so the
     tracee dies by SIGKILL without running the syscall; B gets EPERM (A is
@@ -343,7 +347,7 @@ def test_reattach_while_the_tracer_leaves_the_stop(lab: Lab, tally: Tally) -> No
     B exits after each round: a task left on its ptrace list would crash the
     kernel there (and show on the console)."""
     cpus = online_cpus()
-    rng = random.Random("reattach")
+    rng = random.Random(request.node.nodeid)
     for _ in range(REATTACH_ROUNDS):
         plan = ReattachRound(rng.uniform(0.0, 0.001), rng.choice(cpus), rng.choice(cpus))
         tally.record(*_reattach_round(lab, plan))
