@@ -481,16 +481,40 @@ class Matrix:
         started = time.monotonic()
         try:
             sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
-            binary = selftests.build_seccomp_bpf(
-                arch, tree, build_dir, sysroot, log_path, self.config.work.ccache
-            )
+            binaries = [
+                selftests.build_seccomp_bpf(
+                    arch, tree, build_dir, sysroot, log_path, self.config.work.ccache
+                )
+            ]
+            binaries += self.series_selftests(cell, arch, build_dir, sysroot, log_path)
         except StageFailure as failure:
             cell.stages["build"].state = StageState.FAIL
             cell.stages["build"].message = str(failure)
             cell.fail(failure.status, f"selftests build: {failure}")
             raise
         cell.facts["selftests_build_seconds"] = round(time.monotonic() - started, 3)
-        return [binary]
+        return binaries
+
+    def series_selftests(
+        self, cell: Cell, arch: ArchSpec, build_dir: Path, sysroot: Path, log_path: Path
+    ) -> list[Path]:
+        """For a baseline cell, the series tree's seccomp_bpf as well, when the series
+        changes it: kselftests run on kernels older than their tree, so its new cases
+        must skip cleanly there and the others agree with the baseline tree's own."""
+        series = self.prepared.series
+        if cell.variant != "baseline" or series is None:
+            return []
+        pristine = self.prepared.source.tree
+        scratch = build_dir / "selftests" / "series-source"
+        source = selftests.series_source(pristine, series.patches, scratch, log_path)
+        if source is None:
+            return []
+        return [
+            selftests.build_seccomp_bpf(
+                arch, pristine, build_dir, sysroot, log_path, self.config.work.ccache,
+                source=source, name=selftests.SERIES_BINARY,
+            )
+        ]  # fmt: skip
 
     def boot_and_test(
         self, cell: Cell, arch: ArchSpec, image: Path, cell_dir: Path, selftest_binaries: list[Path]
@@ -583,10 +607,11 @@ class Matrix:
                 TestResult(f"{selftests.SUITE_NAME}::<missing>", "error",
                            message=f"{planned - len(results)} planned test(s) never reported")
             )  # fmt: skip
-        counts = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "error",
-                                                                     "skipped")}  # fmt: skip
-        counts["total"] = len(results)
-        cell.facts["selftests"] = counts
+        own = [r for r in results if not selftests.is_series_case(r.nodeid)]
+        cell.facts["selftests"] = _counts(own)
+        if len(own) < len(results):
+            series = [r for r in results if selftests.is_series_case(r.nodeid)]
+            cell.facts["selftests_series"] = _counts(series)
         cell.outcomes.update((r.nodeid, r.outcome) for r in results)
         if not results and outcome.end is BootEnd.COMPLETED:
             cell.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
@@ -686,6 +711,13 @@ class Matrix:
         self.progress.line(
             f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
         )
+
+
+def _counts(results: list[TestResult]) -> dict[str, int]:
+    counts = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "error",
+                                                                 "skipped")}  # fmt: skip
+    counts["total"] = len(results)
+    return counts
 
 
 def selects_tests(pytest_args: list[str]) -> bool:

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import ARCHES, MatrixRun
 
-from harness.selftests import parse_tap
+from harness.selftests import is_series_case, parse_tap
 
 pytestmark = pytest.mark.e2e
 
@@ -97,6 +97,26 @@ def test_upstream_selftests_agree_between_baseline_and_patched(
     for count in ("total", "passed"):
         assert patched["selftests"][count] == baseline["selftests"][count] + len(added)
     changed = [d["test"] for d in matrix_run.summary["differences"][arch]]
-    upstream = [name for name in changed if name.startswith("seccomp_bpf::")]
+    upstream = [
+        name for name in changed if name.startswith("seccomp_bpf::") and not is_series_case(name)
+    ]
     assert sorted(upstream) == sorted(added)
-    assert all(name.startswith("test_") for name in changed if name not in upstream)
+    assert all(name.startswith(("test_", "seccomp_bpf::")) for name in changed)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_the_series_kselftests_skip_on_the_baseline_kernel_and_agree_elsewhere(
+    matrix_run: MatrixRun, arch: str
+) -> None:
+    """The baseline cell also runs the patched tree's seccomp_bpf: its new cases skip
+    with the fixture's reason, every other case as in the baseline tree's own run."""
+    tap = (matrix_run.directory / f"{arch}-baseline" / "selftests.tap").read_text()
+    results = {r.nodeid: r for r in parse_tap(tap)[0]}
+    own = {n: r.outcome for n, r in results.items() if not is_series_case(n)}
+    series = {n.replace("::series:", "::"): r for n, r in results.items() if is_series_case(n)}
+    new = {n: r for n, r in series.items() if n.startswith("seccomp_bpf::ptrace_seccomp.")}
+    assert len(new) >= 6
+    assert all(r.outcome == "skipped" and "PTRACE_SECCOMP" in r.message for r in new.values())
+    assert {n: r.outcome for n, r in series.items() if n not in new} == own
+    counts = matrix_run.cell(arch, "baseline")["selftests_series"]
+    assert counts["total"] == len(own) + len(new) and counts["skipped"] == len(new)
