@@ -155,7 +155,9 @@ def prepare(config: RunConfig) -> Prepared:
     if not config.guest_tests.is_dir() and config.do_test:
         raise BadInput(f"{config.guest_tests}: no guest tests directory")
     series_dir, source_dir = series_and_source_dirs(config)
-    series = parse_series(series_dir) if "patched" in config.variants else None
+    # Read even for baseline alone: its cell runs the series tree's selftests too, so a
+    # baseline cell gives the same results whichever other cells share its run.
+    series = parse_series(series_dir)
     merged = {
         arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
         for arch in config.arches
