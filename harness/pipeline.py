@@ -729,22 +729,24 @@ def selects_tests(pytest_args: list[str]) -> bool:
 
 
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
-    """Per arch, the guest tests whose outcome differs between baseline and patched."""
+    """Per arch, the tests whose outcome differs between baseline and patched (the
+    series' selftests on the baseline kernel compared as the patched tree's)."""
     differences: dict[str, list[dict[str, str]]] = {}
     by_key = {(cell.arch, cell.variant): cell for cell in cells}
     for (arch, variant), baseline in by_key.items():
         patched = by_key.get((arch, "patched"))
         if variant != "baseline" or patched is None:
             continue
-        nodeids = sorted(set(baseline.outcomes) | set(patched.outcomes))
+        before = selftests.comparable_outcomes(baseline.outcomes)
+        nodeids = sorted(set(before) | set(patched.outcomes))
         differences[arch] = [
             {
                 "test": nodeid,
-                "baseline": baseline.outcomes.get(nodeid, "not run"),
+                "baseline": before.get(nodeid, "not run"),
                 "patched": patched.outcomes.get(nodeid, "not run"),
             }
             for nodeid in nodeids
-            if baseline.outcomes.get(nodeid) != patched.outcomes.get(nodeid)
+            if before.get(nodeid) != patched.outcomes.get(nodeid)
         ]
     return differences
 

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from harness.model import STAGES
 from harness.rundir import GUEST_SUITE, NOT_RUN, CellRecord, RunRecord, load_run
+from harness.selftests import comparable_outcomes
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -313,7 +314,7 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
         patched = run.cell(baseline.arch, "patched")
         if baseline.variant != "baseline" or patched is None:
             continue
-        before, after = baseline.outcomes(), patched.outcomes()
+        before, after = comparable_outcomes(baseline.outcomes()), patched.outcomes()
         for nodeid in before.keys() | after.keys():
             if before.get(nodeid, NOT_RUN) != after.get(nodeid, NOT_RUN):
                 differing.setdefault(nodeid, set()).add(baseline.arch)

@@ -198,3 +198,17 @@ def parse_tap(text: str) -> tuple[list[TestResult], int | None]:
 def is_series_case(nodeid: str) -> bool:
     """Whether a result comes from the series tree's binary (run on a baseline kernel)."""
     return nodeid.startswith(f"{SUITE_NAME}::{SERIES_LABEL}")
+
+
+def comparable_outcomes(baseline: dict[str, str]) -> dict[str, str]:
+    """A baseline cell's outcomes as set beside the patched cell's: where the baseline
+    also ran the series tree's seccomp_bpf, that binary's outcome stands for the case
+    (the same binary on the other kernel), so only the kernels differ."""
+    prefix = f"{SUITE_NAME}::{SERIES_LABEL}"
+    outcomes = {n: o for n, o in baseline.items() if not n.startswith(prefix)}
+    outcomes.update(
+        (f"{SUITE_NAME}::{n.removeprefix(prefix)}", o)
+        for n, o in baseline.items()
+        if n.startswith(prefix)
+    )
+    return outcomes

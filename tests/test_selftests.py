@@ -4,7 +4,14 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from harness.selftests import SOURCE, is_series_case, parse_tap, selftest_sections, series_source
+from harness.selftests import (
+    SOURCE,
+    comparable_outcomes,
+    is_series_case,
+    parse_tap,
+    selftest_sections,
+    series_source,
+)
 from harness.series import Patch
 
 
@@ -91,3 +98,20 @@ def test_the_series_source_is_the_pristine_file_with_the_series_hunks(tmp_path: 
     assert series_source(pristine, [first, second], scratch, log) == made
     assert made.stat().st_mtime_ns == stamp
     assert series_source(pristine, [], scratch, log) is None
+
+
+def test_the_series_binary_stands_for_the_baseline_case_beside_the_patched_cell() -> None:
+    baseline = {
+        "seccomp_bpf::global.kcmp": "passed",
+        "seccomp_bpf::series:global.kcmp": "passed",
+        "seccomp_bpf::series:ptrace_seccomp.request": "skipped",
+        "test_a.py::test_b": "skipped",
+    }
+    assert comparable_outcomes(baseline) == {
+        "seccomp_bpf::global.kcmp": "passed",
+        "seccomp_bpf::ptrace_seccomp.request": "skipped",
+        "test_a.py::test_b": "skipped",
+    }
+    # Without the series binary nothing changes.
+    own = {"seccomp_bpf::global.kcmp": "failed"}
+    assert comparable_outcomes(own) == own
