@@ -142,7 +142,8 @@ def test_acknowledged_resume_then_tracer_exit(lab: Lab, tally: Tally, request_: 
     The resume acknowledged the stop: the syscall runs, the tracee lives."""
     cpus = online_cpus()
     effects, errors = lab.pipe(), lab.reporter()
-    tracee, cpu, gate = 0, cpus[0], Gate()
+    cpu = cpus[0]
+    tracee, gate = _ack_tracee(lab, effects, cpu)
     for round_ in range(ACK_ROUNDS):
         if not tracee:
             cpu = cpus[round_ % len(cpus)]
