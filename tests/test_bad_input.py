@@ -201,7 +201,7 @@ def call(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.command}:{c.name}" for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
     case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config,
 ) -> None:  # fmt: skip
     for module, name in ((pipeline, "run_matrix"), (checkseries, "run_check_series")):
         monkeypatch.setattr(module, name, _long_work)  # refused before any of it
@@ -212,8 +212,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
     needle = needle.replace("{root}", str(tmp_path))
     before = listing(tmp_path)
     code, err = call(argv(case, inputs), capsys)
-    with capsys.disabled():
-        print(f"\n{case.command} {case.name} -> {code}: {err.splitlines()[:1]}", end="")
+    if pytestconfig.getoption("capture") == "no":  # -s: print the table as it goes
+        with capsys.disabled():
+            print(f"\n{case.command} {case.name} -> {code}: {err.splitlines()[:1]}", end="")
     assert code == EXIT_BAD_INPUT, err
     assert len(err.splitlines()) == 1, err
     assert needle in err, err
