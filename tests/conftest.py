@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from harness import kconfig
-from harness.arches import get_arch
-from harness.pipeline import Matrix, Prepared, RunConfig
-from harness.progress import Progress
-from harness.source import KernelSource
-from harness.workdir import WorkDir
+from harness.core.arches import get_arch
+from harness.core.progress import Progress
+from harness.core.workdir import WorkDir
+from harness.kernel import kconfig
+from harness.kernel.source import KernelSource
+from harness.run.pipeline import Matrix, Prepared, RunConfig
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent

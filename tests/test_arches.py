@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import qemu
-from harness.arches import ARCHES, get_arch
-from harness.errors import BadInput
+from harness.core.arches import ARCHES, get_arch
+from harness.core.errors import BadInput
+from harness.vm import qemu
 
 
 def test_every_arch_has_a_fragment_and_distinct_console() -> None:

@@ -16,10 +16,13 @@ from pathlib import Path
 import pytest
 from conftest import DATA, ROOT
 
-from harness import checkseries, initramfs, kconfig, pipeline, qemu
-from harness.cli import build_parser, main
-from harness.limits import MAX_FACTOR, MAX_SECONDS, max_jobs
-from harness.status import EXIT_BAD_INPUT, Status, exit_code_table
+from harness.checks import checkseries
+from harness.cli.main import build_parser, main
+from harness.core.limits import MAX_FACTOR, MAX_SECONDS, max_jobs
+from harness.core.status import EXIT_BAD_INPUT, Status, exit_code_table
+from harness.kernel import kconfig
+from harness.run import pipeline
+from harness.vm import initramfs, qemu
 
 NOT_UTF8 = b"\xff\xfe"  # never valid UTF-8
 
@@ -256,7 +259,7 @@ def test_series_dir_with_spaces_and_non_ascii_builds_in_safe_dirs(
     assert all(re.fullmatch(r"[A-Za-z0-9._/+-]+", d) for d in dirs), sorted(dirs)
     assert any("my-series-" in d for d in dirs), sorted(dirs)
     # Two names that slug alike still get dirs of their own.
-    from harness.series import Series
+    from harness.kernel.series import Series
 
     one, other = Series("a b", odd, ()), Series("a_b", odd, ())
     assert one.dir_name != other.dir_name and Series("plain", odd, ()).dir_name == "plain"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
+from harness.vm.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
 
 FAKE = str(Path(__file__).parent / "fake_qemu.py")
 
@@ -58,7 +58,7 @@ def test_guest_that_stops_reporting_is_a_test_hang(tmp_path: Path, data_dir: Pat
 
 
 def test_userspace_line_matches_only_once_complete() -> None:
-    from harness.boot import USERSPACE_UP
+    from harness.vm.boot import USERSPACE_UP
 
     assert USERSPACE_UP.search("HARNESS: userspace up: 6.12.117 #4 SMP Sat Nov 28 2") is None
     # A pty adds its own \r to the guest's \r\n.
@@ -68,7 +68,7 @@ def test_userspace_line_matches_only_once_complete() -> None:
 
 
 def test_taint_flags_line() -> None:
-    from harness.boot import TAINTED
+    from harness.vm.boot import TAINTED
 
     match = TAINTED.search("HARNESS: tainted 512\r\r\n")
     assert match is not None and int(match["flags"]) == 512

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from harness import initramfs, qemu
-from harness.arches import get_arch
-from harness.cli import main
-from harness.seriesreport import BootVerdict, SeriesReport, Step
-from harness.status import EXIT_BAD_INPUT, Status
+from harness.checks.seriesreport import BootVerdict, SeriesReport, Step
+from harness.cli.main import main
+from harness.core.arches import get_arch
+from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.vm import initramfs, qemu
 
 AUTHOR = "A U Thor <author@example.invalid>"
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.arches import ARCHES
-from harness.pipeline import VARIANTS
+from harness.core.arches import ARCHES
+from harness.run.pipeline import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / ".github" / "workflows" / "kernel-matrix.yml"

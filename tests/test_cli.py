@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.arches import get_arch
-from harness.cli import build_parser, main, make_config
-from harness.pipeline import fragments_for
-from harness.status import EXIT_BAD_INPUT
+from harness.cli.main import build_parser, main, make_config
+from harness.core.arches import get_arch
+from harness.core.status import EXIT_BAD_INPUT
+from harness.run.pipeline import fragments_for
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -89,7 +89,7 @@ def test_source_that_is_not_a_kernel_tree(
 def test_second_run_on_a_locked_work_dir_is_refused(
     capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
 ) -> None:
-    from harness.workdir import WorkDirLock
+    from harness.core.workdir import WorkDirLock
 
     with WorkDirLock(tmp_path / "work"):
         code, err = run_cli(capsys, "run", "--arch", "x86_64", "--variant", "baseline", *isolated)
@@ -128,8 +128,9 @@ def fake_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """`harness build` with prepare and the matrix faked: only the run dir handling is real."""
     from types import SimpleNamespace
 
-    from harness import cli, pipeline
-    from harness.model import RunSummary
+    from harness.cli import main as cli
+    from harness.results.model import RunSummary
+    from harness.run import pipeline
 
     root = tmp_path / "checkout"
     (root / "kernel-configs").mkdir(parents=True)
@@ -173,7 +174,7 @@ def test_latest_lives_only_in_the_results_root(fake_matrix: Path, tmp_path: Path
 def test_two_runs_started_in_the_same_second_get_two_run_dirs(
     fake_matrix: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness import cli
+    from harness.cli import main as cli
 
     monkeypatch.setattr(cli.time, "strftime", lambda *_args: "20250101-120000")
     argv = ["build", "--work-dir", str(tmp_path / "work"), "--arch", "x86_64"]

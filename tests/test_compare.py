@@ -13,9 +13,9 @@ from run_samples import (
     update_cell,
 )
 
-from harness.cli import main
-from harness.compare import classify_test_change, compare_runs, format_comparison
-from harness.status import EXIT_BAD_INPUT
+from harness.cli.main import main
+from harness.core.status import EXIT_BAD_INPUT
+from harness.results.compare import classify_test_change, compare_runs, format_comparison
 
 FLAKY = "test_detach_at_stop_kills[SIGUSR1]"
 FLAKY_ID = f"test_detach_kill.py::{FLAKY}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cpio import CpioWriter
+from harness.vm.cpio import CpioWriter
 
 
 def test_archive_round_trips_through_gnu_cpio(tmp_path: Path) -> None:

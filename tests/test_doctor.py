@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import doctor
-from harness.arches import ARCHES
-from harness.cli import main
+from harness.cli import doctor
+from harness.cli.main import main
+from harness.core.arches import ARCHES
 
 
 def test_package_list_names_every_tool_the_arch_table_needs() -> None:

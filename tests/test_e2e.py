@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import ARCHES, MatrixRun
 
-from harness.selftests import is_series_case, parse_tap
+from harness.kernel.selftests import is_series_case, parse_tap
 
 pytestmark = pytest.mark.e2e
 

@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, one_cell_matrix
 
-from harness import expectations, records
-from harness.boot import BootEnd, BootOutcome
-from harness.cli import main
-from harness.errors import BadInput
-from harness.expectations import Expectations, judge, judge_prefix, load
-from harness.model import Cell
-from harness.pipeline import Matrix, expectation_facts
-from harness.records import read_records
-from harness.rundir import read_junit
-from harness.selftests import parse_tap
-from harness.status import EXIT_BAD_INPUT, Status
+from harness.cli.main import main
+from harness.core.errors import BadInput
+from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.kernel.selftests import parse_tap
+from harness.results.model import Cell
+from harness.results.rundir import read_junit
+from harness.run.pipeline import Matrix, expectation_facts
+from harness.verdict import expectations
+from harness.verdict.expectations import Expectations, judge, judge_prefix, load
+from harness.vm import records
+from harness.vm.boot import BootEnd, BootOutcome
+from harness.vm.records import read_records
 
 CHECKED_IN = ROOT / "expectations.toml"
 CPUS_TEST = "test_boot_smoke.py::test_two_cpus_online_for_races"

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from harness.extrawarn import CompilerWarning, built_sources, parse_warnings
+from harness.checks.extrawarn import CompilerWarning, built_sources, parse_warnings
 
 
 def test_warnings_are_file_function_and_message_relative_to_the_tree(data_dir: Path) -> None:

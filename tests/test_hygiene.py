@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.hygiene import parse_checkpatch, read_signoff
-from harness.series import parse_series
+from harness.checks.hygiene import parse_checkpatch, read_signoff
+from harness.kernel.series import parse_series
 
 ROOT = Path(__file__).resolve().parent.parent
 

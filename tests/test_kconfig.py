@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import kconfig
-from harness.errors import BadInput
+from harness.core.errors import BadInput
+from harness.kernel import kconfig
 
 
 def write(path: Path, text: str) -> Path:

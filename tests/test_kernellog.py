@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.kernellog import ReportKind, find_reports
+from harness.vm.kernellog import ReportKind, find_reports
 
 
 def test_clean_run_has_no_reports(data_dir: Path) -> None:

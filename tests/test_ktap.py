@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT
 from run_samples import CELLS, copy_sample_run, fail_stage, set_test_outcome, update_cell
 
-from harness import ktap
-from harness.cli import main
+from harness.cli.main import main
+from harness.results import ktap
 
 TESTS_PER_CELL = 193  # 94 guest tests and 99 upstream selftests in the sample run
 SKIPPED = {"x86_64-baseline": 41, "x86_64-patched": 1, "arm64-baseline": 41, "arm64-patched": 0}

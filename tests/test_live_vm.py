@@ -15,14 +15,17 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from harness import initramfs, live, livetest, sshkeys
-from harness.arches import ARCHES, get_arch
-from harness.cli import main
-from harness.cpio import CpioWriter, member_names
-from harness.initramfs import GUEST_DIR
-from harness.records import parse_records
-from harness.status import EXIT_BAD_INPUT, Status
-from harness.workdir import WorkDir
+from harness.cli.main import main
+from harness.core.arches import ARCHES, get_arch
+from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.core.workdir import WorkDir
+from harness.live import keys as sshkeys
+from harness.live import session as livetest
+from harness.live import vm as live
+from harness.vm import initramfs
+from harness.vm.cpio import CpioWriter, member_names
+from harness.vm.initramfs import GUEST_DIR
+from harness.vm.records import parse_records
 
 
 def make_vm(work: WorkDir, pid: int, arch: str = "x86_64", variant: str = "patched") -> live.LiveVM:
@@ -362,7 +365,7 @@ def test_a_selection_that_runs_nothing_fails(tmp_path: Path) -> None:
 
 
 def test_a_live_run_is_judged_by_the_expectations_file(tmp_path: Path) -> None:
-    from harness import expectations
+    from harness.verdict import expectations
 
     known = tmp_path / "expectations.toml"
     known.write_text(

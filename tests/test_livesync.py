@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import livesync
-from harness.initramfs import GUEST_DIR
+from harness.live import sync as livesync
+from harness.vm.initramfs import GUEST_DIR
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from harness import matrixfile
-from harness.cli import build_parser, main, make_config
-from harness.errors import BadInput
-from harness.pipeline import RunConfig
-from harness.status import EXIT_BAD_INPUT
+from harness.cli.main import build_parser, main, make_config
+from harness.core.errors import BadInput
+from harness.core.status import EXIT_BAD_INPUT
+from harness.run import matrixfile
+from harness.run.pipeline import RunConfig
 
 CHECKED_IN = ROOT / "harness.toml"
 
@@ -182,7 +182,7 @@ def test_cli_refuses_a_bad_or_missing_matrix_file_before_any_work(
 def test_without_a_default_file_nothing_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: list[str]
 ) -> None:
-    monkeypatch.setattr("harness.cli.project_root", lambda: tmp_path)
+    monkeypatch.setattr("harness.cli.main.project_root", lambda: tmp_path)
     assert matrixfile.load_default(tmp_path) is matrixfile.NO_MATRIX_FILE
     config = config_for("run", *isolated)
     assert [a.name for a in config.arches] == ["x86_64", "arm64"]

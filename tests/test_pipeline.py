@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from conftest import one_cell_matrix
 
-from harness import kconfig, records
-from harness.arches import ARCHES, get_arch
-from harness.boot import BootEnd, BootOutcome
-from harness.errors import BadInput
-from harness.model import Cell
-from harness.pipeline import (
+from harness.core.arches import ARCHES, get_arch
+from harness.core.errors import BadInput
+from harness.core.status import Status
+from harness.kernel import kconfig
+from harness.kernel.series import Patch, Series
+from harness.kernel.source import KernelSource
+from harness.results.model import Cell
+from harness.run.pipeline import (
     BuiltCell,
     Matrix,
     build_key,
@@ -24,9 +26,8 @@ from harness.pipeline import (
     guest_slots,
     selects_tests,
 )
-from harness.series import Patch, Series
-from harness.source import KernelSource
-from harness.status import Status
+from harness.vm import records
+from harness.vm.boot import BootEnd, BootOutcome
 
 
 @pytest.fixture

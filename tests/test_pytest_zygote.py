@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import live, livetest
-from harness.initramfs import GUEST_DIR
-from harness.records import parse_records
+from harness.live import session as livetest
+from harness.live import vm as live
+from harness.vm.initramfs import GUEST_DIR
+from harness.vm.records import parse_records
 
 ZYGOTE = GUEST_DIR / "pytest_zygote.py"
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.junit import Suite, write_junit
-from harness.records import parse_records, read_records
+from harness.results.junit import Suite, write_junit
+from harness.vm.records import parse_records, read_records
 
 
 def test_recorded_guest_run_counts(data_dir: Path) -> None:
@@ -47,8 +47,8 @@ def test_junit_has_properties_and_outcomes(tmp_path: Path, data_dir: Path) -> No
 
 
 def test_differences_list_only_tests_whose_outcome_changed() -> None:
-    from harness.model import Cell
-    from harness.pipeline import outcome_differences
+    from harness.results.model import Cell
+    from harness.run.pipeline import outcome_differences
 
     baseline = Cell("x86_64", "baseline", outcomes={"a": "passed", "b": "skipped", "c": "passed"})
     patched = Cell("x86_64", "patched", outcomes={"a": "passed", "b": "passed", "d": "failed"})
@@ -70,8 +70,8 @@ def test_guest_time_of_a_finished_session() -> None:
 
 
 def test_junit_with_control_characters_in_test_output_stays_valid_xml(tmp_path: Path) -> None:
-    from harness.records import TestResult
-    from harness.rundir import read_junit
+    from harness.results.rundir import read_junit
+    from harness.vm.records import TestResult
 
     dirty = "AssertionError: \x1b[31mred\x1b[0m\x00 nul\x07\x0bbell\ud800 and \ufffe; tab\tok"
     results = [

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from run_samples import CELLS, copy_sample_run, fail_stage, set_test_outcome, update_cell
 
-from harness import kconfig, pipeline
-from harness.arches import get_arch
-from harness.cli import main
-from harness.model import Cell, StageState
-from harness.progress import Progress
-from harness.report import HTML_NAME, MARKDOWN_NAME, write_reports
-from harness.rundir import load_run
-from harness.source import KernelSource
-from harness.status import EXIT_BAD_INPUT, Status
-from harness.workdir import WorkDir
+from harness.cli.main import main
+from harness.core.arches import get_arch
+from harness.core.progress import Progress
+from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.core.workdir import WorkDir
+from harness.kernel import kconfig
+from harness.kernel.source import KernelSource
+from harness.results.model import Cell, StageState
+from harness.results.report import HTML_NAME, MARKDOWN_NAME, write_reports
+from harness.results.rundir import load_run
+from harness.run import pipeline
 
 GUEST_TESTS, UPSTREAM_TESTS, DIFFERING_TESTS = 94, 99, 41
 

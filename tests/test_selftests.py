@@ -4,7 +4,7 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from harness.selftests import (
+from harness.kernel.selftests import (
     SOURCE,
     comparable_outcomes,
     is_series_case,
@@ -12,7 +12,7 @@ from harness.selftests import (
     selftest_sections,
     series_source,
 )
-from harness.series import Patch
+from harness.kernel.series import Patch
 
 
 def test_recorded_seccomp_bpf_tap(data_dir: Path) -> None:

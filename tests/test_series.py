@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BadInput
-from harness.series import parse_series
+from harness.core.errors import BadInput
+from harness.kernel.series import parse_series
 
 PATCH = """\
 From 1 Mon Sep 17 00:00:00 2001

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BadInput
-from harness.series import parse_series
-from harness.series_input import export_commit, series_from_commits, series_from_mbox, split_mbox
-from harness.trees import prepare_patched_tree
+from harness.core.errors import BadInput
+from harness.kernel.series import parse_series
+from harness.kernel.series_input import (
+    export_commit,
+    series_from_commits,
+    series_from_mbox,
+    split_mbox,
+)
+from harness.kernel.trees import prepare_patched_tree
 
 GIT_ENV = {
     **os.environ,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from harness.status import EXIT_BAD_INPUT, Status, exit_code_table, worst
+from harness.core.status import EXIT_BAD_INPUT, Status, exit_code_table, worst
 
 
 def test_exit_codes_are_distinct_per_failure_class() -> None:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import BadInput, PatchError
-from harness.jsonfile import read_json
-from harness.series import Series, parse_series
-from harness.trees import (
+from harness.core.errors import BadInput, PatchError
+from harness.core.jsonfile import read_json
+from harness.kernel.series import Series, parse_series
+from harness.kernel.trees import (
     STAMP,
     apply_patch,
     parse_patch_failure,

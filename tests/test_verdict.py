@@ -17,12 +17,13 @@ from conftest import one_cell_matrix
 from test_boot import run_fake
 from test_live_vm import live_run
 
-from harness import livetest, records
-from harness.boot import BootEnd, BootOutcome
-from harness.kernellog import find_reports
-from harness.model import Cell
-from harness.records import GuestRun, parse_records
-from harness.status import Status
+from harness.core.status import Status
+from harness.live import session as livetest
+from harness.results.model import Cell
+from harness.vm import records
+from harness.vm.boot import BootEnd, BootOutcome
+from harness.vm.kernellog import find_reports
+from harness.vm.records import GuestRun, parse_records
 
 _STARTS = re.compile(r"harness: test-start (.+)$", re.MULTILINE)
 

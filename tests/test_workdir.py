@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.workdir import WorkDirLock
+from harness.core.workdir import WorkDirLock
 
 
 def _dead_pid() -> int:

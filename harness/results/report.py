@@ -1,0 +1,519 @@
+"""The run report: report.html (self-contained, no network, no JavaScript) and report.md.
+
+Everything comes from the run directory (summary.json and each cell's
+cell.json, junit.xml and console.log), so `harness report RUN_DIR` can render
+a run copied from anywhere. The HTML has a stable structure for tools and
+tests: `table#matrix` has one `tr.cell` per cell with `data-cell` and
+`data-status`, `table#tests` one `tr.test` per test with `data-differs`,
+`table#departures` one `tr.departure` per test that departed from the
+expectations, `ul#expected-failures` and `ul#stale-expectations` one `li`
+per expected failure and stale entry.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from harness.kernel.selftests import comparable_outcomes
+from harness.results.model import STAGES
+from harness.results.rundir import GUEST_SUITE, NOT_RUN, CellRecord, RunRecord, load_run
+
+HTML_NAME = "report.html"
+MARKDOWN_NAME = "report.md"
+EXCERPT_LINES = 40  # longest failure or kernel report excerpt shown
+CONSOLE_TAIL_LINES = 25  # console lines shown for a cell that did not boot or finish
+EXCERPTS_PER_CELL = 30  # test failures shown per cell; the rest are counted
+SHORT_HASH = 12
+
+# The files each cell row links to: (label, key in the cell's "files", usual name).
+CELL_LINKS = (
+    ("console", "console_log", "console.log"),
+    ("build log", "build_log", "build.log"),
+    ("junit", "junit", "junit.xml"),
+    ("qemu.sh", "reproducer", "qemu.sh"),
+)
+# A cell status's colour class; test failures and kernel warnings are amber, the rest red.
+WARNING_STATUSES = ("test_failed", "kernel_warning")
+
+
+@dataclass(frozen=True)
+class StageView:
+    name: str
+    state: str  # pass, fail, not_run, reused
+    seconds: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Link:
+    label: str
+    href: str  # relative to the run directory
+    present: bool
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    cell: str  # "arch/variant"
+    kind: str  # "test failed", "test error", "kernel warning", "build stage", "console tail"...
+    title: str
+    text: str
+    test: str = ""
+
+
+@dataclass
+class CellView:
+    key: str  # the cell's directory name, "arch-variant"
+    name: str
+    arch: str
+    variant: str
+    status: str
+    reason: str
+    stages: list[StageView]
+    kernel_version: str
+    series_hash: str
+    config_hash: str
+    accel: str
+    guest_counts: dict[str, int]
+    upstream_counts: dict[str, int]
+    links: list[Link]
+
+    @property
+    def status_class(self) -> str:
+        return status_class(self.status)
+
+
+@dataclass
+class TestRow:
+    nodeid: str
+    suite: str
+    outcomes: list[str]  # one per cell, in the report's cell order
+    differs_on: list[str] = field(default_factory=list)  # arches whose variants disagree
+    expected: list[str] = field(default_factory=list)  # per cell: "expected failure: ..." or ""
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.differs_on)
+
+
+@dataclass(frozen=True)
+class Departure:
+    cell: str
+    test: str
+    expected: str
+    actual: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ExpectationNote:
+    """An expected failure or a stale entry: a line of the expectations section."""
+
+    cell: str
+    test: str  # the test, or the stale entry's glob
+    text: str  # "expected failure: <reason>", or "entry 3 (line 20) matched no test (<reason>)"
+
+
+@dataclass
+class Expectations:
+    file: str  # the file's path as the run recorded it, "" when the run had none
+    departures: list[Departure]
+    expected_failures: list[ExpectationNote]
+    stale: list[ExpectationNote]
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.file or self.departures or self.expected_failures or self.stale)
+
+
+@dataclass
+class TimingBar:
+    cell: str
+    build: float  # config + build
+    boot: float
+    test: float
+
+
+@dataclass
+class Report:
+    run_id: str
+    status: str
+    exit_code: int | str
+    kernel_version: str
+    package_version: str
+    harness_version: str
+    series: dict[str, Any] | None
+    cells: list[CellView]
+    suites: list[tuple[str, list[TestRow]]]
+    excerpts: list[Excerpt]
+    timings: list[TimingBar]
+    notes: list[str]
+    expectations: Expectations
+
+    @property
+    def status_class(self) -> str:
+        return status_class(self.status)
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        return STAGES
+
+    @property
+    def differing_rows(self) -> int:
+        return sum(row.differs for _, rows in self.suites for row in rows)
+
+    @property
+    def test_count(self) -> int:
+        return sum(len(rows) for _, rows in self.suites)
+
+    @property
+    def chart_svg(self) -> Markup:
+        return Markup(timing_chart_svg(self.timings))
+
+
+def status_class(status: str) -> str:
+    if status == "pass":
+        return "ok"
+    return "warn" if status in WARNING_STATUSES else "bad"
+
+
+def short_hash(value: object) -> str:
+    return str(value)[:SHORT_HASH] if value else "-"
+
+
+def clip_lines(text: str, limit: int = EXCERPT_LINES, from_end: bool = False) -> str:
+    """At most `limit` lines of `text`, saying how many were left out."""
+    lines = text.rstrip().splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    left_out = len(lines) - limit
+    if from_end:
+        return "\n".join([f"[... {left_out} earlier lines]", *lines[-limit:]])
+    return "\n".join([*lines[:limit], f"[... {left_out} more lines]"])
+
+
+# -- building the report's model ------------------------------------------------
+
+
+def build_report(run: RunRecord) -> Report:
+    summary = run.summary
+    source = summary.get("source") or {}
+    first = run.cells[0].data if run.cells else {}
+    cells = [cell_view(run.directory, cell) for cell in run.cells]
+    return Report(
+        run_id=run.run_id,
+        status=run.status,
+        exit_code=summary.get("exit_code", "?"),
+        kernel_version=str(source.get("kernel_version") or first.get("kernel_version") or "?"),
+        package_version=str(source.get("package_version") or first.get("package_version") or ""),
+        harness_version=str(summary.get("harness_version", "")),
+        series=summary.get("series"),
+        cells=cells,
+        suites=outcome_rows(run),
+        excerpts=[excerpt for cell in run.cells for excerpt in cell_excerpts(run.directory, cell)],
+        timings=[timing_bar(cell) for cell in run.cells],
+        notes=[f"{cell.name}: {cell.junit_problem}" for cell in run.cells if cell.junit_problem],
+        expectations=expectations_view(run),
+    )
+
+
+def expectations_view(run: RunRecord) -> Expectations:
+    """Departures, expected failures and stale entries, from each cell's own record."""
+    view = Expectations(str(run.summary.get("expectations") or ""), [], [], [])
+    for cell in run.cells:
+        judged = cell.data.get("expectations") or {}
+        view.file = view.file or str(judged.get("file") or "")
+        for entry in judged.get("departures") or []:
+            view.departures.append(
+                Departure(cell.name, str(entry.get("test")), str(entry.get("expected")),
+                          str(entry.get("actual")), str(entry.get("reason", "")))
+            )  # fmt: skip
+        for entry in judged.get("expected_failures") or []:
+            text = f"expected failure: {entry.get('reason', '')}"
+            view.expected_failures.append(ExpectationNote(cell.name, str(entry.get("test")), text))
+        for entry in judged.get("stale") or []:
+            where = f"entry {entry.get('entry')} (line {entry.get('line')})"
+            text = f"{where} matched no test ({entry.get('reason', '')})"
+            view.stale.append(ExpectationNote(cell.name, str(entry.get("test")), text))
+    return view
+
+
+def cell_view(run_dir: Path, cell: CellRecord) -> CellView:
+    data = cell.data
+    return CellView(
+        key=cell.directory_name,
+        name=cell.name,
+        arch=cell.arch,
+        variant=cell.variant,
+        status=cell.status,
+        reason=str(data.get("reason", "")),
+        stages=[stage_view(name, data.get("stages", {}).get(name, {})) for name in STAGES],
+        kernel_version=str(data.get("kernel_release") or data.get("kernel_version") or "-"),
+        series_hash=short_hash(data.get("series_hash")),
+        config_hash=short_hash(data.get("config_hash")),
+        accel=str(data.get("accel") or "-"),
+        guest_counts=dict(data.get("tests") or {}),
+        upstream_counts=dict(data.get("selftests") or {}),
+        links=cell_links(run_dir, cell),
+    )
+
+
+def stage_view(name: str, stage: dict[str, Any]) -> StageView:
+    return StageView(
+        name=name,
+        state=str(stage.get("status", "not_run")),
+        seconds=float(stage.get("seconds") or 0.0),
+        message=str(stage.get("message", "")),
+    )
+
+
+def cell_links(run_dir: Path, cell: CellRecord) -> list[Link]:
+    files = cell.data.get("files") or {}
+    links = []
+    for label, key, usual in CELL_LINKS:
+        href = f"{cell.directory_name}/{files.get(key, usual)}"
+        links.append(Link(label, href, (run_dir / href).is_file()))
+    return links
+
+
+def outcome_rows(run: RunRecord) -> list[tuple[str, list[TestRow]]]:
+    """Every test of every cell, grouped by suite (guest tests first), in first-seen order."""
+    outcomes = [cell.outcomes() for cell in run.cells]
+    expected = [{t.nodeid: t.expected for t in cell.tests if t.expected} for cell in run.cells]
+    suites: dict[str, dict[str, TestRow]] = {GUEST_SUITE: {}}
+    for cell in run.cells:
+        for test in cell.tests:
+            rows = suites.setdefault(test.suite, {})
+            if test.nodeid not in rows:
+                per_cell = [by_cell.get(test.nodeid, NOT_RUN) for by_cell in outcomes]
+                notes = [by_cell.get(test.nodeid, "") for by_cell in expected]
+                rows[test.nodeid] = TestRow(test.nodeid, test.suite, per_cell, expected=notes)
+    differing = differing_tests(run)
+    for rows in suites.values():
+        for nodeid, row in rows.items():
+            row.differs_on = sorted(differing.get(nodeid, ()))
+    return [(suite, list(rows.values())) for suite, rows in suites.items() if rows]
+
+
+def differing_tests(run: RunRecord) -> dict[str, set[str]]:
+    """nodeid -> the arches whose baseline and patched outcomes differ.
+
+    From the cells' own results, joined with summary.json's `differences`
+    (which a run without junit files still has).
+    """
+    differing: dict[str, set[str]] = {}
+    for arch, entries in (run.summary.get("differences") or {}).items():
+        for entry in entries:
+            differing.setdefault(str(entry.get("test")), set()).add(arch)
+    for baseline in run.cells:
+        patched = run.cell(baseline.arch, "patched")
+        if baseline.variant != "baseline" or patched is None:
+            continue
+        before, after = comparable_outcomes(baseline.outcomes()), patched.outcomes()
+        for nodeid in before.keys() | after.keys():
+            if before.get(nodeid, NOT_RUN) != after.get(nodeid, NOT_RUN):
+                differing.setdefault(nodeid, set()).add(baseline.arch)
+    return differing
+
+
+def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
+    return [
+        *stage_excerpts(cell),
+        *kernel_report_excerpts(cell),
+        *failed_test_excerpts(cell),
+        *console_tail_excerpt(run_dir, cell),
+    ]
+
+
+def stage_excerpts(cell: CellRecord) -> list[Excerpt]:
+    """The excerpts a failed stage kept (compiler errors, a patch's rejected hunk)."""
+    excerpts = cell.data.get("excerpts") or {}
+    messages = {name: str(stage.get("message", "")) for name, stage in
+                (cell.data.get("stages") or {}).items()}  # fmt: skip
+    return [
+        Excerpt(cell.name, f"{stage} stage", messages.get(stage) or f"{stage} failed",
+                clip_lines(str(text), from_end=True))
+        for stage, text in excerpts.items()
+    ]  # fmt: skip
+
+
+def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
+    excerpts = []
+    for report in cell.data.get("kernel_reports") or []:
+        decoded = report.get("decoded")
+        text = str(decoded or report.get("excerpt", ""))
+        where = f" (console line {report['line']})" if report.get("line") else ""
+        label = "decoded" if decoded else "raw"
+        excerpts.append(
+            Excerpt(
+                cell=cell.name,
+                kind=f"kernel {report.get('kind', 'report')}",
+                title=f"{report.get('title', '')}{where}, {label}",
+                text=clip_lines(text),
+                test=str(report.get("test") or ""),
+            )
+        )
+    return excerpts
+
+
+def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
+    failing = [test for test in cell.tests if test.outcome in ("failed", "error")]
+    excerpts = [
+        Excerpt(cell.name, "expected failure" if test.expected else f"test {test.outcome}",
+                f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
+                clip_lines(test.message or "(no message)"), test.nodeid)
+        for test in failing[:EXCERPTS_PER_CELL]
+    ]  # fmt: skip
+    if len(failing) > EXCERPTS_PER_CELL:
+        more = len(failing) - EXCERPTS_PER_CELL
+        excerpts.append(Excerpt(cell.name, "tests", f"{more} more failing tests", "see junit.xml"))
+    return excerpts
+
+
+def console_tail_excerpt(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
+    """The console's last lines when the guest did not boot or finish and no report says why."""
+    stages = cell.data.get("stages") or {}
+    stopped = any((stages.get(name) or {}).get("status") == "fail" for name in ("boot", "test"))
+    failed_tests = any(test.outcome in ("failed", "error") for test in cell.tests)
+    if not stopped or cell.data.get("kernel_reports") or failed_tests:
+        return []
+    console = run_dir / cell.directory_name / "console.log"
+    if not console.is_file():
+        return []
+    text = console.read_text(errors="replace")
+    return [
+        Excerpt(cell.name, "console tail", "last console lines",
+                clip_lines(text, CONSOLE_TAIL_LINES, from_end=True))
+    ]  # fmt: skip
+
+
+def timing_bar(cell: CellRecord) -> TimingBar:
+    stages = cell.data.get("stages") or {}
+
+    def seconds(name: str) -> float:
+        return float((stages.get(name) or {}).get("seconds") or 0.0)
+
+    return TimingBar(cell.name, seconds("config") + seconds("build"), seconds("boot"),
+                     seconds("test"))  # fmt: skip
+
+
+# -- the timing chart -------------------------------------------------------------
+
+CHART_LABEL_WIDTH = 150
+CHART_PANEL_WIDTH = 250
+CHART_ROW_HEIGHT = 26
+CHART_TOP = 30
+# (TimingBar attribute, panel title, colour)
+CHART_PANELS = (
+    ("build", "config + build", "#4e79a7"),
+    ("boot", "boot", "#f28e2b"),
+    ("test", "test", "#59a14f"),
+)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds >= 120:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def timing_chart_svg(bars: list[TimingBar]) -> str:
+    """Horizontal bars of build (config+build), boot and test time per cell, one panel
+    per stage with its own scale, so a 3-minute build does not flatten a 2-second boot."""
+    width = CHART_LABEL_WIDTH + CHART_PANEL_WIDTH * len(CHART_PANELS)
+    height = CHART_TOP + CHART_ROW_HEIGHT * len(bars) + 8
+    parts = [
+        f'<svg id="timing-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        'aria-label="build, boot and test time per cell" font-family="sans-serif" font-size="12">'
+    ]
+    for row, bar in enumerate(bars):
+        y = CHART_TOP + row * CHART_ROW_HEIGHT
+        parts.append(f'<text x="0" y="{y + 15}" fill="#222">{html.escape(bar.cell)}</text>')
+    for column, (stage, title, colour) in enumerate(CHART_PANELS):
+        left = CHART_LABEL_WIDTH + column * CHART_PANEL_WIDTH
+        parts.extend(_chart_panel(bars, stage, title, colour, left))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _chart_panel(
+    bars: list[TimingBar], stage: str, title: str, colour: str, left: int
+) -> list[str]:
+    values = [float(getattr(bar, stage)) for bar in bars]
+    longest = max(values, default=0.0) or 1.0
+    room = CHART_PANEL_WIDTH - 80  # leave space for the value's label
+    parts = [
+        f'<text x="{left}" y="16" font-weight="bold" fill="#222">{title}</text>',
+        f'<line x1="{left}" y1="{CHART_TOP - 4}" x2="{left}" '
+        f'y2="{CHART_TOP + CHART_ROW_HEIGHT * len(bars)}" stroke="#999"/>',
+    ]
+    for row, (bar, value) in enumerate(zip(bars, values, strict=True)):
+        y = CHART_TOP + row * CHART_ROW_HEIGHT
+        length = max(1.0, room * value / longest) if value else 0.0
+        label = format_seconds(value)
+        parts.append(
+            f'<rect class="bar" data-cell="{html.escape(bar.cell)}" data-stage="{stage}" '
+            f'x="{left}" y="{y + 3}" width="{length:.1f}" height="16" fill="{colour}">'
+            f"<title>{html.escape(bar.cell)} {stage}: {label}</title></rect>"
+        )
+        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 15}" fill="#333">{label}</text>')
+    return parts
+
+
+# -- rendering ------------------------------------------------------------------------
+
+
+def markdown_cell(value: object) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def code_fence(text: str) -> str:
+    """A backtick fence longer than any backtick run in `text`."""
+    longest, run = 0, 0
+    for character in text:
+        run = run + 1 if character == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("harness.results", "templates"),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(
+        md=markdown_cell, fence=code_fence, seconds=format_seconds, short=short_hash
+    )
+    return environment
+
+
+def render_html(report: Report) -> str:
+    return _environment(autoescape=True).get_template("report.html.j2").render(report=report)
+
+
+def render_markdown(report: Report) -> str:
+    return _environment(autoescape=False).get_template("report.md.j2").render(report=report)
+
+
+def write_reports(run_dir: Path) -> list[Path]:
+    """Render report.html and report.md into the run directory; the paths written."""
+    report = build_report(load_run(run_dir))
+    written = []
+    for name, text in ((HTML_NAME, render_html(report)), (MARKDOWN_NAME, render_markdown(report))):
+        path = run_dir / name
+        partial = path.with_name(name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,307 @@
+"""Known outcomes per arch and variant (expectations.toml), and a cell's results judged by them.
+
+A test whose outcome is what its entry expects is fine, an expected failure
+too; a test no entry matches is expected to pass or skip; anything else is a
+departure, which fails the cell. When several entries match a test, the last
+one in the file decides, so a general entry comes first and its exceptions
+after it. An entry that decided no test of a cell it applies to is stale: a
+warning, not a failure.
+
+Test globs match the whole node id. Only `*` (any run of characters) and `?`
+(one character) are special: brackets are literal, since pytest's
+parametrized ids use them (`test_x.py::test_y[SIGUSR1]`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.arches import ARCHES
+from harness.core.errors import BadInput
+from harness.core.tomlfile import read_toml
+from harness.kernel.selftests import SUITE_NAME
+from harness.results.model import VARIANTS
+from harness.vm.records import TestResult
+
+DEFAULT_NAME = "expectations.toml"
+OUTCOMES = ("passed", "failed", "skipped", "error")
+FAILING = ("failed", "error")
+UNLISTED = "passed or skipped"  # what a test that no entry matches is expected to do
+ANY = "*"
+ENTRY_KEYS = ("arch", "variant", "test", "outcome", "reason")
+GUEST_SUITE = "guest"
+UPSTREAM_SUITES = (SUITE_NAME,)
+_ENTRY_HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]")
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """`*` and `?` as wildcards, everything else (brackets included) literal."""
+    parts = ("." if char == "?" else ".*" if char == "*" else re.escape(char) for char in glob)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def suite_of(nodeid_or_glob: str) -> str:
+    """'seccomp_bpf' for an upstream selftest's node id (or a glob over them), else 'guest'."""
+    prefix = nodeid_or_glob.partition("::")[0]
+    return prefix if prefix in UPSTREAM_SUITES else GUEST_SUITE
+
+
+@dataclass(frozen=True)
+class Expectation:
+    index: int  # 1-based, in file order
+    line: int  # the line of its [[expect]] header
+    arch: str  # an arch's name or "*"
+    variant: str  # a variant or "*"
+    tests: tuple[str, ...]  # globs over node ids
+    outcome: str  # one of OUTCOMES
+    reason: str
+    patterns: tuple[re.Pattern[str], ...] = field(compare=False, repr=False, default=())
+
+    @property
+    def where(self) -> str:
+        return f"entry {self.index} (line {self.line})"
+
+    def applies_to(self, arch: str, variant: str) -> bool:
+        return self.arch in (ANY, arch) and self.variant in (ANY, variant)
+
+    def glob_matching(self, nodeid: str) -> str | None:
+        for glob, pattern in zip(self.tests, self.patterns, strict=True):
+            if pattern.fullmatch(nodeid):
+                return glob
+        return None
+
+
+@dataclass(frozen=True)
+class Expectations:
+    path: Path | None  # None: no file, every test is expected to pass or skip
+    entries: tuple[Expectation, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else ""
+
+    def deciding(self, arch: str, variant: str, nodeid: str) -> tuple[Expectation, str] | None:
+        """The entry (and its glob) that decides `nodeid` in this cell: the last that matches."""
+        for entry in reversed(self.entries):
+            if entry.applies_to(arch, variant) and (glob := entry.glob_matching(nodeid)):
+                return entry, glob
+        return None
+
+
+NO_EXPECTATIONS = Expectations(None)
+
+
+# -- reading the file -------------------------------------------------------------
+
+
+def load(path: Path) -> Expectations:
+    """Read and check an expectations file; BadInput naming the file, entry and fix."""
+    text, data = read_toml(path, "expectations file", "--expectations")
+    unknown = sorted(set(data) - {"expect"})
+    if unknown:
+        raise BadInput(
+            f"{path}: unknown key '{unknown[0]}'; the file holds only [[expect]] entries"
+        )
+    raw = data.get("expect", [])
+    if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
+        raise BadInput(f"{path}: 'expect' must be a list of tables; write each as [[expect]]")
+    lines = [n for n, line in enumerate(text.splitlines(), 1) if _ENTRY_HEADER.match(line)]
+    entries = []
+    for index, entry in enumerate(raw, 1):
+        line = lines[index - 1] if len(lines) == len(raw) else 0
+        entries.append(_entry(path, index, line, entry))
+    return Expectations(path, tuple(entries))
+
+
+def _entry(path: Path, index: int, line: int, data: dict[str, Any]) -> Expectation:
+    where = f"{path}: entry {index}" + (f" (line {line})" if line else "")
+    unknown = sorted(set(data) - set(ENTRY_KEYS))
+    if unknown:
+        raise BadInput(f"{where}: unknown key '{unknown[0]}'; an entry has {', '.join(ENTRY_KEYS)}")
+    missing = [key for key in ENTRY_KEYS if key not in data]
+    if missing:
+        raise BadInput(f"{where}: no '{missing[0]}'; every entry needs {', '.join(ENTRY_KEYS)}")
+    for key in ("arch", "variant", "outcome", "reason"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise BadInput(f"{where}: '{key}' must be a non-empty string")
+    arch, variant, outcome = data["arch"], data["variant"], data["outcome"]
+    if arch != ANY and arch not in ARCHES:
+        raise BadInput(f"{where}: arch '{arch}' is unknown; use one of {', '.join(ARCHES)} or *")
+    if variant != ANY and variant not in VARIANTS:
+        raise BadInput(
+            f"{where}: variant '{variant}' is unknown; use one of {', '.join(VARIANTS)} or *"
+        )
+    if outcome not in OUTCOMES:
+        raise BadInput(f"{where}: outcome '{outcome}' is unknown; use one of {', '.join(OUTCOMES)}")
+    tests = data["test"]
+    if isinstance(tests, str):
+        tests = [tests]
+    if (
+        not isinstance(tests, list)
+        or not tests
+        or not all(isinstance(glob, str) and glob.strip() for glob in tests)
+    ):
+        raise BadInput(f"{where}: 'test' must be a glob over node ids, or a list of them")
+    return Expectation(
+        index=index, line=line, arch=arch, variant=variant, tests=tuple(tests),
+        outcome=outcome, reason=" ".join(data["reason"].split()),
+        patterns=tuple(glob_pattern(glob) for glob in tests),
+    )  # fmt: skip
+
+
+def load_default(root: Path) -> Expectations:
+    """The checkout's expectations.toml when there is one, else no expectations."""
+    path = root / DEFAULT_NAME
+    return load(path) if path.is_file() else NO_EXPECTATIONS
+
+
+# -- judging a cell ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Departure:
+    test: str
+    cell: str  # "arch/variant"
+    expected: str  # an outcome, or UNLISTED
+    actual: str
+    reason: str  # the entry's, or why an unlisted test should pass
+    entry: int | None = None  # the deciding entry's index, None for an unlisted test
+
+    def describe(self) -> str:
+        return f"{self.test} {self.actual} (expected {self.expected})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": self.test, "cell": self.cell, "expected": self.expected,
+            "actual": self.actual, "reason": self.reason, "entry": self.entry,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExpectedFailure:
+    test: str
+    outcome: str  # failed or error
+    reason: str
+    entry: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test": self.test, "outcome": self.outcome, "reason": self.reason,
+                "entry": self.entry}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StaleEntry:
+    entry: int
+    line: int
+    test: str  # the glob that decided no test
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entry": self.entry, "line": self.line, "test": self.test, "reason": self.reason}
+
+
+@dataclass
+class Judgement:
+    file: str  # the expectations file's name, "" without one
+    departures: list[Departure] = field(default_factory=list)
+    expected_failures: list[ExpectedFailure] = field(default_factory=list)
+    stale: list[StaleEntry] = field(default_factory=list)
+
+    def expected_failure_reasons(self) -> dict[str, str]:
+        """nodeid -> "expected failure: <reason>", for the JUnit and KTAP writers."""
+        return {f.test: f"expected failure: {f.reason}" for f in self.expected_failures}
+
+    def stale_lines(self) -> list[str]:
+        """One warning per stale entry, naming its globs that matched nothing."""
+        globs: dict[tuple[int, int], list[str]] = {}
+        for stale in self.stale:
+            globs.setdefault((stale.entry, stale.line), []).append(stale.test)
+        return [
+            f"{self.file} entry {entry} (line {line}) matched no test: {', '.join(tests)}"
+            for (entry, line), tests in globs.items()
+        ]
+
+    def summary(self, shown: int = 3) -> str:
+        """One line naming the departures, for the cell's reason."""
+        count = len(self.departures)
+        head = (
+            f"{count} test(s) departed from {self.file}" if self.file else f"{count} test(s) failed"
+        )
+        names = [departure.describe() for departure in self.departures[:shown]]
+        if count > shown:
+            names.append(f"and {count - shown} more")
+        return f"{head}: {'; '.join(names)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "departures": [departure.to_json() for departure in self.departures],
+            "expected_failures": [failure.to_json() for failure in self.expected_failures],
+            "stale": [stale.to_json() for stale in self.stale],
+        }
+
+
+def judge(
+    expectations: Expectations, arch: str, variant: str, results: Sequence[TestResult]
+) -> Judgement:
+    """Every result of one cell against the expectations that apply to it."""
+    cell = f"{arch}/{variant}"
+    judgement = Judgement(expectations.label)
+    decided: set[tuple[int, str]] = set()  # (entry index, glob) that decided some test
+    for result in results:
+        match = expectations.deciding(arch, variant, result.nodeid)
+        if match is None:
+            if result.outcome in FAILING:
+                judgement.departures.append(
+                    Departure(result.nodeid, cell, UNLISTED, result.outcome,
+                              "no entry lists it, so it must pass or skip")
+                )  # fmt: skip
+            continue
+        entry, glob = match
+        decided.add((entry.index, glob))
+        if result.outcome == entry.outcome:
+            if result.outcome in FAILING:
+                judgement.expected_failures.append(
+                    ExpectedFailure(result.nodeid, result.outcome, entry.reason, entry.index)
+                )
+            continue
+        judgement.departures.append(
+            Departure(result.nodeid, cell, entry.outcome, result.outcome, entry.reason,
+                      entry.index)
+        )  # fmt: skip
+    suites_run = {suite_of(result.nodeid) for result in results}
+    judgement.stale = list(_stale(expectations.entries, arch, variant, suites_run, decided))
+    return judgement
+
+
+def judge_prefix(expectations: Expectations, arch: str, results: Sequence[TestResult]) -> Judgement:
+    """A prefix of the series (patches 1..k): a test may stand where the whole
+    series puts it (`patched`) or where it stood without the series
+    (`baseline`), since a patch need not have made a test pass yet, but must
+    not make one fail. It departs only where it departs from both; entries
+    are not stale for a prefix."""
+    judgement = judge(expectations, arch, "patched", results)
+    from_baseline = {d.test for d in judge(expectations, arch, "baseline", results).departures}
+    judgement.departures = [d for d in judgement.departures if d.test in from_baseline]
+    judgement.stale = []
+    return judgement
+
+
+def _stale(
+    entries: Iterable[Expectation],
+    arch: str,
+    variant: str,
+    suites_run: set[str],
+    decided: set[tuple[int, str]],
+) -> Iterable[StaleEntry]:
+    """Globs of entries for this cell that decided nothing, in suites the cell did run."""
+    for entry in entries:
+        if not entry.applies_to(arch, variant):
+            continue
+        for glob in entry.tests:
+            if suite_of(glob) in suites_run and (entry.index, glob) not in decided:
+                yield StaleEntry(entry.index, entry.line, glob, entry.reason)
