@@ -23,6 +23,7 @@ from harness.live import keys as sshkeys
 from harness.live import session as livetest
 from harness.live import vm as live
 from harness.vm import initramfs
+from harness.vm.boot import BootEnd
 from harness.vm.cpio import CpioWriter, member_names
 from harness.vm.initramfs import GUEST_DIR
 from harness.vm.records import parse_records
@@ -344,7 +345,7 @@ def test_a_kernel_warning_during_a_test_fails_it(tmp_path: Path) -> None:
 
 def test_a_run_cut_short_keeps_its_results_and_names_the_unfinished_test(tmp_path: Path) -> None:
     outcome = livetest.LiveOutcome(guest=parse_records("\n".join(RECORDS[:4])))
-    outcome.fail(Status.GUEST_HANG, "test: test_a.py::test_two ran past 180 s")
+    outcome.end, outcome.detail = BootEnd.TEST_HANG, "test_a.py::test_two ran past 180 s"
     livetest.classify(live_run(tmp_path), outcome, "")
     assert outcome.status is Status.GUEST_HANG
     assert [(r.nodeid, r.outcome) for r in outcome.guest.results] == [

@@ -29,12 +29,12 @@ _STARTS = re.compile(r"harness: test-start (.+)$", re.MULTILINE)
 
 
 def classify(tmp_path: Path, console: Path, outcome: BootOutcome) -> Cell:
-    """The cell Matrix.classify makes of a finished guest run and its console."""
+    """The cell the matrix makes of a finished guest run and its console."""
     cell = Cell("arm64" if "arm64" in console.name else "x86_64", "baseline")
     log = tmp_path / "console.log"
     if console != log:
         shutil.copy(console, log)
-    one_cell_matrix(tmp_path).classify(cell, outcome, log, 30.0)
+    one_cell_matrix(tmp_path).record_outcome(cell, outcome, tmp_path, 30.0, False)
     return cell
 
 

@@ -26,9 +26,10 @@ from harness.core.status import Status, worst
 from harness.live import sync as livesync
 from harness.live import vm as live
 from harness.results.junit import Suite, write_junit
+from harness.verdict.cell import GuestEvidence, decide
 from harness.verdict.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
-from harness.verdict.reports import fail_reported_tests, kernel_verdict
-from harness.vm.kernellog import KernelReport, find_reports
+from harness.vm.boot import BootEnd
+from harness.vm.kernellog import KernelReport
 from harness.vm.records import GuestRun, parse_records
 
 
@@ -54,6 +55,8 @@ class LiveOutcome:
     judgement: Judgement | None = None
     seconds: float = 0.0
     exit_status: int | None = None  # pytest's, when the guest's server reported it
+    end: BootEnd | None = None  # set when the host ended the session (a hang)
+    detail: str = ""
 
     def fail(self, status: Status, reason: str) -> None:
         if status.rank > self.status.rank:
@@ -190,14 +193,15 @@ def run_pytest(
                     take(data)
             if outcome.exit_status is not None or channel.closed or channel.eof_received:
                 break
-            hung = None
+            hung, hang_end = None, BootEnd.TEST_HANG
             if now - last_progress > run.test_timeout:
                 running = parse_records(records.data.decode(errors="replace")).running
                 hung = f"{running or 'the test session'} ran past {run.test_timeout:.0f} s"
             elif now - started > run.run_timeout:
                 hung = f"the guest tests still ran after {run.run_timeout:.0f} s"
+                hang_end = BootEnd.RUN_TIMEOUT
             if hung:
-                outcome.fail(Status.GUEST_HANG, f"test: {hung}")
+                outcome.end, outcome.detail = hang_end, hung
                 break
             if not live.is_running(run.vm):
                 break
@@ -205,39 +209,31 @@ def run_pytest(
 
 
 def classify(run: LiveRun, outcome: LiveOutcome, console: str) -> None:
-    """The cell's status from its records and the kernel's reports, as a booted run has it."""
-    guest = outcome.guest
-    outcome.reports = find_reports(console)
-    fail_reported_tests(guest.results, outcome.reports)
-    # Every report counts, wherever it is in the console: after the session
-    # ended too (harness/verdict.py, as a booted run has it).
-    verdict = kernel_verdict(outcome.reports)
-    panicked = verdict is not None and verdict.status is Status.KERNEL_PANIC
-    if verdict is not None and panicked:
-        outcome.fail(verdict.status, f"test: {verdict.reason}")
-    elif not guest.finished and outcome.status is Status.PASS:
-        # Cut short without a panic (a hang is marked already): why.
-        if not live.is_running(run.vm):
-            outcome.fail(Status.INFRA, f"test: the live VM's QEMU exited; see {run.vm.console_log}")
-        elif outcome.exit_status is not None:
-            outcome.fail(
-                Status.TEST_FAILED,
-                f"test: pytest exited with status {outcome.exit_status} before its session "
-                "finished; see pytest.log",
-            )
-        else:
-            outcome.fail(Status.INFRA, "test: the SSH session ended before pytest did")
-    if guest.running and not guest.finished:
-        guest.results.append(GuestRun.unfinished(guest.running, outcome.reason or "lost"))
-    if verdict is not None and not panicked:
-        outcome.fail(verdict.status, verdict.reason)
-    # Failures and skips against the expectations, as a booted run judges them;
-    # a live run is usually a selection, so no entry is reported stale.
-    outcome.judgement = judge(run.expectations, run.vm.arch, run.vm.variant, guest.results)
-    if outcome.judgement.departures:
-        outcome.fail(Status.TEST_FAILED, f"test: {outcome.judgement.summary()}")
-    elif not guest.results and guest.finished:
-        outcome.fail(Status.TEST_FAILED, "test: no guest test ran")
+    """The run's status, decided as a booted run's is (verdict/cell.py)."""
+    end, detail = _how_it_ended(run, outcome)
+    evidence = GuestEvidence(end=end, guest=outcome.guest, console=console, detail=detail)
+    verdict = decide(
+        evidence, lambda results: judge(run.expectations, run.vm.arch, run.vm.variant, results)
+    )
+    outcome.reports, outcome.judgement = verdict.reports, verdict.judgement
+    outcome.fail(verdict.status, verdict.reason)
+
+
+def _how_it_ended(run: LiveRun, outcome: LiveOutcome) -> tuple[BootEnd, str]:
+    """The live session's end in the booted run's terms: a hang, a session pytest
+    finished (or cut short), a VM gone, or an SSH session lost."""
+    if outcome.end is not None:
+        return outcome.end, outcome.detail
+    if outcome.guest.finished:
+        return BootEnd.COMPLETED, ""
+    if outcome.exit_status is not None:
+        return BootEnd.COMPLETED, (
+            f"pytest exited with status {outcome.exit_status} before its session "
+            "finished; see pytest.log"
+        )
+    if not live.is_running(run.vm):
+        return BootEnd.QEMU_EXITED, f"the live VM's QEMU exited; see {run.vm.console_log}"
+    return BootEnd.TRANSPORT_LOST, "the SSH session ended before pytest did"
 
 
 def run_live(run: LiveRun, progress: Progress) -> LiveOutcome:

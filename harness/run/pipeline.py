@@ -34,13 +34,12 @@ from harness.results.junit import Suite, write_junit
 from harness.results.ktap import write_ktap
 from harness.results.model import VARIANTS, Cell, RunSummary, StageState
 from harness.results.report import write_reports
+from harness.verdict.cell import GuestEvidence, Verdict, counts, decide
 from harness.verdict.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
-from harness.verdict.reports import fail_reported_tests, kernel_verdict
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, Timeouts, boot_and_test
 from harness.vm.decode import decode_stacktrace
-from harness.vm.kernellog import find_reports
-from harness.vm.records import GuestRun, TestResult
+from harness.vm.records import TestResult
 
 
 @dataclass(frozen=True)
@@ -571,13 +570,20 @@ class Matrix:
     def record_outcome(
         self, cell: Cell, outcome: BootOutcome, cell_dir: Path, seconds: float, selftests_ran: bool
     ) -> None:
-        """Classify a finished guest run from its files in `cell_dir`, judge it, write JUnit."""
-        self.classify(cell, outcome, cell_dir / "console.log", seconds)
-        upstream: list[TestResult] = []
-        if selftests_ran:
-            upstream = self.classify_selftests(cell, outcome, cell_dir / "selftests.tap")
-        judgement = self.judge(cell, [*outcome.guest.results, *upstream])
-        expected = judgement.expected_failure_reasons()
+        """Decide a finished guest run from its files in `cell_dir` (verdict/cell.py),
+        copy the verdict onto the cell, write JUnit."""
+        console = (cell_dir / "console.log").read_text(errors="replace")
+        tap = (cell_dir / "selftests.tap").read_text(errors="replace") if selftests_ran else None
+        evidence = GuestEvidence(
+            end=outcome.end, guest=outcome.guest, console=console, detail=outcome.detail,
+            reached_userspace=outcome.boot_seconds is not None, tainted=outcome.tainted,
+            booted_version=outcome.kernel_version,
+            built_version=cell.facts.get("built_uts_version"), selftests_tap=tap,
+        )  # fmt: skip
+        verdict = decide(evidence, lambda results: self.judgement_of(cell, results))
+        self.copy_verdict(cell, outcome, verdict, seconds, selftests_ran)
+        judgement = verdict.judgement
+        assert judgement is not None
         junit = cell_dir / "junit.xml"
         properties = {
             "arch": cell.arch, "variant": cell.variant,
@@ -585,12 +591,56 @@ class Matrix:
             "series_hash": str(cell.facts.get("series_hash")),
             "config_hash": str(cell.facts.get("config_hash")),
         }  # fmt: skip
-        suites = [Suite(f"{cell.arch}.{cell.variant}", outcome.guest.results, properties, expected)]
+        expected = judgement.expected_failure_reasons()
+        suites = [Suite(f"{cell.arch}.{cell.variant}", verdict.results, properties, expected)]
         if selftests_ran:
             name = f"{cell.arch}.{cell.variant}.{selftests.SUITE_NAME}"
-            suites.append(Suite(name, upstream, properties, expected))
+            suites.append(Suite(name, verdict.upstream, properties, expected))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name
+
+    def copy_verdict(
+        self,
+        cell: Cell,
+        outcome: BootOutcome,
+        verdict: Verdict,
+        seconds: float,
+        selftests_ran: bool,
+    ) -> None:
+        """The verdict and the run's facts onto the cell: it decides nothing itself."""
+        boot, test = cell.stages["boot"], cell.stages["test"]
+        boot.state, boot.message = verdict.boot.state, verdict.boot.message
+        test.state, test.message = verdict.test.state, verdict.test.message
+        boot.seconds = outcome.boot_seconds or seconds
+        test.seconds = max(0.0, seconds - (outcome.boot_seconds or seconds))
+        cell.fail(verdict.status, verdict.reason)
+        cell.kernel_reports = [
+            {"kind": r.kind.value, "title": r.title, "test": r.test, "line": r.line,
+             "excerpt": r.excerpt}
+            for r in verdict.reports
+        ]  # fmt: skip
+        cell.facts.update(kernel_release=outcome.kernel_release,
+                          booted_kernel_version=outcome.kernel_version)  # fmt: skip
+        guest = outcome.guest
+        cell.tests = guest.counts()
+        cell.outcomes = {result.nodeid: result.outcome for result in verdict.results}
+        if outcome.boot_seconds is not None:
+            cell.facts["tainted"] = outcome.tainted
+        if guest.seconds is not None:
+            cell.facts["guest_tests_seconds"] = round(guest.seconds, 3)
+        if outcome.first_test_seconds is not None:
+            cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
+        if selftests_ran:
+            own = [r for r in verdict.upstream if not selftests.is_series_case(r.nodeid)]
+            cell.facts["selftests"] = counts(own)
+            if len(own) < len(verdict.upstream):
+                series = [r for r in verdict.upstream if selftests.is_series_case(r.nodeid)]
+                cell.facts["selftests_series"] = counts(series)
+            cell.outcomes.update((r.nodeid, r.outcome) for r in verdict.upstream)
+        assert verdict.judgement is not None
+        cell.facts["expectations"] = verdict.judgement.to_json()
+        for warning in verdict.judgement.stale_lines():
+            self.progress.line(f"{cell.name}: warning: {warning}")
 
     def decode_reports(self, cell: Cell, arch: ArchSpec, tree: Path, vmlinux: Path) -> None:
         for report in cell.kernel_reports:
@@ -598,130 +648,20 @@ class Matrix:
             if decoded is not None:
                 report["decoded"] = decoded
 
-    def classify_selftests(
-        self, cell: Cell, outcome: BootOutcome, tap_path: Path
-    ) -> list[TestResult]:
-        """The upstream suite's results; missing results fail the test stage.
-
-        Failed selftests are judged with the guest tests, by the expectations.
-        """
-        results, planned = selftests.parse_tap(tap_path.read_text(errors="replace"))
-        if planned is not None and len(results) < planned and outcome.end is BootEnd.COMPLETED:
-            results.append(
-                TestResult(f"{selftests.SUITE_NAME}::<missing>", "error",
-                           message=f"{planned - len(results)} planned test(s) never reported")
-            )  # fmt: skip
-        own = [r for r in results if not selftests.is_series_case(r.nodeid)]
-        cell.facts["selftests"] = _counts(own)
-        if len(own) < len(results):
-            series = [r for r in results if selftests.is_series_case(r.nodeid)]
-            cell.facts["selftests_series"] = _counts(series)
-        cell.outcomes.update((r.nodeid, r.outcome) for r in results)
-        if not results and outcome.end is BootEnd.COMPLETED:
-            cell.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
-        return results
-
-    def classify(self, cell: Cell, outcome: BootOutcome, console_log: Path, seconds: float) -> None:
-        """Turn how the guest ended, its records and its console into stage states."""
-        boot, test = cell.stages["boot"], cell.stages["test"]
-        guest: GuestRun = outcome.guest
-        cell.facts.update(kernel_release=outcome.kernel_release,
-                          booted_kernel_version=outcome.kernel_version)  # fmt: skip
-        boot.seconds = outcome.boot_seconds or seconds
-        test.seconds = max(0.0, seconds - (outcome.boot_seconds or seconds))
-        reports = find_reports(console_log.read_text(errors="replace"))
-        cell.kernel_reports = [
-            {"kind": r.kind.value, "title": r.title, "test": r.test, "line": r.line,
-             "excerpt": r.excerpt}
-            for r in reports
-        ]  # fmt: skip
-        fail_reported_tests(guest.results, reports)
-        if guest.running:
-            guest.results.append(
-                GuestRun.unfinished(guest.running, outcome.detail or outcome.end.value)
-            )
-        cell.tests = guest.counts()
-        cell.outcomes = {result.nodeid: result.outcome for result in guest.results}
-        if guest.seconds is not None:
-            cell.facts["guest_tests_seconds"] = round(guest.seconds, 3)
-        if outcome.first_test_seconds is not None:
-            cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
-        # Every report counts, wherever it is in the console: after the guest
-        # said it was done too (harness/verdict.py).
-        verdict = kernel_verdict(reports, outcome.tainted)
-        panicked = outcome.end is BootEnd.PANIC or (
-            verdict is not None and verdict.status is Status.KERNEL_PANIC
-        )
-        panic_reason = verdict.reason if panicked and verdict else "kernel panic: see console.log"
-        if outcome.boot_seconds is None:
-            boot.state = StageState.FAIL
-            boot.message = outcome.detail or outcome.end.value
-            if panicked:
-                cell.fail(Status.KERNEL_PANIC, f"boot: {panic_reason}")
-            elif outcome.end is BootEnd.QEMU_EXITED and not console_log.stat().st_size:
-                cell.fail(Status.INFRA, f"boot: {outcome.detail}")
-            else:
-                cell.fail(Status.BOOT_TIMEOUT, f"boot: {boot.message}")
-            return
-        boot.state = StageState.PASS
-        expected = cell.facts.get("built_uts_version")
-        if expected and outcome.kernel_version != expected:
-            boot.state = StageState.FAIL
-            boot.message = f"booted '{outcome.kernel_version}', built '{expected}'"
-            cell.fail(Status.INFRA, f"boot: the guest ran another kernel ({boot.message})")
-        end = outcome.end
-        test.state = StageState.PASS
-        if panicked:
-            test.state, test.message = StageState.FAIL, "kernel panic"
-            cell.fail(Status.KERNEL_PANIC, f"test: {panic_reason}")
-        elif end in (BootEnd.TEST_HANG, BootEnd.RUN_TIMEOUT):
-            test.state, test.message = StageState.FAIL, outcome.detail
-            cell.fail(Status.GUEST_HANG, f"test: {outcome.detail}")
-        elif end is BootEnd.QEMU_EXITED:
-            test.state, test.message = StageState.FAIL, outcome.detail
-            cell.fail(Status.INFRA, f"test: {outcome.detail}")
-        cell.facts["tainted"] = outcome.tainted
-        if verdict is not None and verdict.status is not Status.KERNEL_PANIC:
-            cell.fail(verdict.status, verdict.reason)
-        # Failed tests are judged later, with the upstream selftests, by the expectations.
-        if not guest.results and end is BootEnd.COMPLETED:
-            test.state, test.message = StageState.FAIL, "no guest test ran"
-            cell.fail(Status.TEST_FAILED, "test: no guest test ran")
-
-    def judge(self, cell: Cell, results: list[TestResult]) -> Judgement:
-        """The cell's tests against the expectations: any departure fails the test stage."""
-        judgement = self.judgement_of(cell, results)
-        if selects_tests(self.config.pytest_args):
-            # -k, -m or node ids leave most entries nothing to decide: not stale.
-            judgement.stale = []
-        cell.facts["expectations"] = judgement.to_json()
-        for warning in judgement.stale_lines():
-            self.progress.line(f"{cell.name}: warning: {warning}")
-        if judgement.departures:
-            test = cell.stages["test"]
-            test.state = StageState.FAIL
-            summary = judgement.summary()
-            test.message = f"{test.message}; {summary}" if test.message else summary
-            cell.fail(Status.TEST_FAILED, f"test: {summary}")
-        return judgement
-
     def judgement_of(self, cell: Cell, results: list[TestResult]) -> Judgement:
         """How the expectations judge this cell's results (check-series judges prefixes
-        its own way)."""
-        return judge(self.config.expectations, cell.arch, cell.variant, results)
+        its own way). A selection (-k, -m, node ids) leaves most entries nothing to
+        decide: none is reported stale."""
+        judgement = judge(self.config.expectations, cell.arch, cell.variant, results)
+        if selects_tests(self.config.pytest_args):
+            judgement.stale = []
+        return judgement
 
     def write_cell(self, cell: Cell, cell_dir: Path) -> None:
         write_json(cell_dir / "cell.json", cell.to_json())
         self.progress.line(
             f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
         )
-
-
-def _counts(results: list[TestResult]) -> dict[str, int]:
-    counts = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "error",
-                                                                 "skipped")}  # fmt: skip
-    counts["total"] = len(results)
-    return counts
 
 
 def selects_tests(pytest_args: list[str]) -> bool:

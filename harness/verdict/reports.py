@@ -1,7 +1,7 @@
 """What the kernel's reports on a console say about a guest run.
 
-One decision for a booted cell (`run`, `test`, `check-series --boot`: all
-through Matrix.classify) and for `test --live`: any kernel report anywhere in
+Part of the one verdict (verdict/cell.py), for a booted cell (`run`, `test`,
+`check-series --boot`) and for `test --live` alike: any kernel report anywhere in
 the console fails the run, whether a guest test was running, between two of
 them, before the first or after the guest said it was done. A panic gives
 `kernel_panic`; any other report (oops, BUG, WARNING, sanitizer, lockdep, RCU

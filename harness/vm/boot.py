@@ -41,6 +41,7 @@ class BootEnd(enum.Enum):
     TEST_HANG = "test_hang"  # a test ran past its timeout
     RUN_TIMEOUT = "run_timeout"  # the whole guest run ran past its timeout
     QEMU_EXITED = "qemu_exited"  # QEMU stopped before the tests finished
+    TRANSPORT_LOST = "transport_lost"  # test --live: the SSH session ended before pytest did
 
 
 # Timeouts are given for a guest at KVM speed; emulation takes this much longer.

@@ -1,0 +1,313 @@
+"""The one verdict (harness/verdict/cell.py), without a Matrix, a QEMU or a live VM:
+every recorded console, every way a guest run ends, taint, a foreign kernel, the
+selftests' TAP and pytest's own exit status, each with its status, exit code,
+reason and the test it blames.
+
+Consoles and records are the ones in tests/data (recorded, or composed from the
+6.12 kernel's format strings; each file says which in its first lines).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness.core.status import Status
+from harness.results.model import StageState
+from harness.verdict.cell import GuestEvidence, Verdict, decide
+from harness.verdict.expectations import NO_EXPECTATIONS, Judgement, judge
+from harness.vm.boot import BootEnd
+from harness.vm.records import GuestRun, parse_records
+from harness.vm.records import TestResult as Result
+
+DATA = Path(__file__).parent / "data"
+_STARTS = re.compile(r"harness: test-start (.+)$", re.MULTILINE)
+
+
+def no_expectations(results: list[Result]) -> Judgement:
+    return judge(NO_EXPECTATIONS, "x86_64", "patched", results)
+
+
+def all_passed(console: str) -> GuestRun:
+    """Finished records in which every test the console shows starting passed."""
+    nodeids = dict.fromkeys(_STARTS.findall(console))
+    return GuestRun(results=[Result(n, "passed", 0.1) for n in nodeids], exit_status=0)
+
+
+def completed(console: str, guest: GuestRun | None = None, **changes: object) -> GuestEvidence:
+    evidence = GuestEvidence(
+        end=BootEnd.COMPLETED, guest=guest or all_passed(console), console=console,
+        tainted=0, booted_version="#7 SMP", built_version="#7 SMP",
+    )  # fmt: skip
+    return replace(evidence, **changes)  # type: ignore[arg-type]
+
+
+def outcome_of(verdict: Verdict, nodeid: str) -> str:
+    return next(r.outcome for r in verdict.results if r.nodeid == nodeid)
+
+
+# -- every recorded console -------------------------------------------------------
+
+# console file -> (status, reason, the test it blames or None)
+CONSOLES: dict[str, tuple[Status, str, str | None]] = {
+    "console-arm64-hard-lockup.log": (
+        Status.KERNEL_WARNING,
+        "kernel hard_lockup: Watchdog detected hard LOCKUP on cpu 1",
+        "test_detach_kill.py::test_event_tracer_exit[exitkill]",
+    ),
+    "console-arm64-null-deref.log": (
+        Status.KERNEL_WARNING,
+        "kernel oops: Unable to handle kernel NULL pointer dereference at virtual address "
+        "0000000000000008",
+        "test_trace_event.py::test_suspend_seccomp_bypasses_filters",
+    ),
+    "console-x86_64-general-protection-fault.log": (
+        Status.KERNEL_WARNING,
+        "kernel oops: general protection fault, probably for non-canonical address "
+        "0xdead000000000122: 0000 [#1] SMP NOPTI",
+        "test_detach_kill.py::test_event_tracer_exit[exitkill]",
+    ),
+    "console-x86_64-inconsistent-lock-state.log": (
+        Status.KERNEL_WARNING,
+        "kernel lockdep: inconsistent lock state",
+        "test_ptrace_seccomp.py::test_kill_at_seccomp_stop",
+    ),
+    "console-x86_64-kcsan-race.log": (
+        Status.KERNEL_WARNING,
+        "kernel kcsan: data-race in __seccomp_filter / ptrace_resume",
+        "test_ptrace_seccomp.py::test_resume_with_seccomp_stays_armed[rep1]",
+    ),
+    "console-x86_64-kernel-bug.log": (
+        Status.KERNEL_WARNING,
+        "kernel bug: kernel BUG at ../../../sources/debian-6.12.117-1~deb12u1/kernel/"
+        "seccomp.c:1245!",
+        "test_ptrace_seccomp.py::test_detach_at_seccomp_stop",
+    ),
+    "console-x86_64-lkdtm-warning.log": (
+        Status.KERNEL_WARNING,
+        "kernel warning: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
+        "drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0x8/0xb",
+        "test_faults.py::test_lkdtm_warning",
+    ),
+    "console-x86_64-panic-after-done.log": (
+        Status.KERNEL_PANIC,
+        "test: kernel panic: Attempted to kill init! exitcode=0x00000100",
+        None,
+    ),
+    "console-x86_64-pass.log": (Status.PASS, "", None),
+    "console-x86_64-rcu-expedited-stall.log": (
+        Status.KERNEL_WARNING,
+        "kernel rcu_stall: rcu: INFO: rcu_sched detected expedited stalls on CPUs/tasks: "
+        "{ 1-.... } 21003 jiffies s: 373 root: 0x2/.",
+        "test_ptrace_seccomp.py::test_detach_at_seccomp_stop",
+    ),
+    "console-x86_64-suspicious-rcu-usage.log": (
+        Status.KERNEL_WARNING,
+        "kernel lockdep: suspicious RCU usage",
+        "test_trace_event.py::test_suspend_seccomp_bypasses_filters",
+    ),
+    "console-x86_64-sysrq-panic.log": (
+        Status.KERNEL_PANIC,
+        "test: kernel panic: sysrq triggered crash",
+        "test_faults.py::test_sysrq_crash_panics_the_kernel",
+    ),
+    "console-x86_64-test-id-with-space.log": (
+        Status.KERNEL_WARNING,
+        "kernel warning: CPU: 1 PID: 142 at ../../../sources/debian-6.12.117-1~deb12u1/"
+        "kernel/seccomp.c:1060 __seccomp_filter+0x2b7/0x3d0",
+        "test_params.py::test_filter_action[kill process]",
+    ),
+    "console-x86_64-ubsan.log": (
+        Status.KERNEL_WARNING,
+        "kernel ubsan: array-index-out-of-bounds in ../../../sources/debian-6.12.117-1~deb12u1/"
+        "kernel/seccomp.c:412:23",
+        "test_seccomp_filters.py::test_filter_with_max_instructions",
+    ),
+    "console-x86_64-userspace-lookalikes.log": (Status.PASS, "", None),
+}
+
+
+def test_the_table_names_every_recorded_console() -> None:
+    assert sorted(CONSOLES) == sorted(p.name for p in DATA.glob("console-*.log"))
+
+
+@pytest.mark.parametrize("name", sorted(CONSOLES))
+def test_every_recorded_console(name: str) -> None:
+    status, reason, blamed = CONSOLES[name]
+    console = (DATA / name).read_text(errors="replace")
+    verdict = decide(completed(console), no_expectations)
+    assert (verdict.status, verdict.reason) == (status, reason)
+    assert verdict.status.exit_code == {Status.PASS: 0, Status.KERNEL_WARNING: 8,
+                                        Status.KERNEL_PANIC: 7}[status]  # fmt: skip
+    failed = [r.nodeid for r in verdict.results if r.outcome != "passed"]
+    assert failed == ([blamed] if blamed else [])
+    if blamed:
+        assert outcome_of(verdict, blamed) == "failed"
+        assert "during this test" in next(r.message for r in verdict.results if r.nodeid == blamed)
+
+
+# -- every way a guest run ends -----------------------------------------------------
+
+PASS_CONSOLE = (DATA / "console-x86_64-pass.log").read_text()
+RECORDS = parse_records((DATA / "results-x86_64-pass.jsonl").read_text())
+
+
+def cut_short(end: BootEnd, detail: str, running: str = "test_x.py::test_stuck") -> GuestEvidence:
+    guest = GuestRun(results=[Result("test_x.py::test_ok", "passed")], running=running)
+    return GuestEvidence(end=end, guest=guest, console=PASS_CONSOLE, detail=detail)
+
+
+@pytest.mark.parametrize(
+    ("end", "detail", "status", "reason"),
+    [
+        (BootEnd.TEST_HANG, "test_x.py::test_stuck ran past 180 s", Status.GUEST_HANG,
+         "test: test_x.py::test_stuck ran past 180 s"),
+        (BootEnd.RUN_TIMEOUT, "guest still running after 1800 s", Status.GUEST_HANG,
+         "test: guest still running after 1800 s"),
+        (BootEnd.QEMU_EXITED, "QEMU exited (status 1, signal None)", Status.INFRA,
+         "test: QEMU exited (status 1, signal None)"),
+        (BootEnd.TRANSPORT_LOST, "the SSH session ended before pytest did", Status.INFRA,
+         "test: the SSH session ended before pytest did"),
+        (BootEnd.PANIC, "kernel panic", Status.KERNEL_PANIC,
+         "test: kernel panic: see console.log"),
+    ],
+)  # fmt: skip
+def test_a_run_cut_short_during_a_test(
+    end: BootEnd, detail: str, status: Status, reason: str
+) -> None:
+    verdict = decide(cut_short(end, detail), no_expectations)
+    assert (verdict.status, verdict.reason) == (status, reason)
+    assert verdict.test.state is StageState.FAIL and verdict.boot.state is StageState.PASS
+    # The test it stopped in is blamed, the one before it keeps its pass.
+    assert outcome_of(verdict, "test_x.py::test_stuck") == "error"
+    assert outcome_of(verdict, "test_x.py::test_ok") == "passed"
+
+
+@pytest.mark.parametrize(
+    ("end", "console", "status", "reason"),
+    [
+        (BootEnd.BOOT_TIMEOUT, "[    0.0] Linux version 6.12\n", Status.BOOT_TIMEOUT,
+         "boot: no userspace after 120 s"),
+        (BootEnd.QEMU_EXITED, "", Status.INFRA, "boot: no userspace after 120 s"),
+        (BootEnd.QEMU_EXITED, "[    0.0] Linux version 6.12\n", Status.BOOT_TIMEOUT,
+         "boot: no userspace after 120 s"),
+        (BootEnd.PANIC, "[    0.5] Kernel panic - not syncing: VFS: Unable to mount root fs\n",
+         Status.KERNEL_PANIC, "boot: kernel panic: VFS: Unable to mount root fs"),
+    ],
+)  # fmt: skip
+def test_a_guest_that_never_reached_userspace(
+    end: BootEnd, console: str, status: Status, reason: str
+) -> None:
+    evidence = GuestEvidence(
+        end=end, guest=GuestRun(), console=console, detail="no userspace after 120 s",
+        reached_userspace=False,
+    )  # fmt: skip
+    verdict = decide(evidence, no_expectations)
+    assert (verdict.status, verdict.reason) == (status, reason)
+    assert verdict.boot.state is StageState.FAIL and verdict.test.state is StageState.NOT_RUN
+
+
+def test_a_clean_run_passes() -> None:
+    verdict = decide(completed(PASS_CONSOLE, RECORDS), no_expectations)
+    assert (verdict.status, verdict.reason) == (Status.PASS, "")
+    assert verdict.boot.state is verdict.test.state is StageState.PASS
+
+
+def test_a_tainted_kernel_without_a_report_is_a_warning() -> None:
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, tainted=512), no_expectations)
+    assert (verdict.status, verdict.reason) == (Status.KERNEL_WARNING, "kernel tainted (flags 512)")
+    assert verdict.status.exit_code == 8
+
+
+def test_a_guest_that_ran_another_kernel_is_infra() -> None:
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, booted_version="#6 SMP"), no_expectations)
+    assert verdict.status is Status.INFRA and verdict.status.exit_code == 10
+    assert verdict.reason == (
+        "boot: the guest ran another kernel (booted '#6 SMP', built '#7 SMP')"
+    )
+
+
+def test_no_guest_test_is_a_failure() -> None:
+    evidence = completed(PASS_CONSOLE, GuestRun(exit_status=5))
+    verdict = decide(evidence, no_expectations)
+    assert (verdict.status, verdict.reason) == (Status.TEST_FAILED, "test: no guest test ran")
+
+
+def test_a_session_that_never_finished_is_a_failure() -> None:
+    # Records that stop without pytest's end: pytest died between two tests.
+    guest = GuestRun(results=list(RECORDS.results[:5]))
+    verdict = decide(completed(PASS_CONSOLE, guest), no_expectations)
+    assert verdict.status is Status.TEST_FAILED and verdict.status.exit_code == 1
+    assert verdict.reason == "test: the guest test session never finished"
+
+
+@pytest.mark.parametrize(
+    ("exit_status", "reason"),
+    [
+        (2, "test: pytest exited with status 2; see console.log"),
+        (3, "test: pytest exited with status 3; see console.log"),
+        (1, "test: pytest exited with status 1 but reported no failed test; see console.log"),
+    ],
+)
+def test_a_pytest_status_its_results_do_not_explain_is_a_failure(
+    exit_status: int, reason: str
+) -> None:
+    # e.g. 2: a module that failed to import was never run; 3: an internal error.
+    guest = replace(RECORDS, exit_status=exit_status)
+    verdict = decide(completed(PASS_CONSOLE, guest), no_expectations)
+    assert (verdict.status, verdict.reason) == (Status.TEST_FAILED, reason)
+
+
+def test_a_failed_test_departs_and_names_itself() -> None:
+    guest = parse_records((DATA / "results-x86_64-one-failure.jsonl").read_text())
+    verdict = decide(completed(PASS_CONSOLE, guest), no_expectations)
+    assert verdict.status is Status.TEST_FAILED
+    failed = [r.nodeid for r in verdict.results if r.outcome == "failed"]
+    assert len(failed) == 1 and failed[0] in verdict.reason
+
+
+# -- the selftests' TAP -------------------------------------------------------------
+
+SELFTESTS = (DATA / "seccomp_bpf-x86_64-patched.tap").read_text()
+
+
+def test_selftests_all_reported_pass() -> None:
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=SELFTESTS), no_expectations)
+    assert verdict.status is Status.PASS and len(verdict.upstream) == 107
+
+
+def test_empty_selftest_results_fail() -> None:
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=""), no_expectations)
+    assert (verdict.status, verdict.reason) == (
+        Status.TEST_FAILED, "test: the upstream selftests reported nothing"
+    )  # fmt: skip
+
+
+def test_selftests_that_stop_before_their_plan_fail() -> None:
+    cut = "\n".join(SELFTESTS.splitlines()[:40])
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=cut), no_expectations)
+    assert verdict.status is Status.TEST_FAILED
+    assert verdict.upstream[-1].nodeid == "seccomp_bpf::<missing>"
+    assert "planned test(s) never reported" in verdict.upstream[-1].message
+
+
+def test_a_failed_selftest_departs() -> None:
+    tap = (DATA / "seccomp_bpf-one-failure.tap").read_text()
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=tap), no_expectations)
+    assert verdict.status is Status.TEST_FAILED
+    assert "seccomp_bpf::" in verdict.reason
+
+
+# -- precedence ---------------------------------------------------------------------
+
+
+def test_a_panic_outranks_a_hang_and_a_warning() -> None:
+    console = (DATA / "console-x86_64-sysrq-panic.log").read_text()
+    warning = (DATA / "console-x86_64-lkdtm-warning.log").read_text()
+    evidence = replace(cut_short(BootEnd.TEST_HANG, "hung"), console=warning + console)
+    verdict = decide(evidence, no_expectations)
+    assert verdict.status is Status.KERNEL_PANIC
+    assert verdict.reason == "test: kernel panic: sysrq triggered crash"
