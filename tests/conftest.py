@@ -16,7 +16,8 @@ from harness.core.progress import Progress
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.source import KernelSource
-from harness.run.pipeline import Matrix, Prepared, RunConfig
+from harness.run.config import Prepared, RunConfig
+from harness.run.matrix import Matrix
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent

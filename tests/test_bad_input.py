@@ -21,7 +21,7 @@ from harness.cli.main import build_parser, main
 from harness.core.limits import MAX_FACTOR, MAX_SECONDS, max_jobs
 from harness.core.status import EXIT_BAD_INPUT, Status, exit_code_table
 from harness.kernel import kconfig
-from harness.run import pipeline
+from harness.run import summary
 from harness.vm import initramfs, qemu
 
 NOT_UTF8 = b"\xff\xfe"  # never valid UTF-8
@@ -206,7 +206,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
     case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config,
 ) -> None:  # fmt: skip
-    for module, name in ((pipeline, "run_matrix"), (checkseries, "run_check_series")):
+    for module, name in ((summary, "run_matrix"), (checkseries, "run_check_series")):
         monkeypatch.setattr(module, name, _long_work)  # refused before any of it
     inputs = Inputs(tmp_path)
     needle = case.needle
@@ -227,7 +227,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(
 def test_caps_are_said_in_the_refusal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "run_matrix", _long_work)
+    monkeypatch.setattr(summary, "run_matrix", _long_work)
     inputs = Inputs(tmp_path)
     for command, options, cap in (
         ("build", ("-j", "100000000"), f"at most {CAP} "),

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from harness.core.arches import ARCHES
-from harness.run.pipeline import VARIANTS
+from harness.results.model import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 GITHUB = ROOT / ".github" / "workflows" / "kernel-matrix.yml"

@@ -11,7 +11,7 @@ import pytest
 from harness.cli.main import build_parser, main, make_config
 from harness.core.arches import get_arch
 from harness.core.status import EXIT_BAD_INPUT
-from harness.run.pipeline import fragments_for
+from harness.run.inputs import fragments_for
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -130,23 +130,24 @@ def fake_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
     from harness.cli import main as cli
     from harness.results.model import RunSummary
-    from harness.run import pipeline
+    from harness.run import inputs, summary
+    from harness.run.config import RunConfig
 
     root = tmp_path / "checkout"
     (root / "kernel-configs").mkdir(parents=True)
     monkeypatch.setattr(cli, "project_root", lambda: root)
     source = SimpleNamespace(kernel_version="6.12.0", origin="directory")
 
-    def prepare(config: pipeline.RunConfig) -> object:
+    def prepare(config: RunConfig) -> object:
         config.results_dir.mkdir(parents=True, exist_ok=True)
         return SimpleNamespace(source=source)
 
-    monkeypatch.setattr(pipeline, "prepare", prepare)
+    monkeypatch.setattr(inputs, "prepare", prepare)
 
     def run_matrix(config: object, prepared: object, run_id: str, progress: object) -> object:
         return RunSummary(run_id, [])
 
-    monkeypatch.setattr(pipeline, "run_matrix", run_matrix)
+    monkeypatch.setattr(summary, "run_matrix", run_matrix)
     return root
 
 

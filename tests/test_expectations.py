@@ -17,7 +17,8 @@ from harness.core.status import EXIT_BAD_INPUT, Status
 from harness.kernel.selftests import parse_tap
 from harness.results.model import Cell
 from harness.results.rundir import read_junit
-from harness.run.pipeline import Matrix, expectation_facts
+from harness.run.matrix import Matrix
+from harness.run.summary import expectation_facts
 from harness.verdict import expectations
 from harness.verdict.expectations import Expectations, judge, judge_prefix, load
 from harness.vm import records
@@ -246,7 +247,7 @@ def record_cell(data_dir: Path, tmp_path: Path, known: Expectations) -> tuple[Ce
         kernel_release="6.12.117", kernel_version="#4 SMP", tainted=0,
     )  # fmt: skip
     cell = Cell("x86_64", "baseline")
-    recorded_matrix(tmp_path, known).record_outcome(cell, outcome, cell_dir, 30.0, True)
+    recorded_matrix(tmp_path, known).tester.record_outcome(cell, outcome, cell_dir, 30.0, True)
     return cell, cell_dir
 
 

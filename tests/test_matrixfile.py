@@ -11,7 +11,7 @@ from harness.cli.main import build_parser, main, make_config
 from harness.core.errors import BadInput
 from harness.core.status import EXIT_BAD_INPUT
 from harness.run import matrixfile
-from harness.run.pipeline import RunConfig
+from harness.run.config import RunConfig
 
 CHECKED_IN = ROOT / "harness.toml"
 

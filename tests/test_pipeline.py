@@ -17,15 +17,11 @@ from harness.kernel import kconfig
 from harness.kernel.series import Patch, Series
 from harness.kernel.source import KernelSource
 from harness.results.model import Cell
-from harness.run.pipeline import (
-    BuiltCell,
-    Matrix,
-    build_key,
-    config_key,
-    fragments_for,
-    guest_slots,
-    selects_tests,
-)
+from harness.run.cellbuild import BuiltCell
+from harness.run.celltest import selects_tests
+from harness.run.inputs import fragments_for
+from harness.run.keys import build_key, config_key
+from harness.run.matrix import Matrix, guest_slots
 from harness.vm import records
 from harness.vm.boot import BootEnd, BootOutcome
 
@@ -41,7 +37,7 @@ def test_host_error_in_a_cell_is_infra_and_the_cell_is_still_written(
     def disk_full(variant: str) -> Path:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(matrix, "tree_for", disk_full)
+    monkeypatch.setattr(matrix.builder, "tree_for", disk_full)
     cell = matrix.run_cell(get_arch("x86_64"), "baseline", tmp_path / "results")
     assert cell.status is Status.INFRA
     assert "No space left on device" in cell.reason
@@ -66,10 +62,10 @@ def test_build_key_follows_every_input(tmp_path: Path) -> None:
 
 def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_path: Path) -> None:
     arch = get_arch("x86_64")
-    baseline = matrix.build_dir(arch, "baseline")
-    matrix.prepared.series = Series("my-series", tmp_path, ())
-    patched = matrix.build_dir(arch, "patched")
-    digest = matrix.prepared.merged["x86_64"].digest()[:12]
+    baseline = matrix.builder.build_dir(arch, "baseline")
+    matrix.builder.prepared.series = Series("my-series", tmp_path, ())
+    patched = matrix.builder.build_dir(arch, "patched")
+    digest = matrix.builder.prepared.merged["x86_64"].digest()[:12]
     assert baseline.name == f"x86_64-baseline-{digest}"
     assert patched.name == f"x86_64-patched-my-series-{digest}"
 
@@ -122,7 +118,7 @@ def _probe(matrix: Matrix, monkeypatch: pytest.MonkeyPatch, build: float, test: 
 
     probe = _ScheduleProbe(matrix, build, test)
     matrix.config = replace(matrix.config, jobs=jobs)
-    monkeypatch.setattr(matrix, "build_cell", probe.build_cell)
+    monkeypatch.setattr(matrix.builder, "build_cell", probe.build_cell)
     monkeypatch.setattr(matrix, "test_cell", probe.test_cell)
     return probe
 
@@ -167,7 +163,7 @@ def test_interrupt_during_a_build_stops_guests_and_starts_no_more(
             raise KeyboardInterrupt
         return built(arch, variant, run_dir)
 
-    monkeypatch.setattr(matrix, "build_cell", build_then_interrupt)
+    monkeypatch.setattr(matrix.builder, "build_cell", build_then_interrupt)
     arch = get_arch("x86_64")
     with pytest.raises(KeyboardInterrupt):
         matrix.run_cells([(arch, "first"), (arch, "second"), (arch, "third")], tmp_path)
@@ -258,7 +254,7 @@ def test_a_kcsan_report_fails_its_test_and_the_cell_as_a_kernel_warning(
     console = tmp_path / "console.log"
     console.write_text((data_dir / "console-x86_64-kcsan-race.log").read_text())
     cell = Cell("x86_64", "patched")
-    matrix.record_outcome(cell, outcome, console.parent, 17.0, False)
+    matrix.tester.record_outcome(cell, outcome, console.parent, 17.0, False)
     assert cell.status is Status.KERNEL_WARNING and cell.status.exit_code == 8
     assert cell.reason == "kernel kcsan: data-race in __seccomp_filter / ptrace_resume"
     assert cell.outcomes == {

@@ -48,7 +48,7 @@ def test_junit_has_properties_and_outcomes(tmp_path: Path, data_dir: Path) -> No
 
 def test_differences_list_only_tests_whose_outcome_changed() -> None:
     from harness.results.model import Cell
-    from harness.run.pipeline import outcome_differences
+    from harness.run.summary import outcome_differences
 
     baseline = Cell("x86_64", "baseline", outcomes={"a": "passed", "b": "skipped", "c": "passed"})
     patched = Cell("x86_64", "patched", outcomes={"a": "passed", "b": "passed", "d": "failed"})

@@ -23,7 +23,10 @@ from harness.kernel.source import KernelSource
 from harness.results.model import Cell, StageState
 from harness.results.report import HTML_NAME, MARKDOWN_NAME, write_reports
 from harness.results.rundir import load_run
-from harness.run import pipeline
+from harness.run import summary as summary_module
+from harness.run.cellbuild import CellBuilder
+from harness.run.config import Prepared, RunConfig
+from harness.run.summary import run_matrix
 
 GUEST_TESTS, UPSTREAM_TESTS, DIFFERING_TESTS = 94, 99, 41
 
@@ -216,12 +219,12 @@ def test_run_without_summary_renders_from_cell_files(run_dir: Path) -> None:
 
 
 @pytest.fixture
-def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pipeline.RunConfig:
+def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunConfig:
     """A run of one cell whose build stage is faked: it writes cell.json and a junit
     file and returns the finished cell, so nothing is booted."""
     sample = copy_sample_run(tmp_path / "sample")
 
-    def fake_build_cell(self: pipeline.Matrix, arch: object, variant: str, run_dir: Path) -> Cell:
+    def fake_build_cell(self: CellBuilder, arch: object, variant: str, run_dir: Path) -> Cell:
         cell = Cell("x86_64", variant, status=Status.TEST_FAILED, reason="test: 1 failed")
         for stage in cell.stages.values():
             stage.state, stage.seconds = StageState.PASS, 1.0
@@ -232,16 +235,16 @@ def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> pipeline
         (cell_dir / "cell.json").write_text(json.dumps(cell.to_json()))
         return cell
 
-    monkeypatch.setattr(pipeline.Matrix, "build_cell", fake_build_cell)
-    return pipeline.RunConfig(
+    monkeypatch.setattr(CellBuilder, "build_cell", fake_build_cell)
+    return RunConfig(
         arches=[get_arch("x86_64")], variants=["baseline"], series_dir=tmp_path / "series",
         config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
         work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results",
     )  # fmt: skip
 
 
-def _prepared(tmp_path: Path) -> pipeline.Prepared:
-    return pipeline.Prepared(
+def _prepared(tmp_path: Path) -> Prepared:
+    return Prepared(
         source=KernelSource(tmp_path / "linux", "6.12.117", "directory"),
         series=None,
         merged={"x86_64": kconfig.MergedConfig()},
@@ -249,11 +252,9 @@ def _prepared(tmp_path: Path) -> pipeline.Prepared:
     )
 
 
-def test_every_run_ends_with_a_report(one_cell_matrix: pipeline.RunConfig, tmp_path: Path) -> None:
+def test_every_run_ends_with_a_report(one_cell_matrix: RunConfig, tmp_path: Path) -> None:
     stream = io.StringIO()
-    summary = pipeline.run_matrix(
-        one_cell_matrix, _prepared(tmp_path), "r1", Progress(stream, live=False)
-    )
+    summary = run_matrix(one_cell_matrix, _prepared(tmp_path), "r1", Progress(stream, live=False))
     assert summary.status() is Status.TEST_FAILED
     html = (tmp_path / "results" / HTML_NAME).read_text()
     assert 'data-cell="x86_64-baseline"' in html and 'data-status="test_failed"' in html
@@ -261,12 +262,10 @@ def test_every_run_ends_with_a_report(one_cell_matrix: pipeline.RunConfig, tmp_p
     assert "warning" not in stream.getvalue()
 
 
-def test_a_run_with_ktap_writes_results_ktap(
-    one_cell_matrix: pipeline.RunConfig, tmp_path: Path
-) -> None:
+def test_a_run_with_ktap_writes_results_ktap(one_cell_matrix: RunConfig, tmp_path: Path) -> None:
     config = dataclasses.replace(one_cell_matrix, ktap=True)
     stream = io.StringIO()
-    pipeline.run_matrix(config, _prepared(tmp_path), "r1", Progress(stream, live=False))
+    run_matrix(config, _prepared(tmp_path), "r1", Progress(stream, live=False))
     lines = (tmp_path / "results" / "results.ktap").read_text().splitlines()
     assert lines[:5] == [
         "KTAP version 1", "1..1", "  KTAP version 1", "  # Subtest: x86_64.baseline", "  1..193"
@@ -277,16 +276,14 @@ def test_a_run_with_ktap_writes_results_ktap(
 
 
 def test_a_report_that_fails_to_render_only_warns(
-    one_cell_matrix: pipeline.RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    one_cell_matrix: RunConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(run_dir: Path) -> list[Path]:
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(pipeline, "write_reports", broken)
+    monkeypatch.setattr(summary_module, "write_reports", broken)
     stream = io.StringIO()
-    summary = pipeline.run_matrix(
-        one_cell_matrix, _prepared(tmp_path), "r1", Progress(stream, live=False)
-    )
+    summary = run_matrix(one_cell_matrix, _prepared(tmp_path), "r1", Progress(stream, live=False))
     assert summary.status() is Status.TEST_FAILED  # the run's verdict is untouched
     assert (tmp_path / "results" / "summary.json").is_file()
     warnings = [line for line in stream.getvalue().splitlines() if "warning" in line]

@@ -34,7 +34,7 @@ def classify(tmp_path: Path, console: Path, outcome: BootOutcome) -> Cell:
     log = tmp_path / "console.log"
     if console != log:
         shutil.copy(console, log)
-    one_cell_matrix(tmp_path).record_outcome(cell, outcome, tmp_path, 30.0, False)
+    one_cell_matrix(tmp_path).tester.record_outcome(cell, outcome, tmp_path, 30.0, False)
     return cell
 
 

@@ -37,7 +37,8 @@ from harness.core.status import Status
 from harness.kernel import build
 from harness.kernel.series import Series
 from harness.kernel.trees import apply_patch, reset_tree
-from harness.run.pipeline import Prepared, RunConfig, source_key
+from harness.run.config import Prepared, RunConfig
+from harness.run.keys import source_key
 
 LOGS = "logs"
 _LOCATED = re.compile(r"^(?P<path>[^\s:]+)(?P<rest>:\d+:.*)$")  # "file:line:col: error: ..."

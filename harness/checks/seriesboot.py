@@ -2,7 +2,7 @@
 
 check-series reuses one build dir per arch prefix after prefix, so a prefix is
 booted right after its build, before the next patch is applied. It is booted
-and tested exactly as the matrix boots and tests a cell (`Matrix.boot_and_test`:
+and tested exactly as the matrix boots and tests a cell (`CellTester.boot_and_test`:
 the same initramfs, QEMU command, console and record classification and the
 same judgement by the expectations), as a cell of its own: the base is judged
 by the `baseline` expectations; a prefix of the series by both, a test
@@ -25,7 +25,9 @@ from harness.core.progress import Progress
 from harness.core.status import Status
 from harness.kernel import build
 from harness.results.model import Cell, StageState
-from harness.run.pipeline import Matrix, Prepared, RunConfig
+from harness.run.cellbuild import CellBuilder
+from harness.run.celltest import CellTester
+from harness.run.config import Prepared, RunConfig
 from harness.verdict.expectations import Judgement, judge_prefix
 from harness.vm.records import TestResult
 
@@ -74,8 +76,8 @@ def variant_for(number: int) -> str:
     return "baseline" if number == 0 else "patched"
 
 
-class PrefixMatrix(Matrix):
-    """The matrix's boot and classification, with a prefix's own judgement."""
+class PrefixTester(CellTester):
+    """The matrix's boot and verdict, with a prefix's own judgement."""
 
     def judgement_of(self, cell: Cell, results: list[TestResult]) -> Judgement:
         if cell.variant == "baseline":
@@ -88,7 +90,8 @@ class PrefixBooter:
 
     def __init__(self, config: RunConfig, prepared: Prepared, progress: Progress) -> None:
         self.config = config
-        self.matrix = PrefixMatrix(config, prepared, progress)
+        self.builder = CellBuilder(config, prepared, progress)
+        self.tester = PrefixTester(config, progress, self.builder)
 
     def reset(self) -> None:
         """No boot of an earlier run into these results may pass for one of this run."""
@@ -105,10 +108,10 @@ class PrefixBooter:
         cell.facts.update(prefix=number, built_uts_version=build.built_uts_version(build_dir))
         build_log = cell_dir / "selftests-build.log"
         try:
-            selftests = self.matrix.selftests_for(cell, arch, tree, build_dir, build_log)
+            selftests = self.builder.selftests_for(cell, arch, tree, build_dir, build_log)
             image = build_dir / arch.image_path
-            self.matrix.boot_and_test(cell, arch, image, cell_dir, selftests)
-            self.matrix.decode_reports(cell, arch, tree, build_dir / "vmlinux")
+            self.tester.boot_and_test(cell, arch, image, cell_dir, selftests)
+            self.tester.decode_reports(cell, arch, tree, build_dir / "vmlinux")
         except StageFailure:
             pass  # recorded on the cell
         except OSError as error:

@@ -42,7 +42,8 @@ from harness.core.workdir import (
 )
 from harness.results import compare, ktap, report
 from harness.results.model import VARIANTS
-from harness.run import matrixfile, pipeline
+from harness.run import inputs, keys, matrixfile, summary
+from harness.run.config import RunConfig
 from harness.verdict import expectations
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, Timeouts
@@ -211,7 +212,7 @@ def new_run_dir(root: Path, prefix: str = "") -> Path:
 
 
 @contextlib.contextmanager
-def _fresh_run_dir(config: pipeline.RunConfig, given: Path | None) -> Iterator[pipeline.RunConfig]:
+def _fresh_run_dir(config: RunConfig, given: Path | None) -> Iterator[RunConfig]:
     """`config` with a run directory of its own unless --results named one; an empty one
     made for a run that stopped before writing anything is removed again."""
     if given is not None:
@@ -243,7 +244,7 @@ def _matrix_file(args: argparse.Namespace) -> matrixfile.MatrixFile:
     return matrixfile.load_default(project_root())
 
 
-def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipeline.RunConfig:
+def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunConfig:
     matrix = _matrix_file(args)
     cells_from_file = args.command in FILE_CELL_COMMANDS
     arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
@@ -266,7 +267,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> pipe
         )
     timeouts = matrix.timeouts
     defaults = Timeouts()
-    return pipeline.RunConfig(
+    return RunConfig(
         arches=[get_arch(name) for name in arch_names],
         variants=variants,
         series_dir=_pick(args.series, matrix.series, project_root() / BUILTIN_SERIES),
@@ -318,21 +319,21 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         WorkDirLock(config.work.root),
     ):
         args.run_dir = config.results_dir
-        prepared = pipeline.prepare(config)
+        prepared = inputs.prepare(config)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
             f"cells: {', '.join(f'{a.name}/{v}' for a in config.arches for v in config.variants)}; "
             f"results: {config.results_dir}"
         )
-        summary = pipeline.run_matrix(config, prepared, config.results_dir.name, progress)
+        finished = summary.run_matrix(config, prepared, config.results_dir.name, progress)
     _point_latest_at(config.results_dir)
-    status = summary.status()
-    for cell in summary.cells:
+    status = finished.status()
+    for cell in finished.cells:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
         progress.line(f"{cell.name}: {cell.status.label}: {counts}"
                       + (f" -- {cell.reason}" if cell.reason else ""))  # fmt: skip
     if config.expectations.path is not None:
-        judged = [cell.facts.get("expectations") or {} for cell in summary.cells]
+        judged = [cell.facts.get("expectations") or {} for cell in finished.cells]
         totals = [sum(len(j.get(key, [])) for j in judged)
                   for key in ("departures", "expected_failures", "stale")]  # fmt: skip
         progress.line(
@@ -439,8 +440,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
     if args.ssh and _already_live(config.work, arch.name, variant):
         return 0
     with nothing_left_on_bad_input(config.work.root, config.results_dir):
-        prepared = pipeline.prepare(config)
-        build_dir = pipeline.build_dir_for(config.work, prepared, arch, variant)
+        prepared = inputs.prepare(config)
+        build_dir = keys.build_dir_for(config.work, prepared, arch, variant)
         image = build_dir / arch.image_path
         if not image.is_file():
             raise BadInput(
@@ -519,7 +520,7 @@ def _already_live(work: WorkDir, arch: str, variant: str) -> bool:
 
 
 def _boot_live(
-    config: pipeline.RunConfig, arch: ArchSpec, variant: str, build_dir: Path, image: Path,
+    config: RunConfig, arch: ArchSpec, variant: str, build_dir: Path, image: Path,
     accel: str, cmdline: list[str], gdb_port: int | None, ssh_port: int | None,
 ) -> int:  # fmt: skip
     from harness.kernel import build
@@ -528,7 +529,7 @@ def _boot_live(
     factor = ACCEL_TIME_FACTOR[accel] * config.timeout_factor
     spec = live.LiveBoot(
         arch=arch, variant=variant, work=config.work, kernel=image, build_dir=build_dir,
-        build_key=read_json(build_dir / pipeline.BUILD_STAMP).get("key"),
+        build_key=read_json(build_dir / keys.BUILD_STAMP).get("key"),
         uts_version=build.built_uts_version(build_dir), accel=accel,
         guest_tests=config.guest_tests.resolve(), boot_timeout=config.timeouts.boot * factor,
         ssh_port=ssh_port, gdb_port=gdb_port, cmdline=tuple(cmdline),
@@ -572,7 +573,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
         WorkDirLock(config.work.root),
     ):
         args.run_dir = config.results_dir
-        prepared = pipeline.prepare(config)
+        prepared = inputs.prepare(config)
         series = checkseries.check_inputs(prepared)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "
@@ -588,7 +589,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     return result.status().exit_code
 
 
-def _judged_by(config: pipeline.RunConfig) -> str:
+def _judged_by(config: RunConfig) -> str:
     path = config.expectations.path
     return f"{path} (base: baseline, patches: patched)" if path else "no expectations file"
 

@@ -20,7 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.kernel.selftests import comparable_outcomes
+from harness.results.differences import differing
 from harness.results.model import STAGES
 from harness.results.rundir import GUEST_SUITE, NOT_RUN, CellRecord, RunRecord, load_run
 
@@ -306,19 +306,17 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
     From the cells' own results, joined with summary.json's `differences`
     (which a run without junit files still has).
     """
-    differing: dict[str, set[str]] = {}
+    found: dict[str, set[str]] = {}
     for arch, entries in (run.summary.get("differences") or {}).items():
         for entry in entries:
-            differing.setdefault(str(entry.get("test")), set()).add(arch)
+            found.setdefault(str(entry.get("test")), set()).add(arch)
     for baseline in run.cells:
         patched = run.cell(baseline.arch, "patched")
         if baseline.variant != "baseline" or patched is None:
             continue
-        before, after = comparable_outcomes(baseline.outcomes()), patched.outcomes()
-        for nodeid in before.keys() | after.keys():
-            if before.get(nodeid, NOT_RUN) != after.get(nodeid, NOT_RUN):
-                differing.setdefault(nodeid, set()).add(baseline.arch)
-    return differing
+        for entry in differing(baseline.outcomes(), patched.outcomes()):
+            found.setdefault(entry["test"], set()).add(baseline.arch)
+    return found
 
 
 def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:

@@ -1,0 +1,258 @@
+"""A cell's kernel side: its tree (pristine, or the patched link farm), config,
+build and selftest binaries, and the arch's guest userspace it will boot with.
+
+A stage that fails records itself on the cell (its status, message and the
+excerpt its StageFailure carries); the cell is then finished and written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from harness.core.arches import ArchSpec
+from harness.core.errors import StageFailure
+from harness.core.jsonfile import read_json, write_json
+from harness.core.progress import Progress
+from harness.core.status import Status
+from harness.kernel import build, selftests
+from harness.kernel.trees import prepare_patched_tree
+from harness.results.model import Cell, StageState
+from harness.run.config import Prepared, RunConfig
+from harness.run.keys import (
+    BUILD_STAMP,
+    build_dir_for,
+    build_key,
+    config_key,
+    source_key,
+    toolchain_version,  # fmt: skip
+)
+from harness.vm import initramfs, qemu
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BuiltCell:
+    """A cell whose kernel (and selftests) are built, waiting for its boot."""
+
+    cell: Cell
+    arch: ArchSpec
+    cell_dir: Path
+    tree: Path
+    build_dir: Path
+    image: Path
+    selftests: list[Path]
+
+
+def _once(cache: dict[str, T | StageFailure], key: str, make: Callable[[], T]) -> T:
+    """`make()` once per key and run; a stage failure is remembered and raised again."""
+    cached = cache.get(key)
+    if isinstance(cached, StageFailure):
+        raise cached
+    if cached is None:
+        try:
+            cached = make()
+        except StageFailure as failure:
+            cache[key] = failure
+            raise
+        cache[key] = cached
+    return cached
+
+
+def write_cell(cell: Cell, cell_dir: Path, progress: Progress) -> None:
+    """The finished cell's cell.json, and its one progress line."""
+    write_json(cell_dir / "cell.json", cell.to_json())
+    progress.line(
+        f"{cell.name}: {cell.status.label}" + (f" ({cell.reason})" if cell.reason else "")
+    )
+
+
+class CellBuilder:
+    """Patches, configures and builds cells; shares trees and guest bases between them."""
+
+    def __init__(self, config: RunConfig, prepared: Prepared, progress: Progress) -> None:
+        self.config = config
+        self.prepared = prepared
+        self.progress = progress
+        self.trees: dict[str, Path | StageFailure] = {}
+        self.bases: dict[str, initramfs.Initramfs | StageFailure] = {}
+        # Two guests of one arch share one base; arches do not wait for each other.
+        self.bases_locks = {name: threading.Lock() for name in (a.name for a in config.arches)}
+
+    def _timed(self, cell: Cell, stage: str, action: Callable[[], object]) -> object:
+        started = time.monotonic()
+        result = cell.stages[stage]
+        try:
+            with self.progress.stage(cell.name, stage):
+                value = action()
+        except StageFailure as failure:
+            result.state, result.seconds = StageState.FAIL, time.monotonic() - started
+            result.message = str(failure)
+            cell.fail(failure.status, f"{stage}: {failure}")
+            if failure.excerpt:
+                cell.facts.setdefault("excerpts", {})[stage] = failure.excerpt
+            raise
+        result.state, result.seconds = StageState.PASS, time.monotonic() - started
+        return value
+
+    def build_dir(self, arch: ArchSpec, variant: str) -> Path:
+        return build_dir_for(self.config.work, self.prepared, arch, variant)
+
+    def tree_for(self, variant: str) -> Path:
+        """The variant's source tree: the pristine tree, or the patched link farm."""
+        series = self.prepared.series
+        if variant == "baseline" or series is None:
+            return self.prepared.source.tree
+
+        def patch() -> Path:
+            destination = (
+                self.config.work.trees / source_key(self.prepared.source) / series.dir_name
+            )
+            prepare_patched_tree(self.prepared.source.tree, series, destination)
+            return destination
+
+        return _once(self.trees, variant, patch)
+
+    def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
+        with self.bases_locks.setdefault(arch.name, threading.Lock()):
+            return _once(
+                self.bases,
+                arch.name,
+                lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
+            )
+
+    def guest_base_for(self, cell: Cell, arch: ArchSpec, cell_dir: Path) -> None:
+        """Make the arch's guest userspace here, in the build thread, where Ctrl-C
+        stops mmdebstrap at once (a guest worker would wait for it to finish)."""
+        try:
+            self.base_for(arch, cell_dir / "initramfs.log")
+        except StageFailure as failure:
+            cell.fail(failure.status, f"guest userspace: {failure}")
+            raise
+
+    def build_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> BuiltCell | Cell:
+        """Patch, configure and build a cell (and its selftests).
+
+        Returns the cell, written and finished, when a stage failed or there
+        is nothing to test; else what its boot and test stage needs.
+        """
+        cell = Cell(arch.name, variant)
+        cell_dir = run_dir / f"{arch.name}-{variant}"
+        cell_dir.mkdir(parents=True, exist_ok=True)
+        source = self.prepared.source
+        series = self.prepared.series if variant == "patched" else None
+        cell.facts.update(
+            kernel_version=source.kernel_version,
+            package_version=source.package_version,
+            source=str(source.tree) if source.origin != "debian-package" else source.origin,
+            series=series.name if series else None,
+            series_hash=series.content_hash() if series else None,
+            toolchain=toolchain_version(arch),
+            qemu=qemu.qemu_version(arch.qemu_binary),
+        )
+        build_dir = self.build_dir(arch, variant)
+        build_log = cell_dir / "build.log"
+        cell.files["build_log"] = build_log.name
+        try:
+            tree = self._timed(cell, "patch", lambda: self.tree_for(variant))
+            assert isinstance(tree, Path)
+            image = build_dir / arch.image_path
+            stamp = build_dir / BUILD_STAMP
+            key = build_key(
+                source, series, self.prepared.merged[arch.name], cell.facts["toolchain"]
+            )
+            cell.facts["build_key"] = key
+            merged = self.prepared.merged[arch.name]
+            configured = config_key(source, series, merged, cell.facts["toolchain"], tree)
+            previous = read_json(stamp)
+            if self.config.do_build and previous.get("key") == key and image.is_file():
+                # Same source, series, config and compiler as the kernel there: reuse it.
+                for stage in ("config", "build"):
+                    cell.stages[stage].state = StageState.REUSED
+                self.progress.line(f"{cell.name}: kernel up to date (build key {key[:12]})")
+            elif self.config.do_build:
+                stamp.unlink(missing_ok=True)
+                if previous.get("config_key") == configured and (build_dir / ".config").is_file():
+                    # Only sources changed: kbuild rebuilds what they touch, .config stands.
+                    cell.stages["config"].state = StageState.REUSED
+                else:
+                    self._timed(
+                        cell, "config",
+                        lambda: build.configure(arch, tree, build_dir, merged,
+                                                self.prepared.index, build_log,
+                                                self.config.work.ccache),
+                    )  # fmt: skip
+                self._timed(
+                    cell, "build",
+                    lambda: build.build(arch, tree, build_dir, self.config.jobs, build_log,
+                                        self.config.work.ccache, self.config.build_timeout),
+                )  # fmt: skip
+                write_json(stamp, {"key": key, "config_key": configured})
+            cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
+            cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
+            for kept in (".config", "System.map"):
+                if (build_dir / kept).exists():
+                    shutil.copy2(build_dir / kept, cell_dir / kept.lstrip("."))
+            cell.files["vmlinux"] = str(build_dir / "vmlinux")
+            if self.config.do_test:
+                selftests = self.selftests_for(cell, arch, tree, build_dir, build_log)
+                self.guest_base_for(cell, arch, cell_dir)
+                return BuiltCell(cell, arch, cell_dir, tree, build_dir, image, selftests)
+        except StageFailure:
+            pass  # the stage recorded its failure on the cell
+        except OSError as error:
+            # Disk full, a vanished file, a tool that could not start: the
+            # host failed, not the kernel; the next cell may still run.
+            cell.fail(Status.INFRA, f"host error: {error}")
+        write_cell(cell, cell_dir, self.progress)
+        return cell
+
+    def selftests_for(
+        self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
+    ) -> list[Path]:
+        """The upstream selftest binaries built from this cell's tree (none if disabled)."""
+        if not self.config.selftests:
+            return []
+        started = time.monotonic()
+        try:
+            sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
+            binaries = [
+                selftests.build_seccomp_bpf(
+                    arch, tree, build_dir, sysroot, log_path, self.config.work.ccache
+                )
+            ]
+            binaries += self.series_selftests(cell, arch, build_dir, sysroot, log_path)
+        except StageFailure as failure:
+            cell.stages["build"].state = StageState.FAIL
+            cell.stages["build"].message = str(failure)
+            cell.fail(failure.status, f"selftests build: {failure}")
+            raise
+        cell.facts["selftests_build_seconds"] = round(time.monotonic() - started, 3)
+        return binaries
+
+    def series_selftests(
+        self, cell: Cell, arch: ArchSpec, build_dir: Path, sysroot: Path, log_path: Path
+    ) -> list[Path]:
+        """For a baseline cell, the series tree's seccomp_bpf as well, when the series
+        changes it: kselftests run on kernels older than their tree, so its new cases
+        must skip cleanly there and the others agree with the baseline tree's own."""
+        series = self.prepared.series
+        if cell.variant != "baseline" or series is None:
+            return []
+        pristine = self.prepared.source.tree
+        scratch = build_dir / "selftests" / "series-source"
+        source = selftests.series_source(pristine, series.patches, scratch, log_path)
+        if source is None:
+            return []
+        return [
+            selftests.build_seccomp_bpf(
+                arch, pristine, build_dir, sysroot, log_path, self.config.work.ccache,
+                source=source, name=selftests.SERIES_BINARY,
+            )
+        ]  # fmt: skip

@@ -1,0 +1,56 @@
+"""What a run is asked to do (RunConfig, from the settings) and what was checked
+before its long work started (Prepared, from run/inputs.py)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core.arches import ArchSpec
+from harness.core.workdir import WorkDir
+from harness.kernel import kconfig
+from harness.kernel.series import Series
+from harness.kernel.source import KernelSource
+from harness.verdict.expectations import NO_EXPECTATIONS, Expectations
+from harness.vm.boot import Timeouts
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    arches: list[ArchSpec]
+    variants: list[str]
+    series_dir: Path
+    config_dir: Path
+    guest_tests: Path
+    work: WorkDir
+    results_dir: Path
+    source_dir: Path | None = None
+    source_tarball: Path | None = None
+    features: list[str] = field(default_factory=lambda: ["seccomp"])
+    kconfig_add: list[str] = field(default_factory=list)
+    accel: str = "auto"
+    cmdline: list[str] = field(default_factory=list)
+    qemu_args: list[str] = field(default_factory=list)
+    jobs: int = os.cpu_count() or 1
+    pytest_args: list[str] = field(default_factory=list)
+    timeouts: Timeouts = field(default_factory=Timeouts)  # at KVM speed, scaled per accel
+    timeout_factor: float = 1.0  # an extra multiplier, for slow runners
+    build_timeout: float = 3600.0
+    do_build: bool = True  # False: use the kernels already built (`harness test`)
+    do_test: bool = True  # False: stop after the build (`harness build`)
+    selftests: bool = True  # also run the kernel's seccomp selftests in the guest
+    mbox: Path | None = None  # the series as an mbox, instead of series_dir
+    commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
+    expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell
+    ktap: bool = False  # also write results.ktap into the run directory
+
+
+@dataclass
+class Prepared:
+    """Everything checked before long work starts."""
+
+    source: KernelSource
+    series: Series | None
+    merged: dict[str, kconfig.MergedConfig]
+    index: kconfig.KconfigIndex

@@ -1,0 +1,66 @@
+"""What a built kernel and its .config depend on, and where a cell's build lives."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from harness.core.arches import ArchSpec
+from harness.core.process import capture
+from harness.core.workdir import WorkDir
+from harness.kernel import kconfig
+from harness.kernel.series import Series
+from harness.kernel.source import KernelSource
+from harness.run.config import Prepared
+
+BUILD_STAMP = ".harness-build.json"
+
+
+def build_key(
+    source: KernelSource, series: Series | None, merged: kconfig.MergedConfig, toolchain: str
+) -> str:
+    """What a built kernel depends on: source, series content, merged config and compiler."""
+    parts = [
+        str(source.tree), source.kernel_version, str(source.package_version),
+        series.content_hash() if series else "no series", merged.fragment_text(), toolchain,
+    ]  # fmt: skip
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def config_key(
+    source: KernelSource,
+    series: Series | None,
+    merged: kconfig.MergedConfig,
+    toolchain: str,
+    tree: Path,
+) -> str:
+    """What a cell's .config depends on: a series edit that leaves every Kconfig
+    file alone (the usual case) keeps it, so the rebuild skips the config stage."""
+    parts = [str(source.tree), source.kernel_version, str(source.package_version),
+             merged.fragment_text(), toolchain]  # fmt: skip
+    for relative in series.touched_files() if series else []:
+        if Path(relative).name.startswith("Kconfig"):
+            path = tree / relative
+            content = path.read_bytes() if path.is_file() else b"(absent)"
+            parts.append(f"{relative}:{hashlib.sha256(content).hexdigest()}")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: str) -> Path:
+    """A cell's build dir: per source, arch, variant (with its series) and config."""
+    label = variant
+    if variant == "patched" and prepared.series is not None:
+        label = f"{variant}-{prepared.series.dir_name}"
+    digest = prepared.merged[arch.name].digest()
+    return work.build_dir(source_key(prepared.source), arch.name, label, digest)
+
+
+def source_key(source: KernelSource) -> str:
+    if source.origin == "directory":
+        return "dir-" + hashlib.sha256(str(source.tree).encode()).hexdigest()[:12]
+    return source.tree.name
+
+
+def toolchain_version(arch: ArchSpec) -> str:
+    first = capture([f"{arch.compiler_prefix()}gcc", "--version"]).splitlines()
+    return first[0] if first else "unknown"

@@ -1,0 +1,77 @@
+"""A whole run: its cells through the matrix, then summary.json, the reports and KTAP."""
+
+from __future__ import annotations
+
+from harness import __version__
+from harness.core.jsonfile import write_json
+from harness.core.progress import Progress
+from harness.results.differences import differing
+from harness.results.ktap import write_ktap
+from harness.results.model import Cell, RunSummary
+from harness.results.report import write_reports
+from harness.run.config import Prepared, RunConfig
+from harness.run.matrix import Matrix
+from harness.verdict.expectations import Expectations
+
+
+def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
+    """Per arch with both variants, the tests whose outcome differs between them."""
+    by_key = {(cell.arch, cell.variant): cell for cell in cells}
+    return {
+        arch: differing(baseline.outcomes, by_key[arch, "patched"].outcomes)
+        for (arch, variant), baseline in by_key.items()
+        if variant == "baseline" and (arch, "patched") in by_key
+    }
+
+
+def expectation_facts(expectations: Expectations, cells: list[Cell]) -> dict[str, object]:
+    """The expectations file and every cell's departures and stale entries, for summary.json."""
+    departures: list[dict[str, object]] = []
+    stale: list[dict[str, object]] = []
+    for cell in cells:
+        judged = cell.facts.get("expectations") or {}
+        departures.extend(judged.get("departures", []))
+        stale.extend({**entry, "cell": cell.name} for entry in judged.get("stale", []))
+    return {
+        "expectations": str(expectations.path.resolve()) if expectations.path else None,
+        "departures": departures,
+        "stale_expectations": stale,
+    }
+
+
+def run_matrix(
+    config: RunConfig, prepared: Prepared, run_id: str, progress: Progress
+) -> RunSummary:
+    matrix = Matrix(config, prepared, progress)
+    run_dir = config.results_dir
+    plan = [(arch, variant) for arch in config.arches for variant in config.variants]
+    cells = matrix.run_cells(plan, run_dir)
+    summary = RunSummary(run_id, cells)
+    summary.facts.update(
+        harness_version=__version__,
+        differences=outcome_differences(cells),
+        **expectation_facts(config.expectations, cells),
+        arches=[arch.name for arch in config.arches],
+        variants=list(config.variants),
+        series={
+            "name": prepared.series.name,
+            "hash": prepared.series.content_hash(),
+            "patches": [patch.name for patch in prepared.series.patches],
+        } if prepared.series else None,
+        source={
+            "origin": prepared.source.origin,
+            "kernel_version": prepared.source.kernel_version,
+            "package_version": prepared.source.package_version,
+        },
+    )  # fmt: skip
+    write_json(run_dir / "summary.json", summary.to_json())
+    try:
+        write_reports(run_dir)
+    except Exception as error:  # the report is a by-product: it never changes the exit code
+        progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
+    if config.ktap:
+        try:
+            progress.line(f"KTAP: {write_ktap(run_dir)}")
+        except Exception as error:  # like the report, a by-product of summary.json and JUnit
+            progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
+    return summary
