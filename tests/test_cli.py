@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.main import build_parser, main, make_config
+from harness.cli.main import build_parser, main
+from harness.cli.settings import make_config
 from harness.core.arches import get_arch
 from harness.core.status import EXIT_BAD_INPUT
 from harness.run.inputs import fragments_for
@@ -128,14 +129,14 @@ def fake_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """`harness build` with prepare and the matrix faked: only the run dir handling is real."""
     from types import SimpleNamespace
 
-    from harness.cli import main as cli
+    from harness.cli import settings
     from harness.results.model import RunSummary
     from harness.run import inputs, summary
     from harness.run.config import RunConfig
 
     root = tmp_path / "checkout"
     (root / "kernel-configs").mkdir(parents=True)
-    monkeypatch.setattr(cli, "project_root", lambda: root)
+    monkeypatch.setattr(settings, "project_root", lambda: root)
     source = SimpleNamespace(kernel_version="6.12.0", origin="directory")
 
     def prepare(config: RunConfig) -> object:
@@ -175,9 +176,9 @@ def test_latest_lives_only_in_the_results_root(fake_matrix: Path, tmp_path: Path
 def test_two_runs_started_in_the_same_second_get_two_run_dirs(
     fake_matrix: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.cli import main as cli
+    from harness.cli import settings
 
-    monkeypatch.setattr(cli.time, "strftime", lambda *_args: "20250101-120000")
+    monkeypatch.setattr(settings.time, "strftime", lambda *_args: "20250101-120000")
     argv = ["build", "--work-dir", str(tmp_path / "work"), "--arch", "x86_64"]
     assert all(main(argv) == 0 for _ in range(3))
     runs = sorted(p for p in (fake_matrix / "results").iterdir() if p.name != "latest")
@@ -187,3 +188,14 @@ def test_two_runs_started_in_the_same_second_get_two_run_dirs(
     # A command that runs nothing makes no run directory.
     make_config(build_parser().parse_args(argv), True, False)
     assert len(list((fake_matrix / "results").iterdir())) == 4
+
+
+def test_help_speaks_to_users(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert "build, boot and behave" in shown and "README.md" in shown
+    assert "harness run --arch x86_64" in shown
+    # Not the module docstring about option groups and RunConfig it used to print.
+    assert "RunConfig" not in shown and "dispatched" not in shown

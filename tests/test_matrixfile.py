@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from harness.cli.main import build_parser, main, make_config
+from harness.cli.main import build_parser, main
+from harness.cli.settings import make_config
 from harness.core.errors import BadInput
 from harness.core.status import EXIT_BAD_INPUT
 from harness.run import matrixfile
@@ -182,7 +183,7 @@ def test_cli_refuses_a_bad_or_missing_matrix_file_before_any_work(
 def test_without_a_default_file_nothing_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: list[str]
 ) -> None:
-    monkeypatch.setattr("harness.cli.main.project_root", lambda: tmp_path)
+    monkeypatch.setattr("harness.cli.settings.project_root", lambda: tmp_path)
     assert matrixfile.load_default(tmp_path) is matrixfile.NO_MATRIX_FILE
     config = config_for("run", *isolated)
     assert [a.name for a in config.arches] == ["x86_64", "arm64"]

@@ -1,0 +1,178 @@
+"""The command line's option groups, shared by the subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import typing
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.cli import settings
+from harness.core import limits
+from harness.core.arches import ARCHES
+from harness.core.status import EXIT_BAD_INPUT
+from harness.results import ktap
+from harness.run import matrixfile
+from harness.verdict import expectations
+from harness.vm import qemu
+from harness.vm.boot import Timeouts
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals on one line (and exit 2, as argparse's own)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"harness: error: {message}; see '{self.prog} --help'\n")
+
+
+def jobs_count(text: str) -> int:
+    """-j: a whole number of jobs, from 1 to the cap (limits.max_jobs)."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        message = f"{text}: not a whole number; {limits.jobs_range()}"
+        raise argparse.ArgumentTypeError(message) from None
+    problem = limits.jobs_problem(jobs)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return jobs
+
+
+def _checked_float(check: Callable[[float], str | None]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        problem = check(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{text}: {problem}")
+        return value
+
+    parse.__name__ = check.__name__.removesuffix("_problem")  # argparse names the type so
+    return parse
+
+
+seconds = _checked_float(limits.seconds_problem)
+
+
+factor = _checked_float(limits.factor_problem)
+
+
+def add_matrix_options(
+    parser: argparse.ArgumentParser, default_arches: list[str], variants: bool = True
+) -> None:
+    root = settings.project_root()
+    group = parser.add_argument_group(
+        "matrix", f"options left out take their value from {matrixfile.DEFAULT_NAME}"
+    )
+    group.add_argument("--matrix", type=Path, metavar="FILE",
+                       help=f"the matrix file (default: {root / matrixfile.DEFAULT_NAME}, "
+                       "when it exists)")  # fmt: skip
+    group.add_argument("--arch", action="append", help=f"{', '.join(ARCHES)} (repeatable; "
+                       f"default: {' and '.join(default_arches)})")  # fmt: skip
+    group.set_defaults(default_arches=default_arches)
+    if variants:
+        group.add_argument(
+            "--variant", action="append", help="baseline, patched (repeatable; default both)"
+        )
+    group.add_argument(
+        "--series",
+        type=Path,
+        help=f"quilt series directory (default: {root / settings.BUILTIN_SERIES})",
+    )
+    group.add_argument(
+        "--mbox", type=Path, help="the series as an mbox (git format-patch or a list archive)"
+    )
+    group.add_argument(
+        "--commits",
+        metavar="BASE..TIP",
+        help="the series as a commit range of the git tree given with --source",
+    )
+    group.add_argument("--source", type=Path, help="kernel source tree (never modified)")
+    group.add_argument("--source-tarball", type=Path, help="kernel source tarball")
+    group.add_argument("--work-dir", type=Path,
+                       default=Path(os.environ.get("HARNESS_WORK_DIR", root / ".work")),
+                       help="sources, trees, builds and caches (default: %(default)s)")  # fmt: skip
+    group.add_argument("--configs", type=Path, default=root / "kernel-configs",
+                       help="config fragment directory (default: %(default)s)")  # fmt: skip
+    group.add_argument("--feature", action="append",
+                       help="extra fragment from the configs dir, e.g. debug-kasan: NAME.config "
+                       "and/or NAME.<arch>.config (repeatable; "
+                       f"default: {', '.join(settings.BUILTIN_FEATURES)})")  # fmt: skip
+    group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
+                       help="add a config option (repeatable)")  # fmt: skip
+    group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
+    group.add_argument("-j", "--jobs", type=jobs_count, default=limits.cores(),
+                       help=f"CPU budget: make's jobs and guests at once (default: the "
+                       f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
+    group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
+                       help="one kernel build (default: "
+                       f"{settings.BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
+
+
+def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True) -> None:
+    root = settings.project_root()
+    group = parser.add_argument_group(
+        "guest", f"options left out take their value from {matrixfile.DEFAULT_NAME} too"
+    )
+    group.add_argument("--accel", choices=qemu.ACCELS,
+                       help="auto uses KVM only where it works here (default: auto)")  # fmt: skip
+    group.add_argument(
+        "--cmdline", action="append", default=[], help="add to the kernel command line"
+    )
+    group.add_argument("--qemu-arg", action="append", default=[],
+                       help="add a QEMU argument (write --qemu-arg=-foo)")  # fmt: skip
+    group.add_argument("--guest-tests", type=Path, default=root / "guest-tests")
+    group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
+    group.add_argument("--pytest-arg", action="append", default=[],
+                       help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
+    group.add_argument("--selftests", action=argparse.BooleanOptionalAction,
+                       help="run the kernel's own seccomp selftests in the guest (default: "
+                       "yes)")  # fmt: skip
+    group.add_argument("--expectations", type=Path, metavar="FILE",
+                       help="known outcomes per arch and variant (default: "
+                       f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
+    if ktap_option:
+        group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
+                           help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run "
+                           "directory (default: no)")  # fmt: skip
+    defaults = Timeouts()
+    for name, what, default in (
+        ("boot", "to userspace", defaults.boot),
+        ("test", "per guest test", defaults.test),
+        ("run", "whole guest run", defaults.run),
+    ):
+        help_text = f"{what}, at KVM speed; x3 under TCG (default: {default:g})"
+        group.add_argument(f"--{name}-timeout", type=seconds, metavar="SECONDS", help=help_text)
+    group.add_argument("--timeout-factor", type=factor,
+                       help="multiply the boot, test and run timeouts, for slow runners "
+                       "(default: 1)")  # fmt: skip
+
+
+DEFAULT_GDB_PORT = 1234  # gdb's and QEMU's -s own default
+
+
+def add_boot_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("live VM and debugging")
+    group.add_argument("--ssh", action="store_true",
+                       help="keep the guest running in the background with an SSH server on "
+                       "127.0.0.1; returns once SSH answers")  # fmt: skip
+    group.add_argument("--ssh-port", type=int, metavar="PORT",
+                       help="host port for --ssh (default: a free one)")  # fmt: skip
+    group.add_argument("--stop", action="store_true",
+                       help="stop the live VMs of the cells given (all, if none is)")  # fmt: skip
+    group.add_argument("--gdb", action="store_true",
+                       help="QEMU's gdb stub on 127.0.0.1, for the cell's vmlinux")  # fmt: skip
+    group.add_argument("--gdb-port", type=int, metavar="PORT",
+                       help=f"gdb stub port (default: {DEFAULT_GDB_PORT} if free)")  # fmt: skip
+    group.add_argument("--gdb-wait", action="store_true",
+                       help="with --gdb: the CPUs wait for gdb's 'continue'")  # fmt: skip
+
+
+def add_test_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--live", action="store_true",
+                        help="copy the guest tests into the running live VMs (harness boot "
+                        "--ssh) and run them there, over SSH")  # fmt: skip
