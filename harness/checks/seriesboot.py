@@ -23,6 +23,7 @@ from harness.core.errors import StageFailure
 from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 from harness.kernel import build
 from harness.results.model import Cell, StageState
 from harness.run.cellbuild import CellBuilder
@@ -71,16 +72,16 @@ def not_booted(number: int, reason: str) -> BootVerdict:
     return BootVerdict(judged_as=variant_for(number), booted=False, reason=reason)
 
 
-def variant_for(number: int) -> str:
+def variant_for(number: int) -> Variant:
     """The expectations a prefix is judged by: the base's are baseline's."""
-    return "baseline" if number == 0 else "patched"
+    return Variant.BASELINE if number == 0 else Variant.PATCHED
 
 
 class PrefixTester(CellTester):
     """The matrix's boot and verdict, with a prefix's own judgement."""
 
     def judgement_of(self, cell: Cell, results: list[TestResult]) -> Judgement:
-        if cell.variant == "baseline":
+        if cell.variant == Variant.BASELINE:
             return super().judgement_of(cell, results)
         return judge_prefix(self.config.expectations, cell.arch, results)
 

@@ -17,8 +17,8 @@ from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.vocabulary import parse_variant
 from harness.core.workdir import WorkDir, nothing_left_on_bad_input
-from harness.results.model import VARIANTS
 from harness.run import inputs, keys
 from harness.run.config import RunConfig
 from harness.vm import initramfs, qemu
@@ -35,8 +35,7 @@ def live_test(args: argparse.Namespace) -> int:
     for name in args.arch or []:
         get_arch(name)
     for variant in args.variant or []:
-        if variant not in VARIANTS:
-            raise BadInput(f"--variant {variant}: unknown; choose from {', '.join(VARIANTS)}")
+        parse_variant(variant)
     if not args.guest_tests.is_dir():
         raise BadInput(f"{args.guest_tests}: no guest tests directory")
     vms = live.running_vms(work, args.arch, args.variant)

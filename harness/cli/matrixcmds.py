@@ -10,6 +10,7 @@ from pathlib import Path
 from harness.checks import checkseries
 from harness.cli import livecmds, settings
 from harness.core.progress import Progress
+from harness.core.vocabulary import Variant
 from harness.core.workdir import WorkDirLock, nothing_left_on_bad_input
 from harness.run import inputs, summary
 from harness.run.config import RunConfig
@@ -83,7 +84,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 def cmd_check_series(args: argparse.Namespace) -> int:
     """Every prefix of the series applies and builds; checkpatch, sign-offs, W=1 per patch;
     with --boot, every prefix that builds also boots and behaves as the expectations say."""
-    config = dataclasses.replace(settings.make_config(args, True, args.boot), variants=["patched"])
+    config = dataclasses.replace(
+        settings.make_config(args, True, args.boot), variants=[Variant.PATCHED]
+    )
     progress = Progress()
     with (
         settings.fresh_run_dir(config, args.results) as config,

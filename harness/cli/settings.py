@@ -15,8 +15,8 @@ from typing import TypeVar
 
 from harness.core.arches import get_arch
 from harness.core.errors import BadInput
+from harness.core.vocabulary import Variant, parse_variant
 from harness.core.workdir import KBUILD_UNSAFE, WorkDir, check_directory_option
-from harness.results.model import VARIANTS
 from harness.run import matrixfile
 from harness.run.config import RunConfig
 from harness.verdict import expectations
@@ -107,9 +107,13 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     matrix = _matrix_file(args)
     cells_from_file = args.command in FILE_CELL_COMMANDS
     arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
-    variants = _pick(
-        getattr(args, "variant", None), matrix.variants if cells_from_file else None, list(VARIANTS)
-    )
+    variants = [
+        parse_variant(name)
+        for name in _pick(
+            getattr(args, "variant", None), matrix.variants if cells_from_file else None,
+            list(Variant),
+        )
+    ]  # fmt: skip
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]

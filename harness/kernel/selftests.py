@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError
 from harness.core.process import run_logged
+from harness.core.vocabulary import Outcome
 from harness.core.workdir import scratch_prefix
 from harness.kernel.build import make_command, make_env
 from harness.kernel.series import Patch
@@ -186,11 +187,11 @@ def parse_tap(text: str) -> tuple[list[TestResult], int | None]:
         name = match["name"].strip()
         directive = match["directive"]
         if directive in ("SKIP", "XFAIL", "TODO"):
-            outcome, message = "skipped", f"{directive}: {match['reason'].strip()}"
+            outcome, message = Outcome.SKIPPED, f"{directive}: {match['reason'].strip()}"
         elif match["not"]:
-            outcome, message = "failed", "not ok (see the cell's selftests.tap)"
+            outcome, message = Outcome.FAILED, "not ok (see the cell's selftests.tap)"
         else:
-            outcome, message = "passed", ""
+            outcome, message = Outcome.PASSED, ""
         results.append(TestResult(f"{SUITE_NAME}::{label}{name}", outcome, 0.0, message))
     return results, planned
 

@@ -23,6 +23,7 @@ from harness.core.errors import InfraError
 from harness.core.jsonfile import read_json, write_json
 from harness.core.progress import Progress
 from harness.core.status import Status, worst
+from harness.core.vocabulary import Outcome
 from harness.live import sync as livesync
 from harness.live import vm as live
 from harness.results.junit import Suite, write_junit
@@ -139,7 +140,7 @@ class _RecordStream:
         outcome, nodeid = str(record.get("outcome")), str(record.get("nodeid"))
         line = f"{self.cell}: {outcome.upper():7} {nodeid} ({record.get('duration', 0):.2f} s)"
         message = str(record.get("message") or "").strip().splitlines()
-        if outcome in ("failed", "error") and message:
+        if Outcome.parse(outcome).failing and message:
             line += f": {message[-1][:200]}"
         self.progress.line(line)
 
@@ -287,7 +288,7 @@ def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
 
 def summary_line(cell: str, outcome: LiveOutcome) -> str:
     counts = outcome.guest.counts()
-    shown = ", ".join(f"{counts[k]} {k}" for k in ("passed", "failed", "error", "skipped")
+    shown = ", ".join(f"{counts[k]} {k}" for k in Outcome
                       if counts[k]) or "no tests"  # fmt: skip
     line = f"{cell} (live): {outcome.status.label}: {shown} in {outcome.seconds:.1f} s"
     return line + (f" -- {outcome.reason}" if outcome.reason else "")

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.status import Status
+from harness.core.vocabulary import Outcome
 from harness.results.rundir import NOT_RUN, CellRecord, RunRecord, load_run
 
-FAILING = ("failed", "error")
+FAILING = (Outcome.FAILED, Outcome.ERROR)
 # Facts of a cell whose change is worth a line (key in the cell's JSON, label).
 COMPARED_FACTS = (
     ("kernel_version", "kernel version"),
@@ -92,7 +93,7 @@ def classify_test_change(old: str, new: str) -> str:
         return ""
     if new in FAILING and old not in FAILING:
         return "regression"
-    if old in FAILING and new == "passed":
+    if old in FAILING and new == Outcome.PASSED:
         return "fix"
     return "other"
 

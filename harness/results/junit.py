@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core.vocabulary import Outcome
 from harness.vm.records import TestResult
 
 
@@ -29,10 +30,13 @@ class Suite:
 
     def counts_as(self, result: TestResult) -> str:
         """The outcome JUnit counts: an expected failure counts as skipped."""
-        return "skipped" if result.nodeid in self.expected_failures else result.outcome
+        return Outcome.SKIPPED if result.nodeid in self.expected_failures else result.outcome
 
 
-XFAIL_TYPES = {"failed": "xfail", "error": "xfail-error"}  # <skipped type=...> per outcome
+XFAIL_TYPES = {
+    Outcome.FAILED: "xfail",
+    Outcome.ERROR: "xfail-error",
+}  # <skipped type=...> per outcome
 
 
 def _suite_element(parent: ET.Element, suite: Suite) -> None:
@@ -42,9 +46,9 @@ def _suite_element(parent: ET.Element, suite: Suite) -> None:
         "testsuite",
         name=suite.name,
         tests=str(len(results)),
-        failures=str(sum(suite.counts_as(r) == "failed" for r in results)),
-        errors=str(sum(suite.counts_as(r) == "error" for r in results)),
-        skipped=str(sum(suite.counts_as(r) == "skipped" for r in results)),
+        failures=str(sum(suite.counts_as(r) is Outcome.FAILED for r in results)),
+        errors=str(sum(suite.counts_as(r) is Outcome.ERROR for r in results)),
+        skipped=str(sum(suite.counts_as(r) is Outcome.SKIPPED for r in results)),
         time=f"{sum(r.duration for r in results):.3f}",
     )
     props = ET.SubElement(element, "properties")
@@ -65,12 +69,12 @@ def _suite_element(parent: ET.Element, suite: Suite) -> None:
                 case, "skipped", type=XFAIL_TYPES[result.outcome], message=expected
             )
             skipped.text = result.message
-        elif result.outcome in ("failed", "error"):
-            tag = "failure" if result.outcome == "failed" else "error"
+        elif result.outcome.failing:
+            tag = "failure" if result.outcome is Outcome.FAILED else "error"
             lines = result.message.strip().splitlines()
             failure = ET.SubElement(case, tag, message=lines[-1] if lines else result.outcome)
             failure.text = result.message
-        elif result.outcome == "skipped":
+        elif result.outcome is Outcome.SKIPPED:
             ET.SubElement(case, "skipped", message=result.message)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core.vocabulary import Outcome
 from harness.results.rundir import CellRecord, RunRecord, TestOutcome, load_run
 
 KTAP_NAME = "results.ktap"
@@ -45,15 +46,15 @@ def case_lines(number: int, test: TestOutcome, indent: str) -> list[str]:
     if test.expected:
         reason = test.expected.removeprefix("expected failure: ")
         return [f"{indent}ok {number} {name} # XFAIL {one_line(reason)}"]
-    if test.outcome == "passed":
+    if test.outcome == Outcome.PASSED:
         return [f"{indent}ok {number} {name}"]
-    if test.outcome == "skipped":
+    if test.outcome == Outcome.SKIPPED:
         reason = test.message
         for prefix in SKIP_PREFIXES:
             reason = reason.removeprefix(prefix)
         return [f"{indent}ok {number} {name} # SKIP {one_line(reason)}".rstrip()]
     result = f"{indent}not ok {number} {name}"
-    if test.outcome == "error":
+    if test.outcome == Outcome.ERROR:
         last = test.message.strip().splitlines()[-1:] or ["no result"]
         result += f" # ERROR {one_line(last[0])}"
     return [*diagnostics(test.message, indent), result]

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 
 STAGES = ("patch", "config", "build", "boot", "test")
-VARIANTS = ("baseline", "patched")  # no patches; the series applied
+VARIANTS = tuple(Variant)
 
 
 class StageState(enum.Enum):
@@ -36,7 +37,7 @@ class StageResult:
 @dataclass
 class Cell:
     arch: str
-    variant: str
+    variant: Variant
     status: Status = Status.PASS
     reason: str = ""
     stages: dict[str, StageResult] = field(

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from harness.core.vocabulary import Outcome, Variant
 from harness.results.differences import differing
 from harness.results.model import STAGES
 from harness.results.rundir import GUEST_SUITE, NOT_RUN, CellRecord, RunRecord, load_run
@@ -311,8 +312,8 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
         for entry in entries:
             found.setdefault(str(entry.get("test")), set()).add(arch)
     for baseline in run.cells:
-        patched = run.cell(baseline.arch, "patched")
-        if baseline.variant != "baseline" or patched is None:
+        patched = run.cell(baseline.arch, Variant.PATCHED)
+        if baseline.variant != Variant.BASELINE or patched is None:
             continue
         for entry in differing(baseline.outcomes(), patched.outcomes()):
             found.setdefault(entry["test"], set()).add(baseline.arch)
@@ -360,7 +361,7 @@ def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
 
 
 def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
-    failing = [test for test in cell.tests if test.outcome in ("failed", "error")]
+    failing = [test for test in cell.tests if Outcome.parse(test.outcome).failing]
     excerpts = [
         Excerpt(cell.name, "expected failure" if test.expected else f"test {test.outcome}",
                 f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
@@ -377,7 +378,7 @@ def console_tail_excerpt(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
     """The console's last lines when the guest did not boot or finish and no report says why."""
     stages = cell.data.get("stages") or {}
     stopped = any((stages.get(name) or {}).get("status") == "fail" for name in ("boot", "test"))
-    failed_tests = any(test.outcome in ("failed", "error") for test in cell.tests)
+    failed_tests = any(Outcome.parse(test.outcome).failing for test in cell.tests)
     if not stopped or cell.data.get("kernel_reports") or failed_tests:
         return []
     console = run_dir / cell.directory_name / "console.log"

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
+from harness.core.vocabulary import Outcome
 
 GUEST_SUITE = "guest"  # the suite label of the guest's own pytest tests
 NOT_RUN = "not run"  # the outcome of a test a cell never reported
@@ -141,12 +142,13 @@ def _nodeid(classname: str, name: str, suite_name: str, upstream: str) -> str:
 
 
 # junit.py writes an expected failure as a <skipped> of one of these types.
-XFAIL_OUTCOMES = {"xfail": "failed", "xfail-error": "error"}
+XFAIL_OUTCOMES = {"xfail": Outcome.FAILED, "xfail-error": Outcome.ERROR}
 
 
 def _case_outcome(case: ET.Element) -> tuple[str, str, str]:
     """(outcome, message, expected-failure note) of a test case."""
-    for tag, outcome in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+    for tag, outcome in (("failure", Outcome.FAILED), ("error", Outcome.ERROR),
+                         ("skipped", Outcome.SKIPPED)):  # fmt: skip
         element = case.find(tag)
         if element is None:
             continue
@@ -155,4 +157,4 @@ def _case_outcome(case: ET.Element) -> tuple[str, str, str]:
         if actual is not None:
             return actual, text, element.get("message", "") or "expected failure"
         return outcome, text or element.get("message", ""), ""
-    return "passed", "", ""
+    return Outcome.PASSED, "", ""

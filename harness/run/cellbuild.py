@@ -20,6 +20,7 @@ from harness.core.errors import StageFailure
 from harness.core.jsonfile import read_json, write_json
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 from harness.kernel import build, selftests
 from harness.kernel.trees import prepare_patched_tree
 from harness.results.model import Cell, StageState
@@ -101,13 +102,13 @@ class CellBuilder:
         result.state, result.seconds = StageState.PASS, time.monotonic() - started
         return value
 
-    def build_dir(self, arch: ArchSpec, variant: str) -> Path:
+    def build_dir(self, arch: ArchSpec, variant: Variant) -> Path:
         return build_dir_for(self.config.work, self.prepared, arch, variant)
 
-    def tree_for(self, variant: str) -> Path:
+    def tree_for(self, variant: Variant) -> Path:
         """The variant's source tree: the pristine tree, or the patched link farm."""
         series = self.prepared.series
-        if variant == "baseline" or series is None:
+        if variant == Variant.BASELINE or series is None:
             return self.prepared.source.tree
 
         def patch() -> Path:
@@ -136,7 +137,7 @@ class CellBuilder:
             cell.fail(failure.status, f"guest userspace: {failure}")
             raise
 
-    def build_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> BuiltCell | Cell:
+    def build_cell(self, arch: ArchSpec, variant: Variant, run_dir: Path) -> BuiltCell | Cell:
         """Patch, configure and build a cell (and its selftests).
 
         Returns the cell, written and finished, when a stage failed or there
@@ -146,7 +147,7 @@ class CellBuilder:
         cell_dir = run_dir / f"{arch.name}-{variant}"
         cell_dir.mkdir(parents=True, exist_ok=True)
         source = self.prepared.source
-        series = self.prepared.series if variant == "patched" else None
+        series = self.prepared.series if variant == Variant.PATCHED else None
         cell.facts.update(
             kernel_version=source.kernel_version,
             package_version=source.package_version,
@@ -243,7 +244,7 @@ class CellBuilder:
         changes it: kselftests run on kernels older than their tree, so its new cases
         must skip cleanly there and the others agree with the baseline tree's own."""
         series = self.prepared.series
-        if cell.variant != "baseline" or series is None:
+        if cell.variant != Variant.BASELINE or series is None:
             return []
         pristine = self.prepared.source.tree
         scratch = build_dir / "selftests" / "series-source"

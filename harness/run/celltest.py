@@ -15,12 +15,12 @@ from harness.results.junit import Suite, write_junit
 from harness.results.model import Cell
 from harness.run.cellbuild import CellBuilder
 from harness.run.config import RunConfig
-from harness.verdict.cell import GuestEvidence, Verdict, counts, decide
+from harness.verdict.cell import GuestEvidence, Verdict, decide
 from harness.verdict.expectations import Judgement, judge
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, boot_and_test
 from harness.vm.decode import decode_stacktrace
-from harness.vm.records import TestResult
+from harness.vm.records import TestResult, count_outcomes
 
 
 class CellTester:
@@ -146,10 +146,10 @@ class CellTester:
             cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
         if selftests_ran:
             own = [r for r in verdict.upstream if not selftests.is_series_case(r.nodeid)]
-            cell.facts["selftests"] = counts(own)
+            cell.facts["selftests"] = count_outcomes(own)
             if len(own) < len(verdict.upstream):
                 series = [r for r in verdict.upstream if selftests.is_series_case(r.nodeid)]
-                cell.facts["selftests_series"] = counts(series)
+                cell.facts["selftests_series"] = count_outcomes(series)
             cell.outcomes.update((r.nodeid, r.outcome) for r in verdict.upstream)
         assert verdict.judgement is not None
         cell.facts["expectations"] = verdict.judgement.to_json()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.arches import ArchSpec
+from harness.core.vocabulary import Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.series import Series
@@ -19,7 +20,7 @@ from harness.vm.boot import Timeouts
 @dataclass(frozen=True)
 class RunConfig:
     arches: list[ArchSpec]
-    variants: list[str]
+    variants: list[Variant]
     series_dir: Path
     config_dir: Path
     guest_tests: Path

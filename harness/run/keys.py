@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.core.arches import ArchSpec
 from harness.core.process import capture
+from harness.core.vocabulary import Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.series import Series
@@ -46,10 +47,10 @@ def config_key(
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: str) -> Path:
+def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: Variant) -> Path:
     """A cell's build dir: per source, arch, variant (with its series) and config."""
-    label = variant
-    if variant == "patched" and prepared.series is not None:
+    label = str(variant)
+    if variant == Variant.PATCHED and prepared.series is not None:
         label = f"{variant}-{prepared.series.dir_name}"
     digest = prepared.merged[arch.name].digest()
     return work.build_dir(source_key(prepared.source), arch.name, label, digest)

@@ -16,6 +16,7 @@ from harness.core.arches import ArchSpec
 from harness.core.errors import StageFailure
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 from harness.results.model import Cell
 from harness.run.cellbuild import BuiltCell, CellBuilder, write_cell
 from harness.run.celltest import CellTester
@@ -42,7 +43,7 @@ class Matrix:
     def cancel(self) -> threading.Event:
         return self.tester.cancel
 
-    def run_cell(self, arch: ArchSpec, variant: str, run_dir: Path) -> Cell:
+    def run_cell(self, arch: ArchSpec, variant: Variant, run_dir: Path) -> Cell:
         """Build and then test one cell, in this thread."""
         built = self.builder.build_cell(arch, variant, run_dir)
         return built if isinstance(built, Cell) else self.test_cell(built)
@@ -62,7 +63,7 @@ class Matrix:
         write_cell(cell, built.cell_dir, self.progress)
         return cell
 
-    def run_cells(self, plan: list[tuple[ArchSpec, str]], run_dir: Path) -> list[Cell]:
+    def run_cells(self, plan: list[tuple[ArchSpec, Variant]], run_dir: Path) -> list[Cell]:
         """Every cell of `plan`, builds one after another, boots overlapped.
 
         Builds run in this thread, in order; each built cell is booted and

@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness import __version__
 from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
+from harness.core.vocabulary import Variant
 from harness.results.differences import differing
 from harness.results.ktap import write_ktap
 from harness.results.model import Cell, RunSummary
@@ -18,9 +19,9 @@ def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     """Per arch with both variants, the tests whose outcome differs between them."""
     by_key = {(cell.arch, cell.variant): cell for cell in cells}
     return {
-        arch: differing(baseline.outcomes, by_key[arch, "patched"].outcomes)
+        arch: differing(baseline.outcomes, by_key[arch, Variant.PATCHED].outcomes)
         for (arch, variant), baseline in by_key.items()
-        if variant == "baseline" and (arch, "patched") in by_key
+        if variant == Variant.BASELINE and (arch, Variant.PATCHED) in by_key
     }
 
 

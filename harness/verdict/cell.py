@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.core.status import Status
+from harness.core.vocabulary import Outcome
 from harness.kernel import selftests
 from harness.results.model import StageState
 from harness.verdict.expectations import Judgement
@@ -170,7 +171,7 @@ def _unexplained_exit(guest: GuestRun) -> str:
     """pytest's exit status where its results do not account for it (an internal
     error, an interruption, a failure outside every test)."""
     status = guest.exit_status
-    failing = any(result.outcome in ("failed", "error") for result in guest.results)
+    failing = any(result.outcome.failing for result in guest.results)
     if status == 0 and failing:
         return ""  # a kernel report failed a test pytest saw pass
     if status == 1 and not failing:
@@ -188,17 +189,9 @@ def _selftest_results(evidence: GuestEvidence, verdict: Verdict) -> list[TestRes
     completed = evidence.end is BootEnd.COMPLETED
     if planned is not None and len(results) < planned and completed:
         results.append(
-            TestResult(f"{selftests.SUITE_NAME}::<missing>", "error",
+            TestResult(f"{selftests.SUITE_NAME}::<missing>", Outcome.ERROR,
                        message=f"{planned - len(results)} planned test(s) never reported")
         )  # fmt: skip
     if not results and completed:
         verdict.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
     return results
-
-
-def counts(results: list[TestResult]) -> dict[str, int]:
-    """passed/failed/error/skipped/total of some results."""
-    tally = {o: sum(r.outcome == o for r in results) for o in ("passed", "failed", "error",
-                                                                "skipped")}  # fmt: skip
-    tally["total"] = len(results)
-    return tally

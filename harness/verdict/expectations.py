@@ -23,13 +23,14 @@ from typing import Any
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.tomlfile import read_toml
+from harness.core.vocabulary import Outcome, Variant
 from harness.kernel.selftests import SUITE_NAME
 from harness.results.model import VARIANTS
 from harness.vm.records import TestResult
 
 DEFAULT_NAME = "expectations.toml"
-OUTCOMES = ("passed", "failed", "skipped", "error")
-FAILING = ("failed", "error")
+OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED, Outcome.ERROR)  # as documented
+FAILING = (Outcome.FAILED, Outcome.ERROR)
 UNLISTED = "passed or skipped"  # what a test that no entry matches is expected to do
 ANY = "*"
 ENTRY_KEYS = ("arch", "variant", "test", "outcome", "reason")
@@ -284,8 +285,10 @@ def judge_prefix(expectations: Expectations, arch: str, results: Sequence[TestRe
     (`baseline`), since a patch need not have made a test pass yet, but must
     not make one fail. It departs only where it departs from both; entries
     are not stale for a prefix."""
-    judgement = judge(expectations, arch, "patched", results)
-    from_baseline = {d.test for d in judge(expectations, arch, "baseline", results).departures}
+    judgement = judge(expectations, arch, Variant.PATCHED, results)
+    from_baseline = {
+        d.test for d in judge(expectations, arch, Variant.BASELINE, results).departures
+    }
     judgement.departures = [d for d in judgement.departures if d.test in from_baseline]
     judgement.stale = []
     return judgement

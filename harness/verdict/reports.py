@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.core.status import Status
+from harness.core.vocabulary import Outcome
 from harness.vm.kernellog import KernelReport, ReportKind
 from harness.vm.records import TestResult
 
@@ -56,6 +57,6 @@ def fail_reported_tests(results: list[TestResult], reports: Sequence[KernelRepor
             by_test.setdefault(report.test, report)
     for result in results:
         during = by_test.get(result.nodeid)
-        if during is not None and result.outcome == "passed":
-            result.outcome = "failed"
+        if during is not None and result.outcome is Outcome.PASSED:
+            result.outcome = Outcome.FAILED
             result.message = f"kernel {during.kind.value} during this test: {during.title}"

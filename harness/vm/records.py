@@ -6,15 +6,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
+from harness.core.vocabulary import Outcome
+
 
 
 @dataclass
 class TestResult:
     nodeid: str
-    outcome: str  # one of OUTCOMES
+    outcome: Outcome
     duration: float = 0.0
     message: str = ""
+
+    def __post_init__(self) -> None:
+        self.outcome = Outcome(self.outcome)  # a plain "passed" from a test or a file, typed
 
 
 @dataclass
@@ -27,11 +31,7 @@ class GuestRun:
     garbage_lines: int = 0
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for result in self.results:
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
-        counts["total"] = len(self.results)
-        return counts
+        return count_outcomes(self.results)
 
     @property
     def finished(self) -> bool:
@@ -41,8 +41,17 @@ class GuestRun:
     def unfinished(nodeid: str, why: str) -> TestResult:
         """The result of a test the guest never finished (panic, hang, QEMU exit)."""
         return TestResult(
-            nodeid, "error", message=f"no result: the guest stopped during it ({why})"
+            nodeid, Outcome.ERROR, message=f"no result: the guest stopped during it ({why})"
         )
+
+
+def count_outcomes(results: list[TestResult]) -> dict[str, int]:
+    """passed/failed/error/skipped and total of some results."""
+    counts = {str(outcome): 0 for outcome in Outcome}
+    for result in results:
+        counts[str(result.outcome)] += 1
+    counts["total"] = len(results)
+    return counts
 
 
 def parse_records(text: str) -> GuestRun:
@@ -68,7 +77,7 @@ def parse_records(text: str) -> GuestRun:
             run.results.append(
                 TestResult(
                     nodeid=nodeid,
-                    outcome=outcome if outcome in OUTCOMES else "error",
+                    outcome=Outcome.parse(outcome),
                     duration=float(record.get("duration") or 0.0),
                     message=str(record.get("message") or ""),
                 )
