@@ -9,7 +9,6 @@ from pathlib import Path
 from harness.core.vocabulary import Outcome
 
 
-
 @dataclass
 class TestResult:
     nodeid: str
