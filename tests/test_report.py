@@ -22,7 +22,7 @@ from harness.kernel import kconfig
 from harness.kernel.source import KernelSource
 from harness.results.model import Cell, StageState
 from harness.results.report import HTML_NAME, MARKDOWN_NAME, write_reports
-from harness.results.rundir import load_run
+from harness.results.rundir import load_run, read_junit
 from harness.run import summary as summary_module
 from harness.run.cellbuild import CellBuilder
 from harness.run.config import Prepared, RunConfig
@@ -232,6 +232,7 @@ def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunConfi
         cell_dir = run_dir / f"x86_64-{variant}"
         cell_dir.mkdir(parents=True)
         shutil.copy(sample / f"x86_64-{variant}" / "junit.xml", cell_dir)
+        cell.results = read_junit(cell_dir / "junit.xml", f"x86_64.{variant}")
         (cell_dir / "cell.json").write_text(json.dumps(cell.to_json()))
         return cell
 
@@ -378,3 +379,21 @@ def test_departures_expected_failures_and_stale_entries_are_listed(run_dir: Path
 def test_a_run_without_expectations_has_no_such_section(run_dir: Path) -> None:
     html, markdown = render(run_dir)
     assert 'id="expectations-section"' not in html and "## Expectations" not in markdown
+
+
+def test_cell_json_holds_every_test_and_is_read_without_junit(tmp_path: Path) -> None:
+    from harness.results.model import TestOutcome
+    from harness.results.rundir import load_run
+
+    cell = Cell("x86_64", "patched")
+    cell.results = [
+        TestOutcome("test_a.py::test_one", "guest", "passed", duration=0.25),
+        TestOutcome("test_a.py::test_two", "guest", "failed", "boom", "expected failure: known"),
+        TestOutcome("seccomp_bpf::global.kcmp", "seccomp_bpf", "skipped", "SKIP: no kcmp"),
+    ]
+    (tmp_path / "x86_64-patched").mkdir()
+    (tmp_path / "x86_64-patched" / "cell.json").write_text(json.dumps(cell.to_json()))
+    # No junit.xml: the JSON alone carries the outcomes (format 2).
+    [read] = load_run(tmp_path).cells
+    assert read.tests == cell.results
+    assert [str(t.outcome) for t in read.tests] == ["passed", "failed", "skipped"]

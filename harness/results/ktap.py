@@ -18,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.vocabulary import Outcome
-from harness.results.rundir import CellRecord, RunRecord, TestOutcome, load_run
+from harness.results.model import TestOutcome
+from harness.results.rundir import CellRecord, RunRecord, load_run
 
 KTAP_NAME = "results.ktap"
 VERSION_LINE = "KTAP version 1"

@@ -1,4 +1,9 @@
-"""The result model of a run: cells, their stages and statuses. JSON comes from here."""
+"""The result model of a run: cells, their stages, statuses and per-test results.
+
+JSON comes from here and is read back here: a cell's cell.json (and the
+cells of summary.json) hold every test's outcome, so the report, `compare`
+and KTAP read one shape (Cell.from_json); JUnit is written for CI only.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,13 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.core.status import Status
-from harness.core.vocabulary import Variant
+from harness.core.status import Status, worst
+from harness.core.vocabulary import Outcome, Variant
 
 STAGES = ("patch", "config", "build", "boot", "test")
+# 2: cell.json holds "results" (every test); 1 (no key): only JUnit held them.
+CELL_FORMAT = 2
+GUEST_SUITE = "guest"  # the suite label of the guest's own pytest tests
 VARIANTS = tuple(Variant)
 
 
@@ -34,6 +42,29 @@ class StageResult:
         }
 
 
+@dataclass(frozen=True)
+class TestOutcome:
+    nodeid: str  # as pytest names it, e.g. "test_x.py::test_y[a]", or "seccomp_bpf::global.kcmp"
+    suite: str  # GUEST_SUITE, or the upstream suite's name, e.g. "seccomp_bpf"
+    outcome: Outcome
+    message: str = ""
+    expected: str = ""  # "expected failure: <reason>" when the expectations allowed the failure
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "suite": self.suite, "outcome": str(self.outcome),
+                "message": self.message, "expected": self.expected,
+                "duration": round(self.duration, 3)}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TestOutcome:
+        return cls(
+            nodeid=str(data.get("nodeid", "")), suite=str(data.get("suite", GUEST_SUITE)),
+            outcome=Outcome.parse(data.get("outcome")), message=str(data.get("message", "")),
+            expected=str(data.get("expected", "")), duration=float(data.get("duration") or 0.0),
+        )  # fmt: skip
+
+
 @dataclass
 class Cell:
     arch: str
@@ -48,6 +79,7 @@ class Cell:
     facts: dict[str, Any] = field(default_factory=dict)  # versions, hashes, accel
     kernel_reports: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
+    results: list[TestOutcome] = field(default_factory=list)  # every test, guest and upstream
 
     @property
     def name(self) -> str:
@@ -69,7 +101,18 @@ class Cell:
             **self.facts,
             "kernel_reports": self.kernel_reports,
             "files": self.files,
+            "format": CELL_FORMAT,
+            "results": [result.to_json() for result in self.results],
         }
+
+    @classmethod
+    def results_from_json(cls, data: dict[str, Any]) -> list[TestOutcome] | None:
+        """The per-test results a cell's JSON holds; None for a format-1 cell, which has
+        them only in its junit.xml."""
+        results = data.get("results")
+        if not isinstance(results, list):
+            return None
+        return [TestOutcome.from_json(item) for item in results if isinstance(item, dict)]
 
 
 @dataclass
@@ -79,11 +122,7 @@ class RunSummary:
     facts: dict[str, Any] = field(default_factory=dict)
 
     def status(self) -> Status:
-        worst = Status.PASS
-        for cell in self.cells:
-            if cell.status.rank > worst.rank:
-                worst = cell.status
-        return worst
+        return worst([cell.status for cell in self.cells])
 
     def to_json(self) -> dict[str, Any]:
         status = self.status()

@@ -22,8 +22,8 @@ from markupsafe import Markup
 
 from harness.core.vocabulary import Outcome, Variant
 from harness.results.differences import differing
-from harness.results.model import STAGES
-from harness.results.rundir import GUEST_SUITE, NOT_RUN, CellRecord, RunRecord, load_run
+from harness.results.model import GUEST_SUITE, STAGES
+from harness.results.rundir import NOT_RUN, CellRecord, RunRecord, load_run
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"

@@ -1,8 +1,9 @@
 """A finished run directory read back: summary.json, each cell's facts and its tests.
 
-The report and `harness compare` read runs through here. Per-test outcomes come
-from each cell's junit.xml (guest tests and the upstream suites), so a run
-directory copied from CI is enough; nothing needs the work dir.
+The report, `harness compare` and KTAP read runs through here. Per-test
+outcomes come from each cell's JSON (results/model.py, format 2); a run
+written before that format has them only in its junit.xml, which is read
+instead. A run directory copied from CI is enough; nothing needs the work dir.
 """
 
 from __future__ import annotations
@@ -15,18 +16,9 @@ from typing import Any
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
 from harness.core.vocabulary import Outcome
+from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 
-GUEST_SUITE = "guest"  # the suite label of the guest's own pytest tests
 NOT_RUN = "not run"  # the outcome of a test a cell never reported
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    nodeid: str  # as pytest names it, e.g. "test_x.py::test_y[a]", or "seccomp_bpf::global.kcmp"
-    suite: str  # GUEST_SUITE, or the upstream suite's name, e.g. "seccomp_bpf"
-    outcome: str  # passed, failed, error, skipped
-    message: str = ""
-    expected: str = ""  # "expected failure: <reason>" when the expectations allowed the failure
 
 
 @dataclass
@@ -97,6 +89,11 @@ def load_run(directory: Path) -> RunRecord:
 
 def _load_cell(run_dir: Path, data: dict[str, Any]) -> CellRecord:
     cell = CellRecord(data)
+    results = Cell.results_from_json(data)
+    if results is not None:
+        cell.tests = results
+        return cell
+    # Format 1: the outcomes are in junit.xml only.
     junit_name = str(data.get("files", {}).get("junit", "junit.xml"))
     junit_path = run_dir / cell.directory_name / junit_name
     if not junit_path.is_file():
@@ -145,7 +142,7 @@ def _nodeid(classname: str, name: str, suite_name: str, upstream: str) -> str:
 XFAIL_OUTCOMES = {"xfail": Outcome.FAILED, "xfail-error": Outcome.ERROR}
 
 
-def _case_outcome(case: ET.Element) -> tuple[str, str, str]:
+def _case_outcome(case: ET.Element) -> tuple[Outcome, str, str]:
     """(outcome, message, expected-failure note) of a test case."""
     for tag, outcome in (("failure", Outcome.FAILED), ("error", Outcome.ERROR),
                          ("skipped", Outcome.SKIPPED)):  # fmt: skip

@@ -12,7 +12,7 @@ from harness.core.arches import ArchSpec
 from harness.core.progress import Progress
 from harness.kernel import selftests
 from harness.results.junit import Suite, write_junit
-from harness.results.model import Cell
+from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 from harness.run.cellbuild import CellBuilder
 from harness.run.config import RunConfig
 from harness.verdict.cell import GuestEvidence, Verdict, decide
@@ -152,6 +152,14 @@ class CellTester:
                 cell.facts["selftests_series"] = count_outcomes(series)
             cell.outcomes.update((r.nodeid, r.outcome) for r in verdict.upstream)
         assert verdict.judgement is not None
+        expected = verdict.judgement.expected_failure_reasons()
+        cell.results = [
+            TestOutcome(r.nodeid, suite, r.outcome, r.message, expected.get(r.nodeid, ""),
+                        r.duration)
+            for suite, results in ((GUEST_SUITE, verdict.results),
+                                   (selftests.SUITE_NAME, verdict.upstream))
+            for r in results
+        ]  # fmt: skip
         cell.facts["expectations"] = verdict.judgement.to_json()
         for warning in verdict.judgement.stale_lines():
             self.progress.line(f"{cell.name}: warning: {warning}")
