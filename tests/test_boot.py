@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
-from harness.vm.boot import BootEnd, BootOutcome, Timeouts, boot_and_test
+import pytest
+
+from harness.vm.boot import (
+    USERSPACE_UP,
+    BootEnd,
+    BootOutcome,
+    BootWatcher,
+    Event,
+    Timeouts,
+    boot_and_test,  # fmt: skip
+)
 
 FAKE = str(Path(__file__).parent / "fake_qemu.py")
 
@@ -97,3 +108,45 @@ def _processes() -> str:
     import subprocess
 
     return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+
+
+def _userspace_match() -> re.Match[str]:
+    match = USERSPACE_UP.search("HARNESS: userspace up: 6.12.117 #7 SMP PREEMPT\n")
+    assert match is not None
+    return match
+
+
+def test_the_watcher_decides_from_events_and_the_clock(tmp_path: Path) -> None:
+    records = tmp_path / "results.jsonl"
+    records.write_text("")
+    timeouts = Timeouts(boot=10, test=5, run=100)
+    watcher = BootWatcher(timeouts, (records,), started=0.0)
+    watcher.see(Event.KERNEL_BANNER, None, 0.5)
+    watcher.see(Event.USERSPACE_UP, _userspace_match(), 2.0)
+    assert (watcher.boot_seconds, watcher.version) == (2.0, "#7 SMP PREEMPT")
+    watcher.see(Event.TICK, None, 6.0)
+    assert watcher.end is None  # 4 s without progress: within the test timeout
+    watcher.see(Event.TICK, None, 7.5)
+    assert watcher.end is BootEnd.TEST_HANG and watcher.detail == "the test session ran past 5 s"
+
+
+@pytest.mark.parametrize(
+    ("events", "end"),
+    [
+        ([(Event.TICK, 11.0)], BootEnd.BOOT_TIMEOUT),
+        ([(Event.PANIC, 1.0)], BootEnd.PANIC),
+        ([(Event.QEMU_GONE, 1.0)], BootEnd.QEMU_EXITED),
+        ([(Event.GUEST_DONE, 3.0)], BootEnd.COMPLETED),
+    ],
+)
+def test_the_watcher_ends(tmp_path: Path, events: list[tuple[Event, float]], end: BootEnd) -> None:
+    watcher = BootWatcher(Timeouts(boot=10), (tmp_path / "r",), started=0.0)
+    for event, now in events:
+        watcher.see(event, None, now)
+    assert watcher.end is end
+
+
+def test_a_probe_without_a_banner_is_no_output(tmp_path: Path) -> None:
+    watcher = BootWatcher(Timeouts(first_output=3), (tmp_path / "r",), require_banner=True)
+    watcher.see(Event.QEMU_GONE, None, 1.0)
+    assert watcher.end is BootEnd.NO_OUTPUT

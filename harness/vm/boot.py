@@ -1,6 +1,8 @@
-"""Boot a cell in QEMU, watch its console with pexpect, and collect its records.
+"""Boot a cell in QEMU, watch its console, and collect its records.
 
-The console is logged whole as it arrives. Stages are recognised from the
+Two parts: the ConsoleReader (QEMU under pexpect, the console logged whole as
+it arrives, turned into named events) and the BootWatcher (from those events
+and the clock, when and how the run ends). Stages are recognised from the
 guest init's announcements; results come from the virtio port, never from
 the console text.
 """
@@ -89,6 +91,121 @@ class _FlushingLog:
         self.stream.flush()
 
 
+class Event(enum.Enum):
+    """What the console reader saw; TICK is half a second of nothing."""
+
+    USERSPACE_UP = "userspace_up"
+    GUEST_DONE = "guest_done"
+    PANIC = "panic"
+    QEMU_GONE = "qemu_gone"
+    TICK = "tick"
+    KERNEL_BANNER = "kernel_banner"
+    TAINTED = "tainted"
+    TEST_START = "test_start"
+
+
+# The reader's patterns, in pexpect's order of preference, each with its event.
+PATTERNS: tuple[tuple[Event, re.Pattern[str] | type[pexpect.EOF] | type[pexpect.TIMEOUT]], ...] = (
+    (Event.USERSPACE_UP, USERSPACE_UP), (Event.GUEST_DONE, GUEST_DONE), (Event.PANIC, PANIC),
+    (Event.QEMU_GONE, pexpect.EOF), (Event.TICK, pexpect.TIMEOUT),
+    (Event.KERNEL_BANNER, KERNEL_BANNER), (Event.TAINTED, TAINTED), (Event.TEST_START, TEST_START),
+)  # fmt: skip
+
+
+class ConsoleReader:
+    """The transport: QEMU under pexpect, its console logged whole as it arrives,
+    read as named events. It decides nothing."""
+
+    def __init__(self, command: list[str], stream: TextIO) -> None:
+        self.child = pexpect.spawn(
+            command[0], command[1:], encoding="utf-8", codec_errors="replace",
+            echo=False, timeout=None, maxread=65536,
+        )  # fmt: skip
+        self.child.logfile_read = _FlushingLog(stream)
+
+    def next_event(self, wait: float = 0.5) -> tuple[Event, re.Match[str] | None]:
+        index = self.child.expect([pattern for _, pattern in PATTERNS], timeout=wait)
+        match = self.child.match if isinstance(self.child.match, re.Match) else None
+        return PATTERNS[index][0], match
+
+    def drain(self, seconds: float) -> None:
+        """Let the guest finish powering off, or a panic finish printing."""
+        self.child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
+
+    def close(self) -> str:
+        """Stop QEMU; how it exited, in words."""
+        self.child.close(force=True)
+        return f"QEMU exited (status {self.child.exitstatus}, signal {self.child.signalstatus})"
+
+
+@dataclass
+class BootWatcher:
+    """The decisions: from the reader's events and the clock, when and how the run ends.
+
+    A guest counts as making progress while any of its `watched` output files grows.
+    """
+
+    timeouts: Timeouts
+    watched: tuple[Path, ...]
+    require_banner: bool = False
+    started: float = 0.0
+    end: BootEnd | None = None
+    detail: str = ""
+    boot_seconds: float | None = None
+    release: str = ""
+    version: str = ""
+    banner_seen: bool = False
+    tainted: int | None = None
+    first_test: float | None = None
+    last_progress: float = 0.0
+    last_size: int = 0
+
+    def see(self, event: Event, match: re.Match[str] | None, now: float) -> None:
+        """Take one event; sets `end` (and `detail`) once the run is over."""
+        if event is Event.TEST_START:
+            if self.first_test is None:
+                self.first_test = now - self.started
+        elif event is Event.TAINTED and match is not None:
+            self.tainted = int(match["flags"])
+        elif event is Event.KERNEL_BANNER:
+            self.banner_seen = True
+        elif event is Event.USERSPACE_UP and match is not None:
+            self.boot_seconds = now - self.started
+            self.release, self.version = match["release"], match["version"].strip()
+            self.last_progress = now
+        elif event is Event.GUEST_DONE:
+            self.end = BootEnd.COMPLETED
+        elif event is Event.PANIC:
+            self.end, self.detail = BootEnd.PANIC, "kernel panic"
+        elif event is Event.QEMU_GONE and self.require_banner and not self.banner_seen:
+            self.end = BootEnd.NO_OUTPUT
+            self.detail = "QEMU quit before the kernel printed anything"
+        elif event is Event.QEMU_GONE:
+            self.end = BootEnd.QEMU_EXITED
+        else:
+            self._check_clock(now)
+
+    def _check_clock(self, now: float) -> None:
+        elapsed = now - self.started
+        if self.require_banner and not self.banner_seen and elapsed > self.timeouts.first_output:
+            self.end = BootEnd.NO_OUTPUT
+            self.detail = f"no kernel banner in {self.timeouts.first_output:.0f} s"
+        elif self.boot_seconds is None and elapsed > self.timeouts.boot:
+            self.end = BootEnd.BOOT_TIMEOUT
+            self.detail = f"no userspace after {self.timeouts.boot:.0f} s"
+        elif elapsed > self.timeouts.run:
+            self.end = BootEnd.RUN_TIMEOUT
+            self.detail = f"guest still running after {self.timeouts.run:.0f} s"
+        elif self.boot_seconds is not None:
+            size = sum(path.stat().st_size for path in self.watched)
+            if size != self.last_size:
+                self.last_size, self.last_progress = size, now
+            elif now - self.last_progress > self.timeouts.test:
+                running = read_records(self.watched[0]).running
+                self.end = BootEnd.TEST_HANG
+                self.detail = f"{running or 'the test session'} ran past {self.timeouts.test:.0f} s"
+
+
 def boot_and_test(
     command: list[str],
     console_log: Path,
@@ -103,7 +220,6 @@ def boot_and_test(
     With `require_banner` (probing an accelerator), a guest whose kernel has
     not printed its banner within `timeouts.first_output` - or a QEMU that
     quits before it - ends as NO_OUTPUT, so the caller can try another.
-    A guest counts as making progress while any of its output files grows.
     Setting `cancel` (Ctrl-C in another thread) stops QEMU within a second
     and raises KeyboardInterrupt here.
     """
@@ -112,85 +228,32 @@ def boot_and_test(
         path.unlink(missing_ok=True)
         path.touch()
     started = time.monotonic()
-    boot_seconds: float | None = None
-    release = version = ""
-    end: BootEnd | None = None
-    detail = ""
-    last_progress = started
-    last_record_size = 0
-    banner_seen = False
-    tainted: int | None = None
-    first_test: float | None = None
+    watcher = BootWatcher(timeouts, watched, require_banner, started=started,
+                          last_progress=started)  # fmt: skip
     with console_log.open("w", encoding="utf-8", errors="replace") as stream:
-        log = _FlushingLog(stream)
-        child = pexpect.spawn(
-            command[0], command[1:], encoding="utf-8", codec_errors="replace",
-            echo=False, timeout=None, maxread=65536,
-        )  # fmt: skip
-        child.logfile_read = log
+        reader = ConsoleReader(command, stream)
         try:
-            while end is None:
-                index = child.expect(
-                    [USERSPACE_UP, GUEST_DONE, PANIC, pexpect.EOF, pexpect.TIMEOUT, KERNEL_BANNER,
-                     TAINTED, TEST_START],
-                    timeout=0.5,
-                )  # fmt: skip
-                now = time.monotonic()
+            while watcher.end is None:
+                event, match = reader.next_event()
                 if cancel is not None and cancel.is_set():
                     raise KeyboardInterrupt("the run was interrupted")
-                if index == 7:
-                    if first_test is None:
-                        first_test = now - started
-                elif index == 6:
-                    tainted = int(child.match["flags"])
-                elif index == 5:
-                    banner_seen = True
-                elif index == 0:
-                    boot_seconds = now - started
-                    release, version = child.match["release"], child.match["version"].strip()
-                    last_progress = now
-                elif index == 1:
-                    end = BootEnd.COMPLETED
-                elif index == 2:
-                    end, detail = BootEnd.PANIC, "kernel panic"
-                elif index == 3 and require_banner and not banner_seen:
-                    end, detail = BootEnd.NO_OUTPUT, "QEMU quit before the kernel printed anything"
-                elif index == 3:
-                    end = BootEnd.QEMU_EXITED
-                elif require_banner and not banner_seen and now - started > timeouts.first_output:
-                    end = BootEnd.NO_OUTPUT
-                    detail = f"no kernel banner in {timeouts.first_output:.0f} s"
-                elif boot_seconds is None and now - started > timeouts.boot:
-                    end = BootEnd.BOOT_TIMEOUT
-                    detail = f"no userspace after {timeouts.boot:.0f} s"
-                elif now - started > timeouts.run:
-                    end = BootEnd.RUN_TIMEOUT
-                    detail = f"guest still running after {timeouts.run:.0f} s"
-                elif boot_seconds is not None:
-                    size = sum(path.stat().st_size for path in watched)
-                    if size != last_record_size:
-                        last_record_size, last_progress = size, now
-                    elif now - last_progress > timeouts.test:
-                        running = read_records(results_path).running
-                        end = BootEnd.TEST_HANG
-                        detail = f"{running or 'the test session'} ran past {timeouts.test:.0f} s"
-            # Let the guest finish powering off, or the panic finish printing.
-            if end in (BootEnd.COMPLETED, BootEnd.PANIC):
-                child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=15)
+                watcher.see(event, match, time.monotonic())
+            if watcher.end in (BootEnd.COMPLETED, BootEnd.PANIC):
+                reader.drain(15)
         finally:
-            child.close(force=True)
+            exited = reader.close()
             stream.flush()
-    guest = read_records(results_path)
-    if end is BootEnd.QEMU_EXITED:
-        detail = f"QEMU exited (status {child.exitstatus}, signal {child.signalstatus})"
+    if watcher.end is BootEnd.QEMU_EXITED:
+        watcher.detail = exited
+    assert watcher.end is not None
     return BootOutcome(
-        end=end,
-        guest=guest,
-        boot_seconds=boot_seconds,
+        end=watcher.end,
+        guest=read_records(results_path),
+        boot_seconds=watcher.boot_seconds,
         total_seconds=time.monotonic() - started,
-        kernel_release=release,
-        kernel_version=version,
-        detail=detail,
-        tainted=tainted,
-        first_test_seconds=first_test,
+        kernel_release=watcher.release,
+        kernel_version=watcher.version,
+        detail=watcher.detail,
+        tainted=watcher.tainted,
+        first_test_seconds=watcher.first_test,
     )
