@@ -21,6 +21,7 @@ from harness.core.status import EXIT_BAD_INPUT, Status
 from harness.core.workdir import WorkDir
 from harness.live import keys as sshkeys
 from harness.live import session as livetest
+from harness.live import state as live_state
 from harness.live import vm as live
 from harness.vm import initramfs
 from harness.vm.boot import BootEnd
@@ -29,13 +30,15 @@ from harness.vm.initramfs import GUEST_DIR
 from harness.vm.records import parse_records
 
 
-def make_vm(work: WorkDir, pid: int, arch: str = "x86_64", variant: str = "patched") -> live.LiveVM:
-    directory = live.cell_dir(work, arch, variant)
+def make_vm(
+    work: WorkDir, pid: int, arch: str = "x86_64", variant: str = "patched"
+) -> live_state.LiveVM:
+    directory = live_state.cell_dir(work, arch, variant)
     directory.mkdir(parents=True, exist_ok=True)
     build_dir = work.root / "build"
     (build_dir / "include/generated").mkdir(parents=True, exist_ok=True)
     (build_dir / "include/generated/utsversion.h").write_text('#define UTS_VERSION "#1 SMP"\n')
-    return live.LiveVM(
+    return live_state.LiveVM(
         arch=arch, variant=variant, pid=pid, ssh_port=2222, directory=str(directory),
         client_key=str(work.live / "keys/client_ecdsa"), known_hosts=str(directory / "kh"),
         kernel="bzImage", build_dir=str(build_dir), build_key="k", uts_version="#1 SMP",
@@ -49,54 +52,58 @@ def work(tmp_path: Path) -> WorkDir:
 
 
 @pytest.fixture
-def stand_in(work: WorkDir) -> Iterator[live.LiveVM]:
+def stand_in(work: WorkDir) -> Iterator[live_state.LiveVM]:
     """A process standing in for the VM's QEMU: its command line names the pidfile."""
-    pidfile = live.cell_dir(work, "x86_64", "patched") / "qemu.pid"
+    pidfile = live_state.cell_dir(work, "x86_64", "patched") / "qemu.pid"
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", str(pidfile)])
     vm = make_vm(work, process.pid)
     deadline = time.monotonic() + 10
-    while not live.is_running(vm):  # until the child has exec()ed
+    while not live_state.is_running(vm):  # until the child has exec()ed
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    live.write_state(vm)
+    live_state.write_state(vm)
     yield vm
     process.kill()
     process.wait()
 
 
-def test_state_round_trips_and_finds_the_running_vm(stand_in: live.LiveVM, work: WorkDir) -> None:
-    assert live.read_state(Path(stand_in.directory)) == stand_in
-    assert live.running_vm(work, "x86_64", "patched") == stand_in
-    assert live.running_vms(work, ["x86_64"], ["patched"]) == [stand_in]
-    assert live.running_vms(work, ["arm64"], None) == []
-    assert live.running_vms(work, None, ["baseline"]) == []
+def test_state_round_trips_and_finds_the_running_vm(
+    stand_in: live_state.LiveVM, work: WorkDir
+) -> None:
+    assert live_state.read_state(Path(stand_in.directory)) == stand_in
+    assert live_state.running_vm(work, "x86_64", "patched") == stand_in
+    assert live_state.running_vms(work, ["x86_64"], ["patched"]) == [stand_in]
+    assert live_state.running_vms(work, ["arm64"], None) == []
+    assert live_state.running_vms(work, None, ["baseline"]) == []
 
 
 def test_a_reused_pid_is_not_the_vm_and_its_state_goes(work: WorkDir) -> None:
     # Our own pid runs, but it is not a QEMU with this VM's pidfile.
     vm = make_vm(work, pid=os.getpid())
-    live.write_state(vm)
-    assert not live.is_running(vm)
-    assert live.running_vm(work, "x86_64", "patched") is None
-    assert not (Path(vm.directory) / live.STATE).exists()
+    live_state.write_state(vm)
+    assert not live_state.is_running(vm)
+    assert live_state.running_vm(work, "x86_64", "patched") is None
+    assert not (Path(vm.directory) / live_state.STATE).exists()
 
 
-def test_stop_ends_the_process_and_removes_the_state(stand_in: live.LiveVM, work: WorkDir) -> None:
+def test_stop_ends_the_process_and_removes_the_state(
+    stand_in: live_state.LiveVM, work: WorkDir
+) -> None:
     (Path(stand_in.directory) / live.SYNCED).write_text("{}")
     (Path(stand_in.directory) / "console.log").write_text("kept for a post-mortem")
     live.stop(stand_in, grace=5)
-    assert not live.is_running(stand_in)
-    assert not (Path(stand_in.directory) / live.STATE).exists()
+    assert not live_state.is_running(stand_in)
+    assert not (Path(stand_in.directory) / live_state.STATE).exists()
     assert not (Path(stand_in.directory) / live.SYNCED).exists()
     assert (Path(stand_in.directory) / "console.log").exists()
-    assert live.running_vms(work) == []
+    assert live_state.running_vms(work) == []
 
 
 def test_a_state_file_of_another_version_is_ignored(work: WorkDir) -> None:
-    directory = live.cell_dir(work, "x86_64", "patched")
+    directory = live_state.cell_dir(work, "x86_64", "patched")
     directory.mkdir(parents=True)
-    (directory / live.STATE).write_text('{"arch": "x86_64", "pid": 1}')
-    assert live.read_state(directory) is None
+    (directory / live_state.STATE).write_text('{"arch": "x86_64", "pid": 1}')
+    assert live_state.read_state(directory) is None
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -128,7 +135,7 @@ def test_stop_without_a_vm_is_bad_input(capsys: pytest.CaptureFixture[str], work
 
 
 def test_second_boot_of_a_running_cell_says_so_in_one_line(
-    capsys: pytest.CaptureFixture[str], stand_in: live.LiveVM, work: WorkDir
+    capsys: pytest.CaptureFixture[str], stand_in: live_state.LiveVM, work: WorkDir
 ) -> None:
     code, err = run_cli(
         capsys, "boot", "--ssh", "--arch", "x86_64", "--variant", "patched",
@@ -141,7 +148,7 @@ def test_second_boot_of_a_running_cell_says_so_in_one_line(
 
 
 def test_a_vm_of_an_older_build_is_refused(
-    capsys: pytest.CaptureFixture[str], stand_in: live.LiveVM, work: WorkDir
+    capsys: pytest.CaptureFixture[str], stand_in: live_state.LiveVM, work: WorkDir
 ) -> None:
     header = Path(stand_in.build_dir) / "include/generated/utsversion.h"
     header.write_text('#define UTS_VERSION "#2 SMP"\n')
@@ -151,7 +158,7 @@ def test_a_vm_of_an_older_build_is_refused(
 
 
 def test_live_run_takes_its_timeouts_from_the_options_and_the_matrix_file(
-    capsys: pytest.CaptureFixture[str], stand_in: live.LiveVM, work: WorkDir,
+    capsys: pytest.CaptureFixture[str], stand_in: live_state.LiveVM, work: WorkDir,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     runs: list[livetest.LiveRun] = []

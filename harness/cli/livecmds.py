@@ -29,6 +29,7 @@ def live_test(args: argparse.Namespace) -> int:
     """`test --live`: the current guest tests in the running live VMs, over SSH."""
     from harness.kernel import build
     from harness.live import session as livetest
+    from harness.live import state as live_state
     from harness.live import vm as live
 
     work = WorkDir(args.work_dir.resolve())
@@ -38,9 +39,9 @@ def live_test(args: argparse.Namespace) -> int:
         parse_variant(variant)
     if not args.guest_tests.is_dir():
         raise BadInput(f"{args.guest_tests}: no guest tests directory")
-    vms = live.running_vms(work, args.arch, args.variant)
+    vms = live_state.running_vms(work, args.arch, args.variant)
     if not vms:
-        raise live.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
+        raise live_state.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
     for vm in vms:
         live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
     # Timeouts and expectations as a booted run resolves them: options, then harness.toml.
@@ -151,9 +152,10 @@ def _gdb_hint(arch: ArchSpec, vmlinux: Path, port: int, wait: bool) -> str:
 def _already_live(work: WorkDir, arch: str, variant: str) -> bool:
     """One live VM per cell: say where the running one is instead of starting another."""
     from harness.kernel import build
+    from harness.live import state as live_state
     from harness.live import vm as live
 
-    vm = live.running_vm(work, arch, variant)
+    vm = live_state.running_vm(work, arch, variant)
     if vm is None:
         return False
     live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
@@ -193,12 +195,13 @@ def _boot_live(
 
 def _stop_live(args: argparse.Namespace) -> int:
     """`boot --stop`: the live VMs of the cells given, or every one when none is given."""
+    from harness.live import state as live_state
     from harness.live import vm as live
 
     work = WorkDir(args.work_dir.resolve())
-    vms = live.running_vms(work, args.arch, args.variant)
+    vms = live_state.running_vms(work, args.arch, args.variant)
     if not vms:
-        raise live.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
+        raise live_state.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
     for vm in vms:
         live.stop(vm)
         print(f"harness: stopped the live VM {vm.cell} (QEMU pid {vm.pid})", file=sys.stderr)

@@ -24,6 +24,7 @@ from harness.core.jsonfile import read_json, write_json
 from harness.core.progress import Progress
 from harness.core.status import Status, worst
 from harness.core.vocabulary import Outcome
+from harness.live import state as live_state
 from harness.live import sync as livesync
 from harness.live import vm as live
 from harness.results.junit import Suite, write_junit
@@ -36,7 +37,7 @@ from harness.vm.records import GuestRun, parse_records
 
 @dataclass(frozen=True)
 class LiveRun:
-    vm: live.LiveVM
+    vm: live_state.LiveVM
     guest_tests: Path
     pytest_args: list[str]
     cell_dir: Path  # where this cell's results go
@@ -204,7 +205,7 @@ def run_pytest(
             if hung:
                 outcome.end, outcome.detail = hang_end, hung
                 break
-            if not live.is_running(run.vm):
+            if not live_state.is_running(run.vm):
                 break
     return bytes(records.data)
 
@@ -232,7 +233,7 @@ def _how_it_ended(run: LiveRun, outcome: LiveOutcome) -> tuple[BootEnd, str]:
             f"pytest exited with status {outcome.exit_status} before its session "
             "finished; see pytest.log"
         )
-    if not live.is_running(run.vm):
+    if not live_state.is_running(run.vm):
         return BootEnd.QEMU_EXITED, f"the live VM's QEMU exited; see {run.vm.console_log}"
     return BootEnd.TRANSPORT_LOST, "the SSH session ended before pytest did"
 

@@ -17,18 +17,19 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput, InfraError, StageFailure
-from harness.core.jsonfile import read_json, write_json
+from harness.core.jsonfile import write_json
 from harness.core.status import Status
 from harness.core.workdir import WorkDir
 from harness.live import keys as sshkeys
 from harness.live import sync as livesync
+from harness.live.state import STATE, LiveVM, cell_dir, is_running, write_state
 from harness.vm import initramfs, qemu
 from harness.vm.boot import PANIC, USERSPACE_UP
 from harness.vm.kernellog import ReportKind, find_reports
@@ -38,7 +39,6 @@ GUEST_ADDRESS = "10.0.2.15/24"
 GATEWAY = "10.0.2.2"
 # The guest's pytest server (guest/pytest_zygote.py), on the guest's own loopback.
 PYTEST_PORT = 7357
-STATE = "state.json"
 SYNCED = "synced.json"  # the manifest of what the guest was last given
 SSH_UP = re.compile(r"HARNESS: live: sshd exit status (?P<status>\d+)")
 PYTEST_UP = re.compile(r"HARNESS: live: pytest ready")
@@ -50,108 +50,6 @@ class BootFailed(StageFailure):
     def __init__(self, status: Status, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class LiveVM:
-    """What state.json records about a running live VM."""
-
-    arch: str
-    variant: str
-    pid: int
-    ssh_port: int
-    directory: str  # the cell's live dir: console.log, pidfile, initrd, manifest
-    client_key: str  # private key for `ssh -i`
-    known_hosts: str
-    kernel: str  # the booted image
-    build_dir: str
-    build_key: str | None  # the build's key (.harness-build.json), None for a foreign build
-    uts_version: str | None  # `uname -v` of the build when the VM booted
-    accel: str
-    guest_tests: str  # the tests dir the VM was booted with
-    started: float  # time.time() at QEMU's start
-    gdb_port: int | None = None
-
-    @property
-    def cell(self) -> str:
-        return f"{self.arch}/{self.variant}"
-
-    @property
-    def console_log(self) -> Path:
-        return Path(self.directory) / "console.log"
-
-    @property
-    def pidfile(self) -> Path:
-        return Path(self.directory) / "qemu.pid"
-
-    def ssh_command(self) -> list[str]:
-        return [
-            "ssh", "-i", self.client_key, "-p", str(self.ssh_port),
-            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "IdentitiesOnly=yes", "root@127.0.0.1",
-        ]  # fmt: skip
-
-
-def cell_dir(work: WorkDir, arch: str, variant: str) -> Path:
-    return work.live / f"{arch}-{variant}"
-
-
-def read_state(directory: Path) -> LiveVM | None:
-    data = read_json(directory / STATE)
-    try:
-        return LiveVM(**data) if data else None
-    except TypeError:  # a state file of another harness version
-        return None
-
-
-def write_state(vm: LiveVM) -> None:
-    write_json(Path(vm.directory) / STATE, asdict(vm))
-
-
-def is_running(vm: LiveVM) -> bool:
-    """Whether vm.pid is still this VM's QEMU (not a dead one, nor a reused pid)."""
-    try:
-        cmdline = Path(f"/proc/{vm.pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return str(vm.pidfile).encode() in cmdline.split(b"\0")
-
-
-def running_vm(work: WorkDir, arch: str, variant: str) -> LiveVM | None:
-    """The cell's live VM if it runs; a state file left by a dead one is removed."""
-    directory = cell_dir(work, arch, variant)
-    vm = read_state(directory)
-    if vm is None:
-        return None
-    if is_running(vm):
-        return vm
-    (directory / STATE).unlink(missing_ok=True)
-    return None
-
-
-def running_vms(
-    work: WorkDir, arches: list[str] | None = None, variants: list[str] | None = None
-) -> list[LiveVM]:
-    """The live VMs running from `work`, of the arches and variants given (default: all)."""
-    found = []
-    for state in sorted(work.live.glob(f"*/{STATE}")) if work.live.is_dir() else []:
-        vm = read_state(state.parent)
-        if vm is None or (arches and vm.arch not in arches):
-            continue
-        if variants and vm.variant not in variants:
-            continue
-        if (vm := running_vm(work, vm.arch, vm.variant)) is not None:
-            found.append(vm)
-    return found
-
-
-def no_vm_error(arch: str | None, variant: str | None) -> BadInput:
-    """No live VM of the cell asked for (or of any cell, when none was named)."""
-    wanted = "" if arch is None and variant is None else f" for {arch or '*'}/{variant or '*'}"
-    return BadInput(
-        f"no live VM{wanted}; start one with "
-        f"'harness boot --ssh --arch {arch or 'x86_64'} --variant {variant or 'patched'}'"
-    )
 
 
 def free_port(preferred: int | None = None) -> int:

@@ -12,7 +12,6 @@ per expected failure and stale entry.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +19,15 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.core.vocabulary import Outcome, Variant
+from harness.core.vocabulary import Variant
+from harness.results.chart import TimingBar, format_seconds, timing_bar, timing_chart_svg
 from harness.results.differences import differing
+from harness.results.excerpts import Excerpt, cell_excerpts
 from harness.results.model import GUEST_SUITE, STAGES
 from harness.results.rundir import NOT_RUN, CellRecord, RunRecord, load_run
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
-EXCERPT_LINES = 40  # longest failure or kernel report excerpt shown
-CONSOLE_TAIL_LINES = 25  # console lines shown for a cell that did not boot or finish
-EXCERPTS_PER_CELL = 30  # test failures shown per cell; the rest are counted
 SHORT_HASH = 12
 
 # The files each cell row links to: (label, key in the cell's "files", usual name).
@@ -56,15 +54,6 @@ class Link:
     label: str
     href: str  # relative to the run directory
     present: bool
-
-
-@dataclass(frozen=True)
-class Excerpt:
-    cell: str  # "arch/variant"
-    kind: str  # "test failed", "test error", "kernel warning", "build stage", "console tail"...
-    title: str
-    text: str
-    test: str = ""
 
 
 @dataclass
@@ -133,14 +122,6 @@ class Expectations:
 
 
 @dataclass
-class TimingBar:
-    cell: str
-    build: float  # config + build
-    boot: float
-    test: float
-
-
-@dataclass
 class Report:
     run_id: str
     status: str
@@ -185,17 +166,6 @@ def status_class(status: str) -> str:
 
 def short_hash(value: object) -> str:
     return str(value)[:SHORT_HASH] if value else "-"
-
-
-def clip_lines(text: str, limit: int = EXCERPT_LINES, from_end: bool = False) -> str:
-    """At most `limit` lines of `text`, saying how many were left out."""
-    lines = text.rstrip().splitlines()
-    if len(lines) <= limit:
-        return "\n".join(lines)
-    left_out = len(lines) - limit
-    if from_end:
-        return "\n".join([f"[... {left_out} earlier lines]", *lines[-limit:]])
-    return "\n".join([*lines[:limit], f"[... {left_out} more lines]"])
 
 
 # -- building the report's model ------------------------------------------------
@@ -320,150 +290,7 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
     return found
 
 
-def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
-    return [
-        *stage_excerpts(cell),
-        *kernel_report_excerpts(cell),
-        *failed_test_excerpts(cell),
-        *console_tail_excerpt(run_dir, cell),
-    ]
-
-
-def stage_excerpts(cell: CellRecord) -> list[Excerpt]:
-    """The excerpts a failed stage kept (compiler errors, a patch's rejected hunk)."""
-    excerpts = cell.data.get("excerpts") or {}
-    messages = {name: str(stage.get("message", "")) for name, stage in
-                (cell.data.get("stages") or {}).items()}  # fmt: skip
-    return [
-        Excerpt(cell.name, f"{stage} stage", messages.get(stage) or f"{stage} failed",
-                clip_lines(str(text), from_end=True))
-        for stage, text in excerpts.items()
-    ]  # fmt: skip
-
-
-def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
-    excerpts = []
-    for report in cell.data.get("kernel_reports") or []:
-        decoded = report.get("decoded")
-        text = str(decoded or report.get("excerpt", ""))
-        where = f" (console line {report['line']})" if report.get("line") else ""
-        label = "decoded" if decoded else "raw"
-        excerpts.append(
-            Excerpt(
-                cell=cell.name,
-                kind=f"kernel {report.get('kind', 'report')}",
-                title=f"{report.get('title', '')}{where}, {label}",
-                text=clip_lines(text),
-                test=str(report.get("test") or ""),
-            )
-        )
-    return excerpts
-
-
-def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
-    failing = [test for test in cell.tests if Outcome.parse(test.outcome).failing]
-    excerpts = [
-        Excerpt(cell.name, "expected failure" if test.expected else f"test {test.outcome}",
-                f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
-                clip_lines(test.message or "(no message)"), test.nodeid)
-        for test in failing[:EXCERPTS_PER_CELL]
-    ]  # fmt: skip
-    if len(failing) > EXCERPTS_PER_CELL:
-        more = len(failing) - EXCERPTS_PER_CELL
-        excerpts.append(Excerpt(cell.name, "tests", f"{more} more failing tests", "see junit.xml"))
-    return excerpts
-
-
-def console_tail_excerpt(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
-    """The console's last lines when the guest did not boot or finish and no report says why."""
-    stages = cell.data.get("stages") or {}
-    stopped = any((stages.get(name) or {}).get("status") == "fail" for name in ("boot", "test"))
-    failed_tests = any(Outcome.parse(test.outcome).failing for test in cell.tests)
-    if not stopped or cell.data.get("kernel_reports") or failed_tests:
-        return []
-    console = run_dir / cell.directory_name / "console.log"
-    if not console.is_file():
-        return []
-    text = console.read_text(errors="replace")
-    return [
-        Excerpt(cell.name, "console tail", "last console lines",
-                clip_lines(text, CONSOLE_TAIL_LINES, from_end=True))
-    ]  # fmt: skip
-
-
-def timing_bar(cell: CellRecord) -> TimingBar:
-    stages = cell.data.get("stages") or {}
-
-    def seconds(name: str) -> float:
-        return float((stages.get(name) or {}).get("seconds") or 0.0)
-
-    return TimingBar(cell.name, seconds("config") + seconds("build"), seconds("boot"),
-                     seconds("test"))  # fmt: skip
-
-
 # -- the timing chart -------------------------------------------------------------
-
-CHART_LABEL_WIDTH = 150
-CHART_PANEL_WIDTH = 250
-CHART_ROW_HEIGHT = 26
-CHART_TOP = 30
-# (TimingBar attribute, panel title, colour)
-CHART_PANELS = (
-    ("build", "config + build", "#4e79a7"),
-    ("boot", "boot", "#f28e2b"),
-    ("test", "test", "#59a14f"),
-)
-
-
-def format_seconds(seconds: float) -> str:
-    if seconds >= 120:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.1f} s"
-
-
-def timing_chart_svg(bars: list[TimingBar]) -> str:
-    """Horizontal bars of build (config+build), boot and test time per cell, one panel
-    per stage with its own scale, so a 3-minute build does not flatten a 2-second boot."""
-    width = CHART_LABEL_WIDTH + CHART_PANEL_WIDTH * len(CHART_PANELS)
-    height = CHART_TOP + CHART_ROW_HEIGHT * len(bars) + 8
-    parts = [
-        f'<svg id="timing-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-        'aria-label="build, boot and test time per cell" font-family="sans-serif" font-size="12">'
-    ]
-    for row, bar in enumerate(bars):
-        y = CHART_TOP + row * CHART_ROW_HEIGHT
-        parts.append(f'<text x="0" y="{y + 15}" fill="#222">{html.escape(bar.cell)}</text>')
-    for column, (stage, title, colour) in enumerate(CHART_PANELS):
-        left = CHART_LABEL_WIDTH + column * CHART_PANEL_WIDTH
-        parts.extend(_chart_panel(bars, stage, title, colour, left))
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def _chart_panel(
-    bars: list[TimingBar], stage: str, title: str, colour: str, left: int
-) -> list[str]:
-    values = [float(getattr(bar, stage)) for bar in bars]
-    longest = max(values, default=0.0) or 1.0
-    room = CHART_PANEL_WIDTH - 80  # leave space for the value's label
-    parts = [
-        f'<text x="{left}" y="16" font-weight="bold" fill="#222">{title}</text>',
-        f'<line x1="{left}" y1="{CHART_TOP - 4}" x2="{left}" '
-        f'y2="{CHART_TOP + CHART_ROW_HEIGHT * len(bars)}" stroke="#999"/>',
-    ]
-    for row, (bar, value) in enumerate(zip(bars, values, strict=True)):
-        y = CHART_TOP + row * CHART_ROW_HEIGHT
-        length = max(1.0, room * value / longest) if value else 0.0
-        label = format_seconds(value)
-        parts.append(
-            f'<rect class="bar" data-cell="{html.escape(bar.cell)}" data-stage="{stage}" '
-            f'x="{left}" y="{y + 3}" width="{length:.1f}" height="16" fill="{colour}">'
-            f"<title>{html.escape(bar.cell)} {stage}: {label}</title></rect>"
-        )
-        parts.append(f'<text x="{left + length + 4:.1f}" y="{y + 15}" fill="#333">{label}</text>')
-    return parts
-
 
 # -- rendering ------------------------------------------------------------------------
 
