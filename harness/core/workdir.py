@@ -48,7 +48,7 @@ class WorkDir:
 
     @property
     def live(self) -> Path:
-        """Live VMs' state, keys and consoles (see live.py)."""
+        """Live VMs' state, keys and consoles (see live/vm.py)."""
         return self.root / "live"
 
     @property

@@ -1,6 +1,6 @@
 """`harness test --live`: the current guest tests, run again in a live VM over SSH.
 
-One SSH connection per run: one exec copies what changed (see livesync.py),
+One SSH connection per run: one exec copies what changed (see live/sync.py),
 one forward reaches the guest's pytest server (guest/pytest_zygote.py), which
 runs pytest with the booted run's options and results plugin in a fork that
 has pytest imported already. The plugin's records come back as they happen,
