@@ -15,6 +15,7 @@ from harness.core.arches import ARCHES
 from harness.core.status import EXIT_BAD_INPUT
 from harness.results import ktap
 from harness.run import matrixfile
+from harness.run.config import DEFAULT_BUILD_TIMEOUT, DEFAULT_FEATURES, DEFAULT_SERIES
 from harness.verdict import expectations
 from harness.vm import qemu
 from harness.vm.boot import Timeouts
@@ -81,7 +82,7 @@ def add_matrix_options(
     group.add_argument(
         "--series",
         type=Path,
-        help=f"quilt series directory (default: {root / settings.BUILTIN_SERIES})",
+        help=f"quilt series directory (default: {root / DEFAULT_SERIES})",
     )
     group.add_argument(
         "--mbox", type=Path, help="the series as an mbox (git format-patch or a list archive)"
@@ -101,7 +102,7 @@ def add_matrix_options(
     group.add_argument("--feature", action="append",
                        help="extra fragment from the configs dir, e.g. debug-kasan: NAME.config "
                        "and/or NAME.<arch>.config (repeatable; "
-                       f"default: {', '.join(settings.BUILTIN_FEATURES)})")  # fmt: skip
+                       f"default: {', '.join(DEFAULT_FEATURES)})")  # fmt: skip
     group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
                        help="add a config option (repeatable)")  # fmt: skip
     group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
@@ -110,7 +111,7 @@ def add_matrix_options(
                        f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
     group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
                        help="one kernel build (default: "
-                       f"{settings.BUILTIN_BUILD_TIMEOUT:g})")  # fmt: skip
+                       f"{DEFAULT_BUILD_TIMEOUT:g})")  # fmt: skip
 
 
 def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True) -> None:

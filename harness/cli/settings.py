@@ -18,7 +18,16 @@ from harness.core.errors import BadInput
 from harness.core.vocabulary import Variant, parse_variant
 from harness.core.workdir import KBUILD_UNSAFE, WorkDir, check_directory_option
 from harness.run import matrixfile
-from harness.run.config import RunConfig
+from harness.run.config import (
+    DEFAULT_ACCEL,
+    DEFAULT_BUILD_TIMEOUT,
+    DEFAULT_FEATURES,
+    DEFAULT_KTAP,
+    DEFAULT_SELFTESTS,
+    DEFAULT_SERIES,
+    DEFAULT_TIMEOUT_FACTOR,  # fmt: skip
+    RunConfig,
+)
 from harness.verdict import expectations
 from harness.vm.boot import Timeouts
 
@@ -27,15 +36,6 @@ def project_root() -> Path:
     """The checkout holding patches/ and kernel-configs/, else the current directory."""
     checkout = Path(__file__).resolve().parents[2]
     return checkout if (checkout / "kernel-configs").is_dir() else Path.cwd()
-
-
-BUILTIN_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
-
-
-BUILTIN_FEATURES = ["seccomp"]
-
-
-BUILTIN_BUILD_TIMEOUT = 3600.0
 
 
 # The commands whose cells (arches, variants) come from the matrix file; `boot` boots one.
@@ -133,16 +133,16 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     return RunConfig(
         arches=[get_arch(name) for name in arch_names],
         variants=variants,
-        series_dir=_pick(args.series, matrix.series, project_root() / BUILTIN_SERIES),
+        series_dir=_pick(args.series, matrix.series, project_root() / DEFAULT_SERIES),
         config_dir=args.configs,
         guest_tests=getattr(args, "guest_tests", project_root() / "guest-tests"),
         work=WorkDir(work_dir),
         results_dir=results,
         source_dir=args.source,
         source_tarball=args.source_tarball,
-        features=_pick(args.feature, matrix.features, BUILTIN_FEATURES),
+        features=_pick(args.feature, matrix.features, list(DEFAULT_FEATURES)),
         kconfig_add=_pick(args.kconfig_add, matrix.kconfig_add, []),
-        accel=_pick(getattr(args, "accel", None), matrix.accel, "auto"),
+        accel=_pick(getattr(args, "accel", None), matrix.accel, DEFAULT_ACCEL),
         cmdline=getattr(args, "cmdline", []),
         qemu_args=getattr(args, "qemu_arg", []),
         jobs=args.jobs,
@@ -152,15 +152,18 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
             test=_pick(getattr(args, "test_timeout", None), timeouts.get("test"), defaults.test),
             run=_pick(getattr(args, "run_timeout", None), timeouts.get("run"), defaults.run),
         ),
-        timeout_factor=_pick(getattr(args, "timeout_factor", None), timeouts.get("factor"), 1.0),
-        build_timeout=_pick(args.build_timeout, timeouts.get("build"), BUILTIN_BUILD_TIMEOUT),
+        timeout_factor=_pick(
+            getattr(args, "timeout_factor", None), timeouts.get("factor"), DEFAULT_TIMEOUT_FACTOR
+        ),
+        build_timeout=_pick(args.build_timeout, timeouts.get("build"), DEFAULT_BUILD_TIMEOUT),
         do_build=do_build,
         do_test=do_test,
-        selftests=_pick(getattr(args, "selftests", None), matrix.selftests, True) and do_test,
+        selftests=_pick(getattr(args, "selftests", None), matrix.selftests, DEFAULT_SELFTESTS)
+        and do_test,
         mbox=args.mbox,
         commits=args.commits,
         expectations=_expectations(args, matrix) if do_test else expectations.NO_EXPECTATIONS,
-        ktap=_pick(getattr(args, "ktap", None), matrix.ktap, False) and do_test,
+        ktap=_pick(getattr(args, "ktap", None), matrix.ktap, DEFAULT_KTAP) and do_test,
     )
 
 

@@ -16,6 +16,17 @@ from harness.kernel.source import KernelSource
 from harness.verdict.expectations import NO_EXPECTATIONS, Expectations
 from harness.vm.boot import Timeouts
 
+# The built-in defaults, written once: RunConfig's and the command line's
+# (cli/settings.py: command line > harness.toml > these). The guest
+# timeouts' defaults are vm/boot.py's Timeouts.
+DEFAULT_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
+DEFAULT_FEATURES = ("seccomp",)
+DEFAULT_ACCEL = "auto"
+DEFAULT_TIMEOUT_FACTOR = 1.0
+DEFAULT_BUILD_TIMEOUT = 3600.0
+DEFAULT_SELFTESTS = True
+DEFAULT_KTAP = False
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -28,23 +39,23 @@ class RunConfig:
     results_dir: Path
     source_dir: Path | None = None
     source_tarball: Path | None = None
-    features: list[str] = field(default_factory=lambda: ["seccomp"])
+    features: list[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))
     kconfig_add: list[str] = field(default_factory=list)
-    accel: str = "auto"
+    accel: str = DEFAULT_ACCEL
     cmdline: list[str] = field(default_factory=list)
     qemu_args: list[str] = field(default_factory=list)
     jobs: int = os.cpu_count() or 1
     pytest_args: list[str] = field(default_factory=list)
     timeouts: Timeouts = field(default_factory=Timeouts)  # at KVM speed, scaled per accel
-    timeout_factor: float = 1.0  # an extra multiplier, for slow runners
-    build_timeout: float = 3600.0
+    timeout_factor: float = DEFAULT_TIMEOUT_FACTOR  # an extra multiplier, for slow runners
+    build_timeout: float = DEFAULT_BUILD_TIMEOUT
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
-    selftests: bool = True  # also run the kernel's seccomp selftests in the guest
+    selftests: bool = DEFAULT_SELFTESTS  # also run the kernel's seccomp selftests in the guest
     mbox: Path | None = None  # the series as an mbox, instead of series_dir
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
     expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell
-    ktap: bool = False  # also write results.ktap into the run directory
+    ktap: bool = DEFAULT_KTAP  # also write results.ktap into the run directory
 
 
 @dataclass
