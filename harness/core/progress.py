@@ -11,9 +11,10 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None) -> None:
-        self.stream = stream
-        self.live = stream.isatty() if live is None else live
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        # sys.stderr when called, not when imported: it may have been replaced since.
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
         self.started = time.monotonic()
         # Stages under way: cells build and boot side by side, and the
         # ticker only makes sense while there is one.
