@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,9 @@ class KernelSource:
     kernel_version: str  # as `make kernelversion` prints it
     origin: str  # "debian-package", "tarball" or "directory"
     package_version: str | None = None  # the Debian package version, for the package
+    # What the tree holds, for a --source tree the harness did not unpack itself (see
+    # tree_fingerprint); "" for the package or a tarball, whose name says it already.
+    fingerprint: str = ""
 
 
 def kernel_version(tree: Path) -> str:
@@ -55,6 +59,52 @@ def check_kernel_tree(tree: Path, what: str) -> None:
             f"{what} {tree}: the tree has been configured in place (.config present); "
             "run 'make mrproper' there, the harness builds out of tree"
         )
+
+
+# Kept out of a tree's fingerprint: git's own data, and what a build in place would
+# leave (check_kernel_tree refuses a configured tree anyway).
+_NOT_SOURCE = {".git"}
+
+
+def tree_fingerprint(tree: Path) -> str:
+    """What a --source tree holds, so an edit there rebuilds what it touches.
+
+    A git checkout: its HEAD's tree, the diff of the work tree against it and
+    the untracked files (name, size, mtime). Any other tree: a manifest of
+    every file's path, size, mtime and inode, which changes with any edit,
+    also one that replaces a file (a new inode) or keeps its size.
+    """
+    digest = hashlib.sha256()
+    if (tree / ".git").exists() and shutil.which("git"):
+        git = ["git", "-C", str(tree)]
+        head = subprocess.run([*git, "rev-parse", "HEAD^{tree}"], capture_output=True)
+        if head.returncode == 0:
+            diff = subprocess.run([*git, "diff", "HEAD", "--binary"], capture_output=True)
+            untracked = subprocess.run(
+                [*git, "ls-files", "-z", "--others", "--exclude-standard"], capture_output=True
+            )
+            digest.update(b"git\0" + head.stdout + b"\0" + diff.stdout + b"\0")
+            for untracked_name in sorted(untracked.stdout.split(b"\0")):
+                if untracked_name:
+                    stat = (tree / untracked_name.decode(errors="surrogateescape")).lstat()
+                    digest.update(
+                        b"%s\0%d\0%d\0" % (untracked_name, stat.st_size, stat.st_mtime_ns)
+                    )
+            return "git-" + digest.hexdigest()
+    # os.walk and plain strings: a 6.12 tree has some 90,000 files.
+    top = str(tree)
+    for directory, subdirs, files in os.walk(top):
+        subdirs[:] = sorted(d for d in subdirs if d not in _NOT_SOURCE)
+        for file_name in sorted(files):
+            path = f"{directory}/{file_name}"
+            stat = os.lstat(path)
+            relative = path[len(top) + 1 :]
+            digest.update(
+                f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0".encode(
+                    errors="surrogateescape"
+                )
+            )
+    return "files-" + digest.hexdigest()
 
 
 def debian_package_version(package: str) -> str | None:
@@ -107,7 +157,7 @@ def resolve_source(
     if source_dir is not None:
         tree = source_dir.resolve()
         check_kernel_tree(tree, "--source")
-        return KernelSource(tree, kernel_version(tree), "directory")
+        return KernelSource(tree, kernel_version(tree), "directory", None, tree_fingerprint(tree))
     if source_tarball is not None:
         if not source_tarball.is_file():
             raise BadInput(f"--source-tarball {source_tarball}: no such file")

@@ -105,11 +105,20 @@ def _keep_unchanged_mtimes(previous: Path, scratch: Path, touched: list[str]) ->
             os.utime(new, ns=(kept.st_atime_ns, kept.st_mtime_ns))
 
 
-def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> list[str]:
-    """Make `destination` the pristine tree with `series` applied; return patch warnings."""
+def prepare_patched_tree(
+    pristine: Path, series: Series, destination: Path, source_fingerprint: str = ""
+) -> list[str]:
+    """Make `destination` the pristine tree with `series` applied; return patch warnings.
+
+    The farm is made again when the series or the pristine tree changed (a
+    --source tree's fingerprint): its hard links would keep a file an editor
+    replaced, and miss a file added since.
+    """
     series_hash = series.content_hash()
     previous = read_json(destination / STAMP)
-    if previous.get("series_hash") == series_hash:
+    if (previous.get("series_hash"), previous.get("source", "")) == (
+        series_hash, source_fingerprint
+    ):  # fmt: skip
         return []
     scratch = _link_farm(pristine, destination)
     try:
@@ -126,7 +135,8 @@ def prepare_patched_tree(pristine: Path, series: Series, destination: Path) -> l
                 _refresh(scratch, str(relative))
         if destination.is_dir():
             _keep_unchanged_mtimes(destination, scratch, touched)
-        stamp = {"series": series.name, "series_hash": series_hash, "touched": touched}
+        stamp = {"series": series.name, "series_hash": series_hash, "touched": touched,
+                 "source": source_fingerprint}  # fmt: skip
         write_json(scratch / STAMP, stamp)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

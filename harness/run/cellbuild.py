@@ -115,7 +115,9 @@ class CellBuilder:
             destination = (
                 self.config.work.trees / source_key(self.prepared.source) / series.dir_name
             )
-            prepare_patched_tree(self.prepared.source.tree, series, destination)
+            prepare_patched_tree(
+                self.prepared.source.tree, series, destination, self.prepared.source.fingerprint
+            )
             return destination
 
         return _once(self.trees, variant, patch)

@@ -20,9 +20,10 @@ BUILD_STAMP = ".harness-build.json"
 def build_key(
     source: KernelSource, series: Series | None, merged: kconfig.MergedConfig, toolchain: str
 ) -> str:
-    """What a built kernel depends on: source, series content, merged config and compiler."""
+    """What a built kernel depends on: source (a --source tree by its content), series
+    content, merged config and compiler."""
     parts = [
-        str(source.tree), source.kernel_version, str(source.package_version),
+        str(source.tree), source.kernel_version, str(source.package_version), source.fingerprint,
         series.content_hash() if series else "no series", merged.fragment_text(), toolchain,
     ]  # fmt: skip
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
