@@ -16,3 +16,7 @@ def test_worst_cell_decides() -> None:
     assert worst([Status.TEST_FAILED, Status.INFRA, Status.BUILD_FAILED]) is Status.INFRA
     # A failure in an earlier stage outranks anything a later stage could say.
     assert Status.BUILD_FAILED.rank > Status.BOOT_TIMEOUT.rank > Status.TEST_FAILED.rank
+    # In the order the stages run: patch, config, build, boot, test.
+    stages = [Status.PATCH_FAILED, Status.CONFIG_FAILED, Status.BUILD_FAILED,
+              Status.BOOT_TIMEOUT, Status.TEST_FAILED]  # fmt: skip
+    assert [s.rank for s in stages] == sorted((s.rank for s in stages), reverse=True)

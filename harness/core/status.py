@@ -20,8 +20,8 @@ class Status(enum.Enum):
     KERNEL_PANIC = (7, 5)
     BOOT_TIMEOUT = (6, 6)
     BUILD_FAILED = (5, 7)
-    PATCH_FAILED = (4, 8)
-    CONFIG_FAILED = (3, 9)
+    CONFIG_FAILED = (3, 8)
+    PATCH_FAILED = (4, 9)  # patching comes before configuring: it hides the config stage
     INFRA = (10, 10)
 
     @property
