@@ -165,7 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(message)s")  # fmt: skip
-    signal.signal(signal.SIGTERM, _terminate)
+    # A closed terminal (SIGHUP) stops a run as Ctrl-C and SIGTERM do: children stopped,
+    # exit 130.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         return int(args.handler(args))
     except BadInput as error:

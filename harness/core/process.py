@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shlex
@@ -14,6 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """In a child, before exec: SIGKILL when the harness dies, even by SIGKILL.
+
+    Without it, a harness killed outright left make (or QEMU, mmdebstrap)
+    running in a build dir the next run takes over. The kernel sends the
+    signal when the thread that started the child ends: long children are
+    started, waited for and stopped by one thread (the build thread, a guest
+    worker), so that is also when the harness is done with them.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the harness died before prctl took effect
+        os._exit(1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ def run_logged(
             text=True,
             errors="replace",
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
 
         def expire() -> None:
