@@ -22,6 +22,8 @@ from seccomplib.child import (
 from seccomplib.proc import Lab
 from seccomplib.ptrace import (
     PTRACE_CONT,
+    PTRACE_EVENTMSG_SYSCALL_ENTRY,
+    PTRACE_EVENTMSG_SYSCALL_EXIT,
     PTRACE_O_SUSPEND_SECCOMP,
     PTRACE_O_TRACESECCOMP,
     PTRACE_O_TRACESYSGOOD,
@@ -78,6 +80,8 @@ def test_syscall_entry_stop_then_event_then_exit(lab: Lab) -> None:
     tracee.go()
     entry = syscall_walk_to_entry(tracee.pid, NR.getppid, 1, MAGIC_TRACE)
     assert entry.op == SYSCALL_INFO_ENTRY
+    # The message PTRACE_SECCOMP's entry stop must also give (test_entry_stop).
+    assert event_msg(tracee.pid) == PTRACE_EVENTMSG_SYSCALL_ENTRY
     if IS_ARM64:
         assert get_x7(tracee.pid) == 0
     resume(tracee.pid, PTRACE_SYSCALL)
@@ -89,6 +93,7 @@ def test_syscall_entry_stop_then_event_then_exit(lab: Lab) -> None:
     assert status.is_syscall_stop, f"expected the syscall-exit stop: {status}"
     exit_info = syscall_info(tracee.pid)
     assert exit_info.op == SYSCALL_INFO_EXIT and exit_info.rval == os.getpid()
+    assert event_msg(tracee.pid) == PTRACE_EVENTMSG_SYSCALL_EXIT
     if IS_ARM64:
         assert get_x7(tracee.pid) == 1
     resume(tracee.pid, PTRACE_CONT)
