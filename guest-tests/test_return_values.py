@@ -32,6 +32,7 @@ from seccomplib.bpf import (
 )
 from seccomplib.child import make_undumpable, outcome, write_bytes
 from seccomplib.proc import Lab, Pipe, thread_gone
+from seccomplib.ptrace import DEFAULT_TIMEOUT
 from seccomplib.sigsys import SYS_SECCOMP, SigsysRecorder
 from seccomplib.syscalls import ARCH, NR
 
@@ -235,7 +236,16 @@ def test_user_notif_supervisor_answers(lab: Lab) -> None:
             reporter.send(continued=outcome(write_bytes(effects.w, b"3")))
 
         pid = lab.spawn(child)
-        _msg, fds, _flags, _addr = socket.recv_fds(parent_sock, 16, 1)
+        # A child that fails before sending would leave recv_fds() waiting for
+        # ever: drop our copy of its end (its exit then reads as EOF) and bound
+        # the wait (for a child that hangs instead).
+        child_sock.close()
+        parent_sock.settimeout(DEFAULT_TIMEOUT)
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(parent_sock, 16, 1)
+        except TimeoutError:
+            raise AssertionError(f"child {pid} sent no listener in {DEFAULT_TIMEOUT} s") from None
+        assert fds, f"child {pid} ended without sending its listener: {lab.wait_gone(pid)}"
         listener = fds[0]
         try:
             first = notify.receive(listener)
