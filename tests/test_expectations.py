@@ -99,6 +99,39 @@ def test_checked_in_file_holds_for_repeated_race_tests() -> None:
     assert judge(load(CHECKED_IN), "x86_64", "baseline", skipped).departures == []
 
 
+@pytest.mark.parametrize(
+    ("nodeid", "bare"),
+    [
+        ("t.py::test_y[rep2]", "t.py::test_y"),
+        ("t.py::test_y[rep2-SIGUSR1]", "t.py::test_y[SIGUSR1]"),
+        ("t.py::test_y[rep10-no-exitkill]", "t.py::test_y[no-exitkill]"),
+        ("t.py::test_y[SIGUSR1-rep2]", "t.py::test_y[SIGUSR1]"),
+        ("t.py::test_y[representative]", "t.py::test_y[representative]"),
+        ("t.py::test_y[x-rep1-y]", "t.py::test_y[x-rep1-y]"),
+        ("t.py::test_y", "t.py::test_y"),
+    ],
+)
+def test_without_repeat_drops_only_the_repeat_parameter(nodeid: str, bare: str) -> None:
+    assert expectations.without_repeat(nodeid) == bare
+
+
+def test_entries_naming_exact_ids_decide_their_repetitions(tmp_path: Path) -> None:
+    """--repeat 2 ids as guest-tests/conftest.py makes them ([repN] first):
+    entries that name the tests exactly, without a trailing *, still decide."""
+    plain = "d.py::test_detach_from_earlier_stop_only_disarms"
+    param = "d.py::test_tracer_death_at_stop_kills"
+    path = write(tmp_path, entry(test=plain, outcome="skipped", reason="none")
+                 + entry(test=f"{param}[exit]", outcome="skipped", reason="none"))  # fmt: skip
+    outcomes = {f"{plain}[rep0]": "skipped", f"{plain}[rep1]": "skipped",
+                f"{param}[rep0-exit]": "skipped", f"{param}[rep1-exit]": "passed",
+                f"{param}[rep0-killed]": "passed"}  # fmt: skip
+    judged = judge(load(path), "x86_64", "baseline", results(outcomes))
+    assert [(d.test, d.expected, d.actual, d.entry) for d in judged.departures] == [
+        (f"{param}[rep1-exit]", "skipped", "passed", 2)
+    ]
+    assert judged.stale == []
+
+
 # -- the semantics ---------------------------------------------------------------
 
 
