@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import signal
 from collections.abc import Iterator
 
 import pytest
 
+from seccomplib import probe
 from seccomplib.proc import Lab
-from seccomplib.ptrace import (
-    PTRACE_SECCOMP,
-    PTRACE_TRACEME,
-    ptrace,
-    wait_gone,
-    wait_stop,
-)
 
 MARKERS = {
-    "ptrace_seccomp": "needs the PTRACE_SECCOMP patch; skipped when the kernel probe says EIO",
+    "ptrace_seccomp": (
+        "needs the PTRACE_SECCOMP patch; skipped when the kernel probe says EIO, "
+        "an error on any other probe result"
+    ),
     "race": "detach/kill/resume test repeated --repeat N times to shake out races",
 }
 
@@ -53,48 +47,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 # ------------------------------------------------------------ the probe
 
-_probe_result: str | None = None  # None: not probed; "": supported; else skip reason
+_verdict: probe.Verdict | None = None  # None until the first test that needs it
 
 
-def _probe_ptrace_seccomp() -> str:
-    """Ask the kernel: ptrace(0x4213) on a stopped tracee. "" when supported."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            ptrace(PTRACE_TRACEME, 0)
-            os.kill(os.getpid(), signal.SIGSTOP)
-        finally:
-            os._exit(0)
-    try:
-        stop = wait_stop(pid)
-        if stop.stop_sig != signal.SIGSTOP:
-            return f"PTRACE_SECCOMP probe: unexpected stop {stop}"
-        try:
-            ptrace(PTRACE_SECCOMP, pid, 0, 0)
-        except OSError as exc:
-            name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            return f"kernel has no PTRACE_SECCOMP (0x4213 -> {name})"
-        wait_gone(pid)  # resumed like PTRACE_CONT: the child just exits
-        pid = 0
-        return ""
-    finally:
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-
-
-def ptrace_seccomp_skip_reason() -> str:
-    global _probe_result
-    if _probe_result is None:
-        _probe_result = _probe_ptrace_seccomp()
-    return _probe_result
+def ptrace_seccomp_verdict() -> probe.Verdict:
+    """The probe's verdict, asked once per session (a fork and a ptrace)."""
+    global _verdict
+    if _verdict is None:
+        _verdict = probe.classify(probe.probe())
+    return _verdict
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Only EIO skips; any other probe result errors every dependent test.
     if item.get_closest_marker("ptrace_seccomp"):
-        reason = ptrace_seccomp_skip_reason()
-        if reason:
-            pytest.skip(reason)
+        probe.gate(ptrace_seccomp_verdict())
 
 
 @pytest.fixture

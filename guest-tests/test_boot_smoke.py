@@ -19,9 +19,34 @@ def test_runs_on_a_supported_arch() -> None:
     assert platform.machine() in ("x86_64", "aarch64")
 
 
+def cpu_list(text: str) -> set[int]:
+    """The kernel's cpulist format ("0-1,4") as a set of CPU numbers."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        if part:
+            first, _, last = part.partition("-")
+            cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def read_cpu_list(name: str) -> set[int]:
+    return cpu_list(Path(f"/sys/devices/system/cpu/{name}").read_text())
+
+
 def test_two_cpus_online_for_races() -> None:
-    with open("/sys/devices/system/cpu/online") as online:
-        assert online.read().strip() == "0-1"
+    """Every CPU the harness gave the guest (QEMU -smp: the present CPUs) is
+    online and ours, and there are at least two: the race tests run tracer
+    and tracee on different CPUs. Not a fixed "0-1", so -smp may change."""
+    present = read_cpu_list("present")
+    assert read_cpu_list("online") == present, f"present CPUs {sorted(present)} not all online"
+    assert os.sched_getaffinity(0) == present, "the tests may not run on every CPU"
+    assert len(present) >= 2, f"the race tests need two CPUs, the guest has {sorted(present)}"
+
+
+def test_cpu_list_format() -> None:
+    assert cpu_list("0-1\n") == {0, 1}
+    assert cpu_list("0") == {0}
+    assert cpu_list("0-2,4,6-7") == {0, 1, 2, 4, 6, 7}
 
 
 def test_seccomp_filter_mode_is_built_in() -> None:

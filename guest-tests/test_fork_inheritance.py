@@ -60,10 +60,12 @@ def kill_probe_rule(action: int) -> Rule:
 
 
 def find_shell() -> str:
+    # The initramfs ships busybox's /bin/sh: without it the test fails, as
+    # the execve rules would otherwise go unchecked in a green cell.
     for path in ("/bin/sh", "/usr/bin/sh"):
         if os.access(path, os.X_OK):
             return path
-    pytest.skip("no /bin/sh to execve")
+    raise AssertionError("no /bin/sh to execve: the initramfs must provide one")
 
 
 def exec_kill_probe(shell: str, out: Pipe) -> None:

@@ -8,13 +8,14 @@ import os
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from seccomplib import notify
+from seccomplib import kmsg, notify
 from seccomplib.bpf import (
     RET_ALLOW,
     RET_KILL_PROCESS,
@@ -31,6 +32,7 @@ from seccomplib.bpf import (
 )
 from seccomplib.child import make_undumpable, outcome, write_bytes
 from seccomplib.proc import Lab, Pipe, thread_gone
+from seccomplib.ptrace import DEFAULT_TIMEOUT
 from seccomplib.sigsys import SYS_SECCOMP, SigsysRecorder
 from seccomplib.syscalls import ARCH, NR
 
@@ -42,6 +44,7 @@ def write_rule(pipe: Pipe, action: int) -> Rule:
 
 @dataclass
 class Run:
+    pid: int
     exit_code: int | None
     term_sig: int | None
     report: dict[str, Any]
@@ -61,10 +64,11 @@ def run_filtered_write(lab: Lab, actions: Sequence[int], undumpable: bool = Fals
         reporter.send(reached=True)
         reporter.send(**outcome(write_bytes(effects.w, b"x")))
 
-    status = lab.wait_gone(lab.spawn(child))
+    pid = lab.spawn(child)
+    status = lab.wait_gone(pid)
     report = reporter.collect()
     assert report.get("reached"), f"child failed before the syscall: {status}"
-    return Run(status.exit_code, status.term_sig, report, effects.drain())
+    return Run(pid, status.exit_code, status.term_sig, report, effects.drain())
 
 
 def test_allow_runs_the_syscall(lab: Lab) -> None:
@@ -74,8 +78,36 @@ def test_allow_runs_the_syscall(lab: Lab) -> None:
 
 
 def test_log_runs_the_syscall(lab: Lab) -> None:
+    # ALLOW passes this too: test_log_writes_an_audit_record tells them apart.
     run = run_filtered_write(lab, [RET_LOG])
     assert run.exit_code == 0
+    assert run.report["ret"] == 1 and run.effects == b"x"
+
+
+def seccomp_record_of(pid: int) -> Callable[[str], bool]:
+    """Matches seccomp_log()'s audit record for a write(2) by `pid`."""
+    return lambda message: (
+        f"type={kmsg.AUDIT_SECCOMP} " in message
+        and f" pid={pid} " in message
+        and f" syscall={NR.write} " in message
+    )
+
+
+def test_log_writes_an_audit_record(lab: Lab) -> None:
+    """What LOG adds to ALLOW is the record: an ALLOW'd write logs none, the
+    LOG'd write right after it logs one with code=SECCOMP_RET_LOG."""
+    if not kmsg.have_audit():
+        pytest.skip("kernel without CONFIG_AUDIT: SECCOMP_RET_LOG writes no record")
+    logged = Path("/proc/sys/kernel/seccomp/actions_logged").read_text().split()
+    assert "log" in logged, f"actions_logged leaves out log: {logged}"
+    with kmsg.watching() as cursor:
+        allowed = run_filtered_write(lab, [RET_ALLOW])
+        run = run_filtered_write(lab, [RET_LOG])
+        record = cursor.wait_for(seccomp_record_of(run.pid))
+        assert record, f"no audit record for the LOG'd write of pid {run.pid}: {cursor.seen[-5:]}"
+        # Records come out in order: any for the ALLOW'd write is seen by now.
+        assert not any(seccomp_record_of(allowed.pid)(m) for m in cursor.seen), cursor.seen
+    assert f" code={RET_LOG:#x}" in record, record
     assert run.report["ret"] == 1 and run.effects == b"x"
 
 
@@ -204,7 +236,16 @@ def test_user_notif_supervisor_answers(lab: Lab) -> None:
             reporter.send(continued=outcome(write_bytes(effects.w, b"3")))
 
         pid = lab.spawn(child)
-        _msg, fds, _flags, _addr = socket.recv_fds(parent_sock, 16, 1)
+        # A child that fails before sending would leave recv_fds() waiting for
+        # ever: drop our copy of its end (its exit then reads as EOF) and bound
+        # the wait (for a child that hangs instead).
+        child_sock.close()
+        parent_sock.settimeout(DEFAULT_TIMEOUT)
+        try:
+            _msg, fds, _flags, _addr = socket.recv_fds(parent_sock, 16, 1)
+        except TimeoutError:
+            raise AssertionError(f"child {pid} sent no listener in {DEFAULT_TIMEOUT} s") from None
+        assert fds, f"child {pid} ended without sending its listener: {lab.wait_gone(pid)}"
         listener = fds[0]
         try:
             first = notify.receive(listener)

@@ -55,7 +55,8 @@ def results(outcomes: dict[str, str]) -> list[records.TestResult]:
 def test_checked_in_file_matches_a_real_baseline_run(data_dir: Path) -> None:
     known = load(CHECKED_IN)
     guest = read_records(data_dir / "results-x86_64-baseline.jsonl")
-    assert guest.counts()["skipped"] == 46
+    # 43 PTRACE_SECCOMP tests, the arm64-only x7 test and the audit-record test
+    assert guest.counts()["skipped"] == 45
     judged = judge(known, "x86_64", "baseline", guest.results)
     assert judged.departures == [] and judged.expected_failures == []
     assert judged.stale == []
@@ -64,7 +65,8 @@ def test_checked_in_file_matches_a_real_baseline_run(data_dir: Path) -> None:
 def test_checked_in_file_matches_a_real_patched_run(data_dir: Path) -> None:
     guest = read_records(data_dir / "results-x86_64-patched.jsonl")
     upstream, planned = parse_tap((data_dir / "seccomp_bpf-x86_64-patched.tap").read_text())
-    assert guest.counts()["skipped"] == 1 and planned == len(upstream) == 107
+    # the x7 test (arm64 only) and the audit-record test (no CONFIG_AUDIT)
+    assert guest.counts()["skipped"] == 2 and planned == len(upstream) == 107
     judged = judge(load(CHECKED_IN), "x86_64", "patched", [*guest.results, *upstream])
     assert judged.departures == [] and judged.expected_failures == []
     assert judged.stale == []
@@ -74,7 +76,7 @@ def test_checked_in_file_catches_a_patched_kernel_that_skips_its_tests(data_dir:
     """The same records as a patched cell: the series' tests skipped is a departure each."""
     guest = read_records(data_dir / "results-x86_64-baseline.jsonl")
     judged = judge(load(CHECKED_IN), "x86_64", "patched", guest.results)
-    assert len(judged.departures) == 45  # every PTRACE_SECCOMP test but the arm64-only one
+    assert len(judged.departures) == 43  # every PTRACE_SECCOMP test but the arm64-only one
     assert {d.expected for d in judged.departures} == {"passed"}
     assert {d.actual for d in judged.departures} == {"skipped"}
     assert X7_TEST not in {d.test for d in judged.departures}
@@ -99,6 +101,39 @@ def test_checked_in_file_holds_for_repeated_race_tests() -> None:
     ]  # fmt: skip
     skipped = results(dict.fromkeys(outcomes, "skipped"))
     assert judge(load(CHECKED_IN), "x86_64", "baseline", skipped).departures == []
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "bare"),
+    [
+        ("t.py::test_y[rep2]", "t.py::test_y"),
+        ("t.py::test_y[rep2-SIGUSR1]", "t.py::test_y[SIGUSR1]"),
+        ("t.py::test_y[rep10-no-exitkill]", "t.py::test_y[no-exitkill]"),
+        ("t.py::test_y[SIGUSR1-rep2]", "t.py::test_y[SIGUSR1]"),
+        ("t.py::test_y[representative]", "t.py::test_y[representative]"),
+        ("t.py::test_y[x-rep1-y]", "t.py::test_y[x-rep1-y]"),
+        ("t.py::test_y", "t.py::test_y"),
+    ],
+)
+def test_without_repeat_drops_only_the_repeat_parameter(nodeid: str, bare: str) -> None:
+    assert expectations.without_repeat(nodeid) == bare
+
+
+def test_entries_naming_exact_ids_decide_their_repetitions(tmp_path: Path) -> None:
+    """--repeat 2 ids as guest-tests/conftest.py makes them ([repN] first):
+    entries that name the tests exactly, without a trailing *, still decide."""
+    plain = "d.py::test_detach_from_earlier_stop_only_disarms"
+    param = "d.py::test_tracer_death_at_stop_kills"
+    path = write(tmp_path, entry(test=plain, outcome="skipped", reason="none")
+                 + entry(test=f"{param}[exit]", outcome="skipped", reason="none"))  # fmt: skip
+    outcomes = {f"{plain}[rep0]": "skipped", f"{plain}[rep1]": "skipped",
+                f"{param}[rep0-exit]": "skipped", f"{param}[rep1-exit]": "passed",
+                f"{param}[rep0-killed]": "passed"}  # fmt: skip
+    judged = judge(load(path), "x86_64", "baseline", results(outcomes))
+    assert [(d.test, d.expected, d.actual, d.entry) for d in judged.departures] == [
+        (f"{param}[rep1-exit]", "skipped", "passed", 2)
+    ]
+    assert judged.stale == []
 
 
 # -- the semantics ---------------------------------------------------------------

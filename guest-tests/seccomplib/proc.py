@@ -131,18 +131,19 @@ class Reporter(Pipe):
             select.select([self.r], [], [], remaining)
 
 
-def _reap(pid: int, deadline: float) -> None:
+def _reap(pid: int, deadline: float) -> str:
     """SIGKILL `pid` if it is still ours and collect every status it owes us.
 
     waitpid() first: once it says ECHILD the pid is no longer our child or
     tracee (maybe reaped by the test and reused), so it must not be killed.
+    Returns "" once that is so, else (at the deadline) what /proc says of it.
     """
     killed = False
     while time.monotonic() < deadline:
         try:
             got, status = os.waitpid(pid, os.WNOHANG | WALL)
         except ChildProcessError:
-            return
+            return ""
         if got and not os.WIFSTOPPED(status):
             continue  # it ended; the next waitpid() says ECHILD
         if not killed:
@@ -151,6 +152,26 @@ def _reap(pid: int, deadline: float) -> None:
             killed = True
         if not got:
             time.sleep(0.001)
+    return describe_task(pid)
+
+
+def _proc_text(path: str) -> str:
+    try:
+        return Path(path).read_text(errors="replace").strip()
+    except OSError as exc:
+        return f"<{exc.strerror}>"
+
+
+def describe_task(pid: int) -> str:
+    """pid, state, wchan and kernel stack: where a task that will not die is stuck."""
+    status = _proc_text(f"/proc/{pid}/status")
+    states = [line for line in status.splitlines() if line.startswith("State:")]
+    state = states[0].split(":", 1)[1].strip() if states else status
+    wchan = _proc_text(f"/proc/{pid}/wchan") or "0"
+    stack = " <- ".join(
+        line.split("] ", 1)[-1] for line in _proc_text(f"/proc/{pid}/stack").splitlines()
+    )
+    return f"pid {pid}: state {state}, wchan {wchan}, stack: {stack or '<empty>'}"
 
 
 PipeT = TypeVar("PipeT", bound=Pipe)
@@ -189,12 +210,24 @@ class Lab:
     def wait_gone(self, pid: int, timeout: float = DEFAULT_TIMEOUT) -> WaitStatus:
         return wait_gone(pid, timeout)
 
-    def cleanup(self) -> None:
-        deadline = time.monotonic() + DEFAULT_TIMEOUT
-        for pid in [*reversed(self.extra), *reversed(self.pids)]:
-            _reap(pid, deadline)
+    def cleanup(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        """Kill and reap every child; fail naming those still there after `timeout`.
+
+        A tracee that SIGKILL cannot end in time is stuck in the kernel, which
+        is how a broken ptrace patch fails: that must fail the test, not leak.
+        """
+        deadline = time.monotonic() + timeout
+        stuck = [
+            text
+            for pid in [*reversed(self.extra), *reversed(self.pids)]
+            if (text := _reap(pid, deadline))
+        ]
         for pipe in self.pipes:
             pipe.close()
+        if stuck:
+            raise AssertionError(
+                f"{len(stuck)} task(s) not reaped {timeout} s after SIGKILL: " + "; ".join(stuck)
+            )
 
 
 def thread_gone(tid: int, timeout: float = DEFAULT_TIMEOUT) -> bool:

@@ -46,6 +46,11 @@ PTRACE_EVENT_CLONE = 3
 PTRACE_EVENT_SECCOMP = 7
 PTRACE_EVENT_STOP = 128
 
+# The event message at a syscall stop (ptrace_report_syscall() stores it in
+# ->ptrace_message; PTRACE_GET_SYSCALL_INFO reads the op from it).
+PTRACE_EVENTMSG_SYSCALL_ENTRY = 1
+PTRACE_EVENTMSG_SYSCALL_EXIT = 2
+
 # PTRACE_GET_SYSCALL_INFO ops.
 SYSCALL_INFO_NONE = 0
 SYSCALL_INFO_ENTRY = 1

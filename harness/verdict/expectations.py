@@ -9,7 +9,9 @@ warning, not a failure.
 
 Test globs match the whole node id. Only `*` (any run of characters) and `?`
 (one character) are special: brackets are literal, since pytest's
-parametrized ids use them (`test_x.py::test_y[SIGUSR1]`).
+parametrized ids use them (`test_x.py::test_y[SIGUSR1]`). The repN parameter
+that --repeat adds is ignored: `test_x.py::test_y[rep3-SIGUSR1]` is decided
+by an entry for `test_x.py::test_y[SIGUSR1]`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ def glob_pattern(glob: str) -> re.Pattern[str]:
     return re.compile("".join(parts), re.DOTALL)
 
 
+# --repeat N (guest-tests/conftest.py) parametrizes each race test once more,
+# with ids rep0..repN-1 that pytest puts first in the brackets: t[rep2] or
+# t[rep2-SIGUSR1] (last, t[SIGUSR1-rep2], is taken too). An entry naming the
+# test without them decides every repetition.
+_REPEAT_ID = re.compile(r"\[rep\d+\]$|(?<=\[)rep\d+-(?=.*\]$)|-rep\d+(?=\]$)")
+
+
+def without_repeat(nodeid: str) -> str:
+    """The node id without the repN parameter --repeat added (unchanged if none)."""
+    return _REPEAT_ID.sub("", nodeid, count=1)
+
+
 def suite_of(nodeid_or_glob: str) -> str:
     """'seccomp_bpf' for an upstream selftest's node id (or a glob over them), else 'guest'."""
     prefix = nodeid_or_glob.partition("::")[0]
@@ -70,8 +84,9 @@ class Expectation:
         return self.arch in (ANY, arch) and self.variant in (ANY, variant)
 
     def glob_matching(self, nodeid: str) -> str | None:
+        bare = without_repeat(nodeid)
         for glob, pattern in zip(self.tests, self.patterns, strict=True):
-            if pattern.fullmatch(nodeid):
+            if pattern.fullmatch(nodeid) or (bare != nodeid and pattern.fullmatch(bare)):
                 return glob
         return None
 

@@ -1,0 +1,77 @@
+"""Kernel log records (/dev/kmsg) written while a test runs, e.g. seccomp's
+audit records ("audit: type=1326 ... code=0x7ffc0000")."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .ptrace import DEFAULT_TIMEOUT
+
+AUDIT_SECCOMP = 1326  # the audit record type of seccomp_log()
+_RATELIMIT = Path("/proc/sys/kernel/printk_ratelimit")
+
+
+def have_audit() -> bool:
+    """/proc/PID/loginuid exists only in kernels built with CONFIG_AUDIT."""
+    return Path("/proc/self/loginuid").exists()
+
+
+class KmsgCursor:
+    """The messages of the records logged after it was opened, in order."""
+
+    def __init__(self) -> None:
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)  # only what comes after this point
+        self.seen: list[str] = []
+
+    def _read_new(self) -> None:
+        while True:
+            try:
+                record = os.read(self.fd, 8192)  # one record per read
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # records overwritten under us: go on
+                    continue
+                raise
+            _prefix, _sep, message = record.decode(errors="replace").partition(";")
+            self.seen.append(message.split("\n", 1)[0])
+
+    def wait_for(self, wanted: Callable[[str], bool], timeout: float = DEFAULT_TIMEOUT) -> str:
+        """The first new message `wanted` accepts; "" if none came in time."""
+        deadline = time.monotonic() + timeout
+        checked = 0
+        while True:
+            self._read_new()
+            for message in self.seen[checked:]:
+                if wanted(message):
+                    return message
+            checked = len(self.seen)
+            if time.monotonic() >= deadline:
+                return ""
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[KmsgCursor]:
+    """A cursor, with printk's rate limit off meanwhile.
+
+    Audit records reach the console through printk_ratelimit() (10 per 5 s)
+    while no auditd listens, and the kill tests before this one log plenty.
+    """
+    old = _RATELIMIT.read_text()
+    _RATELIMIT.write_text("0")
+    cursor = KmsgCursor()
+    try:
+        yield cursor
+    finally:
+        cursor.close()
+        _RATELIMIT.write_text(old)
