@@ -4,6 +4,7 @@ the right failure class, exit code and report entry, other results intact."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -87,6 +88,36 @@ def test_warning_fails_the_test_that_was_running(matrix_run: MatrixRun, tmp_path
     assert "lkdtm" in warnings[0]["excerpt"].lower()
     assert "lkdtm_WARNING" in warnings[0]["decoded"]
     assert run.cell["tainted"] & 512  # TAINT_WARN, read back from the guest
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind", "title"),
+    [
+        ("lkdtm_hung_task", "hung_task", "blocked for more than"),
+        ("lkdtm_softlockup", "soft_lockup", "soft lockup"),
+        ("lkdtm_bug", "bug", "kernel BUG at"),
+    ],
+)
+def test_a_report_class_fails_the_test_that_provoked_it(
+    matrix_run: MatrixRun, tmp_path: Path, fault: str, kind: str, title: str
+) -> None:
+    """Each report class the base config can give, provoked for real: exit 8, the
+    report attributed to its test, the tests around it intact."""
+    run = run_fault(tmp_path, f"available_before or {fault} or still_works")
+    assert run.exit_code == 8, run.stderr
+    assert run.cell["status"] == "kernel_warning"
+    assert run.outcomes() == {
+        "test_sysrq_is_available_before_the_fault": "passed",
+        f"test_{fault}": "failed",
+        "test_userspace_still_works_after_the_fault": "passed",
+    }
+    reports = [r for r in run.cell["kernel_reports"] if r["kind"] == kind]
+    assert reports, run.cell["kernel_reports"]
+    assert reports[0]["test"].endswith(f"test_{fault}")
+    assert title in reports[0]["title"]
+    keep = Path(__file__).parent / "data" / f"console-{ARCH}-{fault.replace('_', '-')}.log"
+    if os.environ.get("HARNESS_RECORD_CONSOLES"):  # how tests/data's copies were made
+        shutil.copyfile(run.directory / "console.log", keep)
 
 
 def test_hang_is_killed_and_reported(matrix_run: MatrixRun, tmp_path: Path) -> None:

@@ -41,7 +41,9 @@ class QemuSetup:
 
 def kernel_cmdline(setup: QemuSetup) -> str:
     # panic=-1 reboots at once on panic, and -no-reboot turns that into a QEMU exit.
-    base = [f"console={setup.arch.console}", "panic=-1", "rdinit=/init"]
+    # watchdog_thresh=30: a soft lockup is a CPU held for 60 s, not the default
+    # 20 s that a TCG vCPU on a busy host can miss without any kernel bug.
+    base = [f"console={setup.arch.console}", "panic=-1", "rdinit=/init", "watchdog_thresh=30"]
     return " ".join(base + setup.cmdline_extra)
 
 
