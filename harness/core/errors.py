@@ -40,3 +40,16 @@ class PatchError(StageFailure):
 
 class BuildError(StageFailure):
     status = Status.BUILD_FAILED
+
+
+# What a tool prints when the disk it writes to is full (strerror(ENOSPC)).
+DISK_FULL = "No space left on device"
+
+
+def host_trouble(output: str, where: Path) -> InfraError | None:
+    """The host's failure, not the kernel's, when a step's output shows one: a full disk."""
+    if DISK_FULL in output:
+        return InfraError(
+            f"disk full while writing under {where} ({DISK_FULL}); free space there and run again"
+        )
+    return None

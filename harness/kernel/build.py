@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.arches import ArchSpec
-from harness.core.errors import BuildError, ConfigError, InfraError
+from harness.core.errors import BuildError, ConfigError, InfraError, host_trouble
 from harness.core.process import run_logged
 from harness.kernel.kconfig import KconfigIndex, MergedConfig, parse_dotconfig, verify
 
@@ -105,6 +105,9 @@ def configure(
     for step in steps:
         result = run_logged(step, log_path, cwd=build_dir, env=env)
         if result.returncode != 0:
+            trouble = host_trouble(result.output, build_dir)
+            if trouble is not None:
+                raise trouble
             raise InfraError(
                 f"config step failed: {step[0]} (exit {result.returncode}); see {log_path}",
                 log=log_path,
@@ -139,8 +142,15 @@ def build(
     command += make_command(arch, tree, build_dir, [arch.image_target], jobs)
     result = run_logged(command, log_path, cwd=build_dir, env=make_env(ccache_dir), timeout=timeout)
     if result.timed_out:
-        raise BuildError(f"build timed out after {timeout:.0f} s; see {log_path}", log=log_path)
+        # The host (or the limit) was too slow: nothing says the kernel is broken.
+        raise InfraError(
+            f"build timed out after {timeout:.0f} s (--build-timeout); see {log_path}",
+            log=log_path, excerpt=result.output[-2000:],
+        )  # fmt: skip
     if result.returncode != 0:
+        trouble = host_trouble(result.output, build_dir)
+        if trouble is not None:
+            raise trouble
         errors = first_errors(result.output)
         headline = errors.splitlines()[0] if errors else f"make exited {result.returncode}"
         raise BuildError(f"build failed: {headline}; see {log_path}", log=log_path, excerpt=errors)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.arches import ArchSpec
-from harness.core.errors import InfraError
+from harness.core.errors import BuildError, InfraError, host_trouble
 from harness.core.process import run_logged
 from harness.core.vocabulary import Outcome
 from harness.core.workdir import scratch_prefix
-from harness.kernel.build import make_command, make_env
+from harness.kernel.build import first_errors, make_command, make_env
 from harness.kernel.series import Patch
 from harness.vm.initramfs import MIRROR, SUITE
 from harness.vm.records import TestResult
@@ -77,11 +77,15 @@ def build_seccomp_bpf(
     ccache_dir: Path,
     source: Path | None = None,
     name: str = SUITE_NAME,
+    from_series: bool = False,
 ) -> Path:
     """seccomp_bpf for `arch`, static, rebuilt only when its source or headers changed.
 
     `source` (default: the tree's own) may be a copy of the file outside the tree,
-    whose relative includes then resolve through the tree's selftest directory."""
+    whose relative includes then resolve through the tree's selftest directory.
+    `from_series`: the source is the series' (the patched tree's, or its hunks on
+    the pristine file), so a compile error is the series' build failure, not the
+    host's."""
     env = make_env(ccache_dir)
     headers = make_command(arch, tree, build_dir, ["headers"], 1)
     if run_logged(headers, log_path, env=env).returncode != 0:
@@ -102,7 +106,14 @@ def build_seccomp_bpf(
     result = run_logged(compile_command, log_path, cwd=source.parent, env=env)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise InfraError(f"building {name} failed; see {log_path}", log=log_path)
+        trouble = host_trouble(result.output, output.parent)
+        if trouble is not None:
+            raise trouble
+        errors = first_errors(result.output)
+        headline = errors.splitlines()[0] if errors else f"exit {result.returncode}"
+        failure = BuildError if from_series else InfraError
+        raise failure(f"building {name} failed: {headline}; see {log_path}", log=log_path,
+                      excerpt=errors)  # fmt: skip
     partial.rename(output)
     return output
 

@@ -227,7 +227,13 @@ class CellBuilder:
             sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
             binaries = [
                 selftests.build_seccomp_bpf(
-                    arch, tree, build_dir, sysroot, log_path, self.config.work.ccache
+                    arch,
+                    tree,
+                    build_dir,
+                    sysroot,
+                    log_path,
+                    self.config.work.ccache,
+                    from_series=cell.variant == Variant.PATCHED,
                 )
             ]
             binaries += self.series_selftests(cell, arch, build_dir, sysroot, log_path)
@@ -256,6 +262,6 @@ class CellBuilder:
         return [
             selftests.build_seccomp_bpf(
                 arch, pristine, build_dir, sysroot, log_path, self.config.work.ccache,
-                source=source, name=selftests.SERIES_BINARY,
+                source=source, name=selftests.SERIES_BINARY, from_series=True,
             )
         ]  # fmt: skip

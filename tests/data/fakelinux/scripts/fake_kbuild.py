@@ -3,12 +3,15 @@
 It prints paths relative to the build dir, as ccache's base_dir makes gcc do.
 A C file fails to compile at a line starting with `#error` (`#error-ARCH`:
 only for that ARCH) and, under W=1, warns at a line holding `w1-warning: TEXT`.
+A line `#enospc` fails its compile as a full disk does; a line `#slow N`
+makes it take N seconds.
 Every C file outside scripts/ is part of the build, so a build writes an
 object for each.
 """
 
 import os
 import sys
+import time
 from pathlib import Path
 
 TREE = Path(__file__).resolve().parent.parent
@@ -19,7 +22,15 @@ def compile_c(source: Path, output: Path, arch: str, extra_warnings: bool) -> bo
     compiled = True
     shown = os.path.relpath(source, Path.cwd())
     for number, line in enumerate(source.read_text().splitlines(), start=1):
-        if line.startswith("#error ") or line.startswith(f"#error-{arch} "):
+        if line.startswith("#slow "):
+            time.sleep(float(line.split()[1]))
+        if line.startswith("#enospc"):
+            print(
+                f"{shown}:{number}: fatal error: cannot write {output.name}: "
+                "No space left on device"
+            )
+            compiled = False
+        elif line.startswith("#error ") or line.startswith(f"#error-{arch} "):
             print(f"{shown}:{number}:2: error: {line}")
             compiled = False
         elif extra_warnings and "w1-warning:" in line:
