@@ -11,13 +11,14 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.core.status import Status, worst
+from harness.core.status import EXIT_INTERRUPTED, Status, worst
 from harness.core.vocabulary import Outcome, Variant
 
 STAGES = ("patch", "config", "build", "boot", "test")
 # 2: cell.json holds "results" (every test); 1 (no key): only JUnit held them.
 CELL_FORMAT = 2
 GUEST_SUITE = "guest"  # the suite label of the guest's own pytest tests
+INTERRUPTED = "interrupted"  # the status of a run, or a cell, stopped before its end
 VARIANTS = tuple(Variant)
 
 
@@ -80,6 +81,7 @@ class Cell:
     kernel_reports: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     results: list[TestOutcome] = field(default_factory=list)  # every test, guest and upstream
+    interrupted: bool = False  # begun, never decided: the run was interrupted
 
     @property
     def name(self) -> str:
@@ -93,8 +95,8 @@ class Cell:
         return {
             "arch": self.arch,
             "variant": self.variant,
-            "status": self.status.label,
-            "exit_code": self.status.exit_code,
+            "status": INTERRUPTED if self.interrupted else self.status.label,
+            "exit_code": EXIT_INTERRUPTED if self.interrupted else self.status.exit_code,
             "reason": self.reason,
             "stages": {name: stage.to_json() for name, stage in self.stages.items()},
             "tests": self.tests,
@@ -120,6 +122,7 @@ class RunSummary:
     run_id: str
     cells: list[Cell]
     facts: dict[str, Any] = field(default_factory=dict)
+    interrupted: bool = False  # Ctrl-C, SIGTERM or SIGHUP: what finished, and the rest
 
     def status(self) -> Status:
         return worst([cell.status for cell in self.cells])
@@ -128,8 +131,8 @@ class RunSummary:
         status = self.status()
         return {
             "run_id": self.run_id,
-            "status": status.label,
-            "exit_code": status.exit_code,
+            "status": INTERRUPTED if self.interrupted else status.label,
+            "exit_code": EXIT_INTERRUPTED if self.interrupted else status.exit_code,
             **self.facts,
             "cells": [cell.to_json() for cell in self.cells],
         }

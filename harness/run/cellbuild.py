@@ -85,6 +85,7 @@ class CellBuilder:
         self.bases: dict[str, initramfs.Initramfs | StageFailure] = {}
         # Two guests of one arch share one base; arches do not wait for each other.
         self.bases_locks = {name: threading.Lock() for name in (a.name for a in config.arches)}
+        self.opened: list[tuple[Cell, Path]] = []  # every cell begun, in order, and its dir
 
     def _timed(self, cell: Cell, stage: str, action: Callable[[], object]) -> object:
         started = time.monotonic()
@@ -148,6 +149,7 @@ class CellBuilder:
         cell = Cell(arch.name, variant)
         cell_dir = run_dir / f"{arch.name}-{variant}"
         cell_dir.mkdir(parents=True, exist_ok=True)
+        self.opened.append((cell, cell_dir))
         source = self.prepared.source
         series = self.prepared.series if variant == Variant.PATCHED else None
         cell.facts.update(

@@ -38,6 +38,7 @@ class Matrix:
         self.progress = progress
         self.builder = CellBuilder(config, prepared, progress)
         self.tester = CellTester(config, progress, self.builder)
+        self.finished: dict[int, Cell] = {}  # by index in the plan: decided and written
 
     @property
     def cancel(self) -> threading.Event:
@@ -63,6 +64,11 @@ class Matrix:
         write_cell(cell, built.cell_dir, self.progress)
         return cell
 
+    def unfinished(self) -> list[tuple[Cell, Path]]:
+        """The cells begun but not decided (an interrupted run), with their dirs."""
+        done = {id(cell) for cell in self.finished.values()}
+        return [(cell, where) for cell, where in self.builder.opened if id(cell) not in done]
+
     def run_cells(self, plan: list[tuple[ArchSpec, Variant]], run_dir: Path) -> list[Cell]:
         """Every cell of `plan`, builds one after another, boots overlapped.
 
@@ -71,7 +77,7 @@ class Matrix:
         guests run side by side (a no-op run boots its cells in parallel).
         """
         slots = guest_slots(self.config.jobs)
-        finished: dict[int, Cell] = {}
+        finished = self.finished
         pending: dict[int, Future[Cell]] = {}
         pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="guest")
         try:

@@ -8,11 +8,12 @@ from harness.core.progress import Progress
 from harness.core.vocabulary import Variant
 from harness.results.differences import differing
 from harness.results.ktap import write_ktap
-from harness.results.model import Cell, RunSummary
+from harness.results.model import GUEST_SUITE, Cell, RunSummary, TestOutcome
 from harness.results.report import write_reports
 from harness.run.config import Prepared, RunConfig
 from harness.run.matrix import Matrix
 from harness.verdict.expectations import Expectations
+from harness.vm.records import read_records
 
 
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
@@ -46,8 +47,43 @@ def run_matrix(
     matrix = Matrix(config, prepared, progress)
     run_dir = config.results_dir
     plan = [(arch, variant) for arch in config.arches for variant in config.variants]
-    cells = matrix.run_cells(plan, run_dir)
+    try:
+        cells = matrix.run_cells(plan, run_dir)
+    except KeyboardInterrupt:
+        write_summary(interrupted_summary(matrix, run_id), config, prepared)
+        raise
     summary = RunSummary(run_id, cells)
+    write_summary(summary, config, prepared)
+    try:
+        write_reports(run_dir)
+    except Exception as error:  # the report is a by-product: it never changes the exit code
+        progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
+    if config.ktap:
+        try:
+            progress.line(f"KTAP: {write_ktap(run_dir)}")
+        except Exception as error:  # like the report, a by-product of summary.json and JUnit
+            progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
+    return summary
+
+
+def interrupted_summary(matrix: Matrix, run_id: str) -> RunSummary:
+    """What an interrupted run got done: the cells it decided, and each one it had
+    begun with its stages so far and every guest test record that came back."""
+    begun = matrix.unfinished()
+    for cell, cell_dir in begun:
+        cell.interrupted = True
+        guest = read_records(cell_dir / "results.jsonl")
+        cell.results = [TestOutcome(r.nodeid, GUEST_SUITE, r.outcome, r.message,
+                                    duration=r.duration) for r in guest.results]  # fmt: skip
+        cell.tests = guest.counts()
+        cell.outcomes = {r.nodeid: r.outcome for r in guest.results}
+        write_json(cell_dir / "cell.json", cell.to_json())
+    cells = [*matrix.finished.values(), *(cell for cell, _ in begun)]
+    return RunSummary(run_id, cells, interrupted=True)
+
+
+def write_summary(summary: RunSummary, config: RunConfig, prepared: Prepared) -> None:
+    cells = summary.cells
     summary.facts.update(
         harness_version=__version__,
         differences=outcome_differences(cells),
@@ -65,14 +101,4 @@ def run_matrix(
             "package_version": prepared.source.package_version,
         },
     )  # fmt: skip
-    write_json(run_dir / "summary.json", summary.to_json())
-    try:
-        write_reports(run_dir)
-    except Exception as error:  # the report is a by-product: it never changes the exit code
-        progress.line(f"warning: report not rendered: {type(error).__name__}: {error}")
-    if config.ktap:
-        try:
-            progress.line(f"KTAP: {write_ktap(run_dir)}")
-        except Exception as error:  # like the report, a by-product of summary.json and JUnit
-            progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
-    return summary
+    write_json(config.results_dir / "summary.json", summary.to_json())
