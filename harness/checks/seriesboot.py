@@ -27,7 +27,7 @@ from harness.core.vocabulary import Variant
 from harness.kernel import build
 from harness.results.model import Cell, StageState
 from harness.run.cellbuild import CellBuilder
-from harness.run.celltest import CellTester
+from harness.run.celltest import CellTester, selects_tests
 from harness.run.config import Prepared, RunConfig
 from harness.verdict.expectations import Judgement, judge_prefix
 from harness.vm.records import TestResult
@@ -83,7 +83,8 @@ class PrefixTester(CellTester):
     def judgement_of(self, cell: Cell, results: list[TestResult]) -> Judgement:
         if cell.variant == Variant.BASELINE:
             return super().judgement_of(cell, results)
-        return judge_prefix(self.config.expectations, cell.arch, results)
+        whole = not selects_tests(self.config.pytest_args)
+        return judge_prefix(self.config.expectations, cell.arch, results, whole)
 
 
 class PrefixBooter:

@@ -174,8 +174,9 @@ class CellTester:
         """How the expectations judge this cell's results (check-series judges prefixes
         its own way). A selection (-k, -m, node ids) leaves most entries nothing to
         decide: none is reported stale."""
-        judgement = judge(self.config.expectations, cell.arch, cell.variant, results)
-        if selects_tests(self.config.pytest_args):
+        whole = not selects_tests(self.config.pytest_args)
+        judgement = judge(self.config.expectations, cell.arch, cell.variant, results, whole)
+        if not whole:
             judgement.stale = []
         return judgement
 

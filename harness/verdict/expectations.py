@@ -7,6 +7,13 @@ one in the file decides, so a general entry comes first and its exceptions
 after it. An entry that decided no test of a cell it applies to is stale: a
 warning, not a failure.
 
+`unlisted = "passed"` at the top of the file makes a test no entry matches
+expected to pass (a skip there departs too: a test that quietly stopped
+running is caught). `[[count]]` entries give how many tests a suite runs in a
+cell (arch, variant, suite, tests, reason): a test that disappears, or one
+nobody listed that appears, departs. Counts are judged only for a run of the
+whole suite (no -k, -m or node ids), with --repeat's repetitions counted once.
+
 Test globs match the whole node id. Only `*` (any run of characters) and `?`
 (one character) are special: brackets are literal, since pytest's
 parametrized ids use them (`test_x.py::test_y[SIGUSR1]`). The repN parameter
@@ -33,12 +40,28 @@ from harness.vm.records import TestResult
 DEFAULT_NAME = "expectations.toml"
 OUTCOMES = (Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED, Outcome.ERROR)  # as documented
 FAILING = (Outcome.FAILED, Outcome.ERROR)
-UNLISTED = "passed or skipped"  # what a test that no entry matches is expected to do
+UNLISTED = "passed or skipped"  # what a test that no entry matches is expected to do, by default
+UNLISTED_CHOICES = (UNLISTED, "passed")
 ANY = "*"
 ENTRY_KEYS = ("arch", "variant", "test", "outcome", "reason")
+COUNT_KEYS = ("arch", "variant", "suite", "tests", "reason")
 GUEST_SUITE = "guest"
 UPSTREAM_SUITES = (SUITE_NAME,)
 _ENTRY_HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]")
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many tests (repetitions counted once) a suite runs in the cells it applies to."""
+
+    arch: str
+    variant: str
+    suite: str  # GUEST_SUITE or an upstream suite's name
+    tests: int
+    reason: str
+
+    def applies_to(self, arch: str, variant: str) -> bool:
+        return self.arch in (ANY, arch) and self.variant in (ANY, variant)
 
 
 def glob_pattern(glob: str) -> re.Pattern[str]:
@@ -95,6 +118,8 @@ class Expectation:
 class Expectations:
     path: Path | None  # None: no file, every test is expected to pass or skip
     entries: tuple[Expectation, ...] = ()
+    unlisted: str = UNLISTED  # what a test no entry matches must do
+    counts: tuple[Count, ...] = ()
 
     @property
     def label(self) -> str:
@@ -117,11 +142,22 @@ NO_EXPECTATIONS = Expectations(None)
 def load(path: Path) -> Expectations:
     """Read and check an expectations file; BadInput naming the file, entry and fix."""
     text, data = read_toml(path, "expectations file", "--expectations")
-    unknown = sorted(set(data) - {"expect"})
+    unknown = sorted(set(data) - {"expect", "count", "unlisted"})
     if unknown:
         raise BadInput(
-            f"{path}: unknown key '{unknown[0]}'; the file holds only [[expect]] entries"
+            f"{path}: unknown key '{unknown[0]}'; the file holds unlisted, [[expect]] and "
+            "[[count]] entries"
         )
+    unlisted = data.get("unlisted", UNLISTED)
+    if unlisted not in UNLISTED_CHOICES:
+        raise BadInput(
+            f"{path}: unlisted = {unlisted!r}; use one of "
+            f"{', '.join(repr(choice) for choice in UNLISTED_CHOICES)}"
+        )
+    raw_counts = data.get("count", [])
+    if not isinstance(raw_counts, list) or not all(isinstance(c, dict) for c in raw_counts):
+        raise BadInput(f"{path}: 'count' must be a list of tables; write each as [[count]]")
+    counts = tuple(_count(path, index, item) for index, item in enumerate(raw_counts, 1))
     raw = data.get("expect", [])
     if not isinstance(raw, list) or not all(isinstance(entry, dict) for entry in raw):
         raise BadInput(f"{path}: 'expect' must be a list of tables; write each as [[expect]]")
@@ -130,7 +166,30 @@ def load(path: Path) -> Expectations:
     for index, entry in enumerate(raw, 1):
         line = lines[index - 1] if len(lines) == len(raw) else 0
         entries.append(_entry(path, index, line, entry))
-    return Expectations(path, tuple(entries))
+    return Expectations(path, tuple(entries), unlisted, counts)
+
+
+def _count(path: Path, index: int, data: dict[str, Any]) -> Count:
+    where = f"{path}: count {index}"
+    if sorted(data) != sorted(COUNT_KEYS):
+        raise BadInput(f"{where}: a count has exactly {', '.join(COUNT_KEYS)}")
+    tests = data["tests"]
+    if isinstance(tests, bool) or not isinstance(tests, int) or tests < 0:
+        raise BadInput(f"{where}: 'tests' must be a whole number of tests, 0 or more")
+    for key in ("arch", "variant", "suite", "reason"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise BadInput(f"{where}: '{key}' must be a non-empty string")
+    if data["arch"] != ANY and data["arch"] not in ARCHES:
+        raise BadInput(f"{where}: arch '{data['arch']}' is unknown")
+    if data["variant"] != ANY and data["variant"] not in VARIANTS:
+        raise BadInput(f"{where}: variant '{data['variant']}' is unknown")
+    if data["suite"] not in (GUEST_SUITE, *UPSTREAM_SUITES):
+        raise BadInput(
+            f"{where}: suite '{data['suite']}' is unknown; use "
+            f"{', '.join((GUEST_SUITE, *UPSTREAM_SUITES))}"
+        )
+    return Count(data["arch"], data["variant"], data["suite"], tests,
+                 " ".join(data["reason"].split()))  # fmt: skip
 
 
 def _entry(path: Path, index: int, line: int, data: dict[str, Any]) -> Expectation:
@@ -186,6 +245,7 @@ class Departure:
     actual: str
     reason: str  # the entry's, or why an unlisted test should pass
     entry: int | None = None  # the deciding entry's index, None for an unlisted test
+    count: bool = False  # a [[count]] departure: the suite ran another number of tests
 
     def describe(self) -> str:
         return f"{self.test} {self.actual} (expected {self.expected})"
@@ -262,19 +322,27 @@ class Judgement:
 
 
 def judge(
-    expectations: Expectations, arch: str, variant: str, results: Sequence[TestResult]
+    expectations: Expectations,
+    arch: str,
+    variant: str,
+    results: Sequence[TestResult],
+    whole_suites: bool = False,
 ) -> Judgement:
-    """Every result of one cell against the expectations that apply to it."""
+    """Every result of one cell against the expectations that apply to it.
+
+    `whole_suites`: the results are of complete suites (no selection), so the
+    [[count]] entries are judged too."""
     cell = f"{arch}/{variant}"
     judgement = Judgement(expectations.label)
     decided: set[tuple[int, str]] = set()  # (entry index, glob) that decided some test
+    strict = expectations.unlisted == "passed"
     for result in results:
         match = expectations.deciding(arch, variant, result.nodeid)
         if match is None:
-            if result.outcome in FAILING:
+            if result.outcome in FAILING or (strict and result.outcome is Outcome.SKIPPED):
                 judgement.departures.append(
-                    Departure(result.nodeid, cell, UNLISTED, result.outcome,
-                              "no entry lists it, so it must pass or skip")
+                    Departure(result.nodeid, cell, expectations.unlisted, result.outcome,
+                              f"no entry lists it, so it must be {expectations.unlisted}")
                 )  # fmt: skip
             continue
         entry, glob = match
@@ -291,18 +359,41 @@ def judge(
         )  # fmt: skip
     suites_run = {suite_of(result.nodeid) for result in results}
     judgement.stale = list(_stale(expectations.entries, arch, variant, suites_run, decided))
+    if whole_suites:
+        judgement.departures += _count_departures(expectations, cell, arch, variant, results)
     return judgement
 
 
-def judge_prefix(expectations: Expectations, arch: str, results: Sequence[TestResult]) -> Judgement:
+def _count_departures(
+    expectations: Expectations, cell: str, arch: str, variant: str, results: Sequence[TestResult]
+) -> list[Departure]:
+    """A suite that ran another number of tests than its (last matching) count says."""
+    ran: dict[str, set[str]] = {}
+    for result in results:
+        ran.setdefault(suite_of(result.nodeid), set()).add(without_repeat(result.nodeid))
+    wanted = {
+        count.suite: count for count in expectations.counts if count.applies_to(arch, variant)
+    }
+    return [
+        Departure(f"{suite} suite", cell, f"{count.tests} tests",
+                  f"{len(ran.get(suite, ()))} tests", count.reason, count=True)
+        for suite, count in wanted.items()
+        if len(ran.get(suite, ())) != count.tests
+    ]  # fmt: skip
+
+
+def judge_prefix(
+    expectations: Expectations, arch: str, results: Sequence[TestResult], whole_suites: bool = True
+) -> Judgement:
     """A prefix of the series (patches 1..k): a test may stand where the whole
     series puts it (`patched`) or where it stood without the series
     (`baseline`), since a patch need not have made a test pass yet, but must
     not make one fail. It departs only where it departs from both; entries
     are not stale for a prefix."""
-    judgement = judge(expectations, arch, Variant.PATCHED, results)
+    judgement = judge(expectations, arch, Variant.PATCHED, results, whole_suites)
     from_baseline = {
-        d.test for d in judge(expectations, arch, Variant.BASELINE, results).departures
+        d.test
+        for d in judge(expectations, arch, Variant.BASELINE, results, whole_suites).departures
     }
     judgement.departures = [d for d in judgement.departures if d.test in from_baseline]
     judgement.stale = []
