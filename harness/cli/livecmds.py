@@ -9,6 +9,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.cli import settings
 from harness.cli.options import DEFAULT_GDB_PORT
@@ -18,11 +19,15 @@ from harness.core.jsonfile import read_json
 from harness.core.progress import Progress
 from harness.core.status import Status
 from harness.core.vocabulary import parse_variant
-from harness.core.workdir import WorkDir, nothing_left_on_bad_input
+from harness.core.workdir import WorkDir, WorkDirLock, nothing_left_on_bad_input
 from harness.run import inputs, keys
 from harness.run.config import RunConfig
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR
+
+if TYPE_CHECKING:  # paramiko comes with them: imported when a live command runs
+    from harness.live.session import LiveOutcome
+    from harness.live.state import LiveVM
 
 
 def live_test(args: argparse.Namespace) -> int:
@@ -56,23 +61,32 @@ def live_test(args: argparse.Namespace) -> int:
             raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
     pytest_args = list(args.pytest_arg) + (["-k", args.keyword] if args.keyword else [])
     progress = Progress()
-    outcomes = []
-    for vm in vms:
-        factor = ACCEL_TIME_FACTOR[vm.accel] * config.timeout_factor
-        run = livetest.LiveRun(
-            vm=vm, guest_tests=args.guest_tests.resolve(), pytest_args=pytest_args,
-            cell_dir=results / f"{vm.arch}-{vm.variant}",
-            test_timeout=config.timeouts.test * factor, run_timeout=config.timeouts.run * factor,
-            expectations=config.expectations,
-        )  # fmt: skip
-        outcome = livetest.run_live(run, progress)
-        progress.line(livetest.summary_line(vm.cell, outcome))
-        if outcome.status is not Status.PASS:
-            progress.line(f"{vm.cell}: pytest's own output: {run.cell_dir / 'pytest.log'}")
-        outcomes.append(outcome)
+    # Shared: live runs may go side by side, but not beside a run that rebuilds.
+    with WorkDirLock(work.root, shared=True):
+        outcomes = [_run_live_vm(vm, args, config, results, pytest_args, progress) for vm in vms]
     status = livetest.overall(outcomes)
     progress.line(f"live run {status.label} (exit {status.exit_code}); see {results}")
     return status.exit_code
+
+
+def _run_live_vm(
+    vm: LiveVM, args: argparse.Namespace, config: RunConfig, results: Path,
+    pytest_args: list[str], progress: Progress,
+) -> LiveOutcome:  # fmt: skip
+    from harness.live import session as livetest
+
+    factor = ACCEL_TIME_FACTOR[vm.accel] * config.timeout_factor
+    run = livetest.LiveRun(
+        vm=vm, guest_tests=args.guest_tests.resolve(), pytest_args=pytest_args,
+        cell_dir=results / f"{vm.arch}-{vm.variant}",
+        test_timeout=config.timeouts.test * factor, run_timeout=config.timeouts.run * factor,
+        expectations=config.expectations,
+    )  # fmt: skip
+    outcome = livetest.run_live(run, progress)
+    progress.line(livetest.summary_line(vm.cell, outcome))
+    if outcome.status is not Status.PASS:
+        progress.line(f"{vm.cell}: pytest's own output: {run.cell_dir / 'pytest.log'}")
+    return outcome
 
 
 def cmd_boot(args: argparse.Namespace) -> int:
@@ -86,7 +100,12 @@ def cmd_boot(args: argparse.Namespace) -> int:
     arch, variant = config.arches[0], config.variants[0]
     if args.ssh and _already_live(config.work, arch.name, variant):
         return 0
-    with nothing_left_on_bad_input(config.work.root, config.results_dir):
+    # The work-dir lock, as a run takes it: boot may unpack the tree, make the guest
+    # userspace and write the live VM's state. It is let go before QEMU takes over.
+    with (
+        nothing_left_on_bad_input(config.work.root, config.results_dir),
+        WorkDirLock(config.work.root),
+    ):
         prepared = inputs.prepare(config)
         build_dir = keys.build_dir_for(config.work, prepared, arch, variant)
         image = build_dir / arch.image_path
@@ -94,27 +113,29 @@ def cmd_boot(args: argparse.Namespace) -> int:
             raise BadInput(
                 f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
             )
-    accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
-    cmdline = list(config.cmdline)
-    gdb_port = None
-    if args.gdb:
-        from harness.live import vm as live
+        accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
+        cmdline = list(config.cmdline)
+        gdb_port = None
+        if args.gdb:
+            from harness.live import vm as live
 
-        gdb_port = args.gdb_port or live.free_port(DEFAULT_GDB_PORT)
-        cmdline.append("nokaslr")  # symbols at vmlinux's addresses
-        print(_gdb_hint(arch, build_dir / "vmlinux", gdb_port, args.gdb_wait), file=sys.stderr)
-    if args.ssh:
-        return _boot_live(config, arch, variant, build_dir, image, accel, cmdline, gdb_port,
-                          args.ssh_port)  # fmt: skip
-    base = initramfs.build_base(arch, config.work.initramfs, config.work.initramfs / "build.log")
-    initrd = config.work.initramfs / f"initrd-{arch.name}-interactive.cpio"
-    initramfs.assemble(base, config.guest_tests, [], initrd)
-    setup = qemu.QemuSetup(
-        arch=arch, kernel=image, initrd=initrd, results=initrd.with_suffix(".results"),
-        selftests=initrd.with_suffix(".tap"), accel=accel,
-        cmdline_extra=["harness.shell", *cmdline], qemu_extra=config.qemu_args,
-        gdb_port=gdb_port, gdb_wait=args.gdb_wait,
-    )  # fmt: skip
+            gdb_port = args.gdb_port or live.free_port(DEFAULT_GDB_PORT)
+            cmdline.append("nokaslr")  # symbols at vmlinux's addresses
+            print(_gdb_hint(arch, build_dir / "vmlinux", gdb_port, args.gdb_wait), file=sys.stderr)
+        if args.ssh:
+            return _boot_live(config, arch, variant, build_dir, image, accel, cmdline, gdb_port,
+                              args.ssh_port)  # fmt: skip
+        base = initramfs.build_base(
+            arch, config.work.initramfs, config.work.initramfs / "build.log"
+        )
+        initrd = config.work.initramfs / f"initrd-{arch.name}-interactive.cpio"
+        initramfs.assemble(base, config.guest_tests, [], initrd)
+        setup = qemu.QemuSetup(
+            arch=arch, kernel=image, initrd=initrd, results=initrd.with_suffix(".results"),
+            selftests=initrd.with_suffix(".tap"), accel=accel,
+            cmdline_extra=["harness.shell", *cmdline], qemu_extra=config.qemu_args,
+            gdb_port=gdb_port, gdb_wait=args.gdb_wait,
+        )  # fmt: skip
     command = qemu.qemu_command(setup)
     print(f"$ {shlex.join(command)}", file=sys.stderr)
     os.execvp(command[0], command)

@@ -173,8 +173,11 @@ class WorkDirLock:
     file stays after a run; after bad input, one that this run made is removed.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: bool = False) -> None:
         self.path = root / "lock"
+        # Shared: commands that only read the work dir (test --live) may run side by
+        # side; any exclusive holder (run, build, boot, check-series) keeps them out.
+        self.shared = shared
         self._handle: IO[str] | None = None
         self._made = False
 
@@ -183,7 +186,7 @@ class WorkDirLock:
         self._made = not self.path.exists()
         handle = self.path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
@@ -192,6 +195,9 @@ class WorkDirLock:
                 f"work dir {self.path.parent} is in use by {holder}; wait for it, "
                 "or pass another --work-dir"
             ) from None
+        if self.shared:
+            self._handle = handle  # readers neither name themselves nor clean up
+            return self
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}\n")
