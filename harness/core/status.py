@@ -75,5 +75,9 @@ def exit_code_table() -> list[tuple[int, str, str]]:
         "bad input: nothing was run or left behind (one-line error naming the option, file, "
         "key or hunk, and the fix)",
     ))  # fmt: skip
-    rows.append((EXIT_INTERRUPTED, "interrupted", "interrupted by Ctrl-C or SIGTERM"))
+    rows.append((
+        EXIT_INTERRUPTED, "interrupted",
+        "interrupted by Ctrl-C, SIGTERM or SIGHUP (`summary.json` says `interrupted`, with the "
+        "cells decided so far and the records of the rest)",
+    ))  # fmt: skip
     return sorted(rows)
