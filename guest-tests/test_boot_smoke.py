@@ -63,3 +63,14 @@ def test_prctl_reports_no_seccomp_for_init_children() -> None:
 def test_runs_as_root_in_the_initramfs() -> None:
     assert os.getuid() == 0
     assert Path("/guest-tests").is_dir()
+
+
+def test_the_guest_waits_as_long_as_the_host_asks() -> None:
+    """The host's --timeout-factor reaches the guest tests' own waits."""
+    from seccomplib.ptrace import DEFAULT_TIMEOUT, timeout_factor
+
+    cmdline = Path("/proc/cmdline").read_text()
+    assert "harness.timeout_factor=" in cmdline, cmdline
+    assert 5.0 * timeout_factor(cmdline) == DEFAULT_TIMEOUT
+    assert timeout_factor("x harness.timeout_factor=2.5 y") == 2.5
+    assert timeout_factor("harness.timeout_factor=nan") == 1.0  # nonsense is ignored

@@ -261,3 +261,8 @@ def test_a_kcsan_report_fails_its_test_and_the_cell_as_a_kernel_warning(
         f"{racy}[rep0]": "passed", f"{racy}[rep1]": "failed", f"{racy}[rep2]": "passed",
     }  # fmt: skip
     assert cell.kernel_reports[0]["kind"] == "kcsan"
+
+
+def test_the_guest_gets_the_timeout_factor_on_its_command_line(tmp_path: Path) -> None:
+    matrix = one_cell_matrix(tmp_path, timeout_factor=2.5)
+    assert matrix.tester.guest_timeout_factor() == "harness.timeout_factor=2.5"

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from .libc import LIBC, ULONG_MASK
 from .syscalls import IS_ARM64
@@ -62,7 +63,31 @@ WALL = 0x40000000  # __WALL: wait for threads and clone children too
 NT_PRSTATUS = 1
 NT_ARM_SYSTEM_CALL = 0x404
 
-DEFAULT_TIMEOUT = 5.0  # seconds per wait; generous for TCG
+
+def timeout_factor(cmdline: str) -> float:
+    """harness.timeout_factor=F from a kernel command line: the host's --timeout-factor,
+    so a slow runner stretches the guest's own waits as it stretches the host's."""
+    for word in cmdline.split():
+        name, _, value = word.partition("=")
+        if name == "harness.timeout_factor":
+            try:
+                factor = float(value)
+            except ValueError:
+                break
+            if 0 < factor <= 100:
+                return factor
+    return 1.0
+
+
+def _cmdline() -> str:
+    try:
+        return Path("/proc/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+# Seconds per wait: generous for TCG, times the runner's --timeout-factor.
+DEFAULT_TIMEOUT = 5.0 * timeout_factor(_cmdline())
 _WAKEUP_SLICE = 0.01  # longest sleep between waitpid() checks
 
 _ptrace = LIBC.ptrace

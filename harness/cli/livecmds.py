@@ -114,7 +114,8 @@ def cmd_boot(args: argparse.Namespace) -> int:
                 f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
             )
         accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
-        cmdline = list(config.cmdline)
+        # The guest tests' own waits stretch with --timeout-factor, as in a run.
+        cmdline = [*config.cmdline, f"harness.timeout_factor={config.timeout_factor:g}"]
         gdb_port = None
         if args.gdb:
             from harness.live import vm as live

@@ -57,7 +57,8 @@ class CellTester:
         for accel in qemu.accel_candidates(self.config.accel, arch, self.verdicts):
             setup = qemu.QemuSetup(
                 arch=arch, kernel=image, initrd=initrd, results=results_path, selftests=tap_path,
-                accel=accel, cmdline_extra=self.config.cmdline, qemu_extra=self.config.qemu_args,
+                accel=accel, cmdline_extra=[*self.config.cmdline, self.guest_timeout_factor()],
+                qemu_extra=self.config.qemu_args,
             )  # fmt: skip
             command = qemu.qemu_command(setup)
             qemu.write_reproducer(command, cell_dir / "qemu.sh")
@@ -80,6 +81,11 @@ class CellTester:
         assert outcome is not None
         seconds = time.monotonic() - boot_started
         self.record_outcome(cell, outcome, cell_dir, seconds, bool(selftest_binaries))
+
+    def guest_timeout_factor(self) -> str:
+        """The kernel parameter that stretches the guest tests' own waits (their 5 s per
+        wait, seccomplib/ptrace.py) by --timeout-factor, as the host's are."""
+        return f"harness.timeout_factor={self.config.timeout_factor:g}"
 
     def record_outcome(
         self, cell: Cell, outcome: BootOutcome, cell_dir: Path, seconds: float, selftests_ran: bool
