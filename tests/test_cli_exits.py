@@ -326,11 +326,6 @@ def test_guest_end_gives_its_exit_code_reason_and_blamed_test(
                                           "total": 94}  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="harness bug: a QEMU that fails with an error message "
-    "(it reaches the console through the pty) is taken for a boot timeout",
-)
 def test_qemu_failing_with_a_message_is_infra_not_a_boot_timeout(
     inputs: Inputs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
