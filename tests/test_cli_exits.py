@@ -202,15 +202,17 @@ def show(pytestconfig: pytest.Config, capsys: pytest.CaptureFixture[str], name: 
                   f"{finished.cell.get('reason')}", end="")  # fmt: skip
 
 
-def assert_cell(finished: Finished, status: Status, reason: str) -> None:
+def assert_cell(
+    finished: Finished, status: Status, reason: str, cell: str = "x86_64/baseline"
+) -> None:
     """The exit code, summary.json, cell.json and the progress lines all say `status`."""
     assert finished.code == status.exit_code, finished.out
     assert finished.summary["status"] == status.label, finished.summary
     (summary_cell,) = finished.summary["cells"]
-    for cell in (summary_cell, finished.cell):
-        assert (cell["status"], cell["exit_code"]) == (status.label, status.exit_code)
-        assert re.fullmatch(reason, cell["reason"]), cell["reason"]
-    expected_line = f"x86_64/baseline: {status.label}" + (
+    for written in (summary_cell, finished.cell):
+        assert (written["status"], written["exit_code"]) == (status.label, status.exit_code)
+        assert re.fullmatch(reason, written["reason"]), written["reason"]
+    expected_line = f"{cell}: {status.label}" + (
         f" ({finished.cell['reason']})" if finished.cell["reason"] else ""
     )
     assert expected_line in finished.out, finished.out
@@ -247,6 +249,14 @@ SCENARIOS = [
         "clean", Guest("replay", data("console-x86_64-pass.log"),
                        data("results-x86_64-pass.jsonl")),
         Status.PASS, "",
+    ),
+    Scenario(
+        "a test fails", Guest("replay", data("console-x86_64-pass.log"),
+                              data("results-x86_64-one-failure.jsonl")),
+        Status.TEST_FAILED, rf"test: 1 test\(s\) departed from expectations\.toml: "
+        rf"{re.escape(SECOND)} .*",
+        blamed=SECOND, blamed_outcome="failed",
+        blamed_message=r"(?s)def test_two_cpus_online_for_races.*AssertionError",
     ),
     Scenario(
         "panic during a test",
@@ -407,6 +417,23 @@ def test_build_that_does_not_compile_is_build_failed_naming_the_error(
     stages = finished.cell["stages"]
     assert (stages["config"]["status"], stages["build"]["status"]) == ("pass", "fail")
     assert "#error the series broke b.c" in build_log.read_text()
+
+
+def test_build_of_a_series_that_does_not_apply_is_patch_failed_naming_the_patch(
+    inputs: Inputs, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
+) -> None:
+    patch = inputs.series / "0001-a.patch"
+    first = (inputs.linux / "kernel/a.c").read_text().splitlines()[0]
+    text = patch.read_text()
+    assert f"\n-{first}\n" in text
+    patch.write_text(text.replace(f"\n-{first}\n", "\n-/* not in the tree */\n"))
+    argv = inputs.argv("build")
+    argv[argv.index("baseline")] = "patched"
+    finished = run_cli(argv, inputs.root, capsys, cell="x86_64-patched")
+    show(pytestconfig, capsys, "build, patch does not apply", finished)
+    assert_cell(finished, Status.PATCH_FAILED, r"patch: .*0001-a\.patch.*", cell="x86_64/patched")
+    stages = finished.cell["stages"]
+    assert (stages["patch"]["status"], stages["config"]["status"]) == ("fail", "not_run")
 
 
 # -- SIGTERM: exit 130, and nothing of the run left running --------------------------------
