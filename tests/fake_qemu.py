@@ -2,18 +2,34 @@
 
 usage: fake_qemu.py MODE CONSOLE_LOG RESULTS_SRC RESULTS_DST
 MODE: replay (print everything, then exit 0), silent (print nothing, sleep),
-hang (print until userspace is up, write the records, then sleep).
+hang (print until userspace is up, write the records, then sleep),
+stall (write the records, print everything, then sleep: a guest that stopped
+where its console and records end), crash (print nothing, exit 1: a QEMU that
+dies before the guest starts), qemu-error (the same, saying why on stderr as
+QEMU does).
+With FAKE_QEMU_PIDFILE set, it first writes its pid there.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
+from pathlib import Path
 
 
 def main() -> None:
     mode, console, results_src, results_dst = sys.argv[1:5]
+    pidfile = os.environ.get("FAKE_QEMU_PIDFILE")
+    if pidfile:
+        Path(pidfile).write_text(f"{os.getpid()}\n")
+    if mode == "qemu-error":
+        print("qemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(1)
+    if mode == "crash":
+        sys.exit(1)
     if mode == "silent":
         time.sleep(60)
         return
@@ -25,6 +41,8 @@ def main() -> None:
             if mode == "hang" and line.startswith("HARNESS: userspace up"):
                 time.sleep(60)
                 return
+    if mode == "stall":
+        time.sleep(60)
 
 
 if __name__ == "__main__":

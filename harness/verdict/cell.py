@@ -14,7 +14,7 @@ core/status.py for the ranking):
   test, during one (that test fails too), between two, after the guest said
   it was done (verdict/reports.py);
 - a guest that never reached userspace: `kernel_panic` if it panicked,
-  `infra` if QEMU died without a byte of console, else `boot_timeout`;
+  `infra` if QEMU died before the kernel's banner, else `boot_timeout`;
 - the guest ran a kernel other than the one built: `infra`;
 - a panic: `kernel_panic`; a hang or the run's timeout: `guest_hang`; QEMU
   gone or the live session's transport lost: `infra`;
@@ -37,7 +37,7 @@ from harness.kernel import selftests
 from harness.results.model import StageState
 from harness.verdict.expectations import Judgement
 from harness.verdict.reports import fail_reported_tests, kernel_verdict
-from harness.vm.boot import BootEnd
+from harness.vm.boot import KERNEL_BANNER, BootEnd
 from harness.vm.kernellog import KernelReport, find_reports
 from harness.vm.records import GuestRun, TestResult
 
@@ -132,7 +132,9 @@ def _never_booted(
     verdict.boot.fail(evidence.detail or evidence.end.value)
     if panicked:
         verdict.fail(Status.KERNEL_PANIC, f"boot: {panic_reason}")
-    elif evidence.end is BootEnd.QEMU_EXITED and not evidence.console:
+    elif evidence.end is BootEnd.QEMU_EXITED and not KERNEL_BANNER.search(evidence.console):
+        # QEMU died before the kernel printed its banner: what the console holds, if
+        # anything, is QEMU's own complaint (its stderr shares the pty), not the kernel's.
         verdict.fail(Status.INFRA, f"boot: {evidence.detail}")
     else:
         verdict.fail(Status.BOOT_TIMEOUT, f"boot: {verdict.boot.message}")

@@ -129,9 +129,15 @@ class ConsoleReader:
         match = self.child.match if isinstance(self.child.match, re.Match) else None
         return PATTERNS[index][0], match
 
-    def drain(self, seconds: float) -> None:
-        """Let the guest finish powering off, or a panic finish printing."""
-        self.child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
+    def drain(self, seconds: float, cancel: threading.Event | None = None) -> None:
+        """Let the guest finish powering off, or a panic finish printing; setting `cancel`
+        stops the wait within half a second (KeyboardInterrupt)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=min(left, 0.5)) == 0:
+                return
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("the run was interrupted")
 
     def close(self) -> str:
         """Stop QEMU; how it exited, in words."""
@@ -240,7 +246,7 @@ def boot_and_test(
                     raise KeyboardInterrupt("the run was interrupted")
                 watcher.see(event, match, time.monotonic())
             if watcher.end in (BootEnd.COMPLETED, BootEnd.PANIC):
-                reader.drain(15)
+                reader.drain(15, cancel)
         finally:
             exited = reader.close()
             stream.flush()
