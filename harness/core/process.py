@@ -8,6 +8,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,7 +56,8 @@ def run_logged(
     """Run `command`, appending its merged output to `log_path` as it arrives.
 
     The child gets its own process group so that a timeout or Ctrl-C stops
-    make's whole tree of compilers, not just make.
+    make's whole tree of compilers, not just make; its guard (core/guard.py)
+    stops that group when the harness dies, by SIGKILL too.
     """
     argv = [str(part) for part in command]
     log.debug("running: %s", shlex.join(argv))
@@ -67,7 +69,7 @@ def run_logged(
         log_file.write(f"$ {shlex.join(argv)}\n")
         log_file.flush()
         process = subprocess.Popen(
-            argv,
+            guarded(argv),
             cwd=cwd,
             env=None if env is None else dict(env),
             stdout=subprocess.PIPE,
@@ -76,7 +78,6 @@ def run_logged(
             text=True,
             errors="replace",
             start_new_session=True,
-            preexec_fn=die_with_parent,
         )
 
         def expire() -> None:
@@ -104,6 +105,12 @@ def run_logged(
             log_file.flush()
     seconds = time.monotonic() - started
     return Completed(argv, process.returncode, "".join(output), seconds, expired.is_set())
+
+
+def guarded(argv: list[str]) -> list[str]:
+    """`argv` under core/guard.py: it and every process it starts die with the harness,
+    even when the harness is killed outright."""
+    return [sys.executable, "-m", "harness.core.guard", str(os.getpid()), *argv]
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
