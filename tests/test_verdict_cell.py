@@ -86,6 +86,21 @@ CONSOLES: dict[str, tuple[Status, str, str | None]] = {
         "seccomp.c:1245!",
         "test_ptrace_seccomp.py::test_detach_at_seccomp_stop",
     ),
+    "console-x86_64-lkdtm-hung-task.log": (
+        Status.KERNEL_WARNING,
+        "kernel hung_task: INFO: task python3:58 blocked for more than 1 seconds.",
+        "test_faults.py::test_lkdtm_hung_task",
+    ),
+    "console-x86_64-lkdtm-softlockup.log": (
+        Status.KERNEL_WARNING,
+        "kernel soft_lockup: BUG: soft lockup - CPU#1 stuck for 4s! [python3:57]",
+        "test_faults.py::test_lkdtm_softlockup",
+    ),
+    "console-x86_64-lkdtm-bug.log": (
+        Status.KERNEL_WARNING,
+        "kernel bug: kernel BUG at drivers/misc/lkdtm/bugs.c:105!",
+        "test_faults.py::test_lkdtm_bug",
+    ),
     "console-x86_64-lkdtm-warning.log": (
         Status.KERNEL_WARNING,
         "kernel warning: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
