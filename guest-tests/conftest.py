@@ -21,6 +21,7 @@ from seccomplib.ptrace import (
 MARKERS = {
     "ptrace_seccomp": "needs the PTRACE_SECCOMP patch; skipped when the kernel probe says EIO",
     "race": "detach/kill/resume test repeated --repeat N times to shake out races",
+    "model": "Hypothesis-generated sequences checked against seccomplib.model (--model-examples N)",
 }
 
 
@@ -31,6 +32,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1,
         metavar="N",
         help="run each test marked 'race' N times (default 1)",
+    )
+    parser.addoption(
+        "--model-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="examples Hypothesis generates for test_model.py (default: its small fixed budget)",
     )
 
 
