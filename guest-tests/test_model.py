@@ -19,7 +19,9 @@ run (REGRESSIONS).
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,7 @@ from hypothesis.stateful import (
 )
 
 from conftest import ptrace_seccomp_skip_reason
-from seccomplib.model import QUIET, Options, Outcome, Req, TraceeModel
+from seccomplib.model import QUIET, Options, Outcome, Req, Stop, TraceeModel
 from seccomplib.modelworld import World, options_bits
 from seccomplib.ptrace import (
     PTRACE_CONT,
@@ -91,6 +93,11 @@ def at_stop(machine: PtraceSeccompMachine) -> bool:
     return machine.model.stopped and machine.model.attached
 
 
+def at_syscall_stop(machine: PtraceSeccompMachine) -> bool:
+    """At a stop with the marked syscall in flight (not an interrupt stop)."""
+    return at_stop(machine) and machine.model.stop is not Stop.INTERRUPT
+
+
 def idle_traced(machine: PtraceSeccompMachine) -> bool:
     return machine.model.idle and machine.model.attached
 
@@ -108,6 +115,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     patched = True  # set by the test from the probe
     examples = 0  # examples started in this run (Hypothesis makes one machine each)
+    steps_run = 0  # operations checked against the model in this run
     first_failure: int | None = None  # the example that first disagreed
 
     def __init__(self) -> None:
@@ -126,6 +134,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         the script so far if they differ."""
         seen = self.world.observe(predicted.seen if expect_seen else QUIET)
         kernel = str(Outcome(err, seen))
+        type(self).steps_run += 1
         self.steps.append(Step(what, kernel, str(predicted)))
         if kernel != str(predicted):
             self.fail()
@@ -208,6 +217,14 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         how = "exits" if then == "exit" else "is SIGKILLed"
         what = f"tracer: {req.value}, and {how} at once (same CPU, SCHED_FIFO)"
         self.check(what, self.model.resume_then_gone(req), err)
+
+    @precondition(at_syscall_stop)
+    @rule(req=request_strategy, how=st.sampled_from(["exit", "kill"]))
+    def answer_and_leave(self, req: Req, how: str) -> None:
+        """The series' central promise: a resume of the stop acknowledges it,
+        even when the tracer is gone before the tracee runs on. A rule of its
+        own so that it is drawn often at the stops where it matters."""
+        self.resume(req, how)
 
     @precondition(at_stop)
     @rule(how=st.sampled_from(["detach", "exit", "kill"]))
@@ -293,18 +310,30 @@ def machine_for_kernel() -> type[PtraceSeccompMachine]:
 def test_model_generated(request: pytest.FixtureRequest) -> None:
     """Generated sequences, the model against the kernel."""
     examples = int(request.config.getoption("model_examples") or DEFAULT_EXAMPLES)
-    run_state_machine_as_test(
-        machine_for_kernel(),
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=STEPS_PER_EXAMPLE,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            print_blob=False,
-        ),
-    )
+    machine = machine_for_kernel()
+    started = time.monotonic()
+    try:
+        run_state_machine_as_test(
+            machine,
+            settings=settings(
+                max_examples=examples,
+                stateful_step_count=STEPS_PER_EXAMPLE,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+            ),
+        )
+    finally:
+        seconds = time.monotonic() - started
+        tally = (
+            f"{machine.examples} examples, {machine.steps_run} steps in {seconds:.2f} s "
+            f"({machine.examples / seconds:.1f} examples/s)"
+        )
+        print(f"model: {tally}")
+        with contextlib.suppress(OSError), open("/dev/kmsg", "w") as kmsg:
+            kmsg.write(f"harness: model-tally {request.node.nodeid}: {tally}\n")
 
 
 # Sequences that found a bug once, replayed every run before the generated
@@ -326,6 +355,7 @@ PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "syscall": idle,
     "resume": at_stop,
     "leave": at_stop,
+    "answer_and_leave": at_syscall_stop,
     "tracer_acts": idle_traced,
     "new_tracer": idle_untraced,
     "new_tracee": dead,
