@@ -29,13 +29,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 from conftest import ptrace_seccomp_skip_reason
 from seccomplib.model import QUIET, Options, Outcome, Req, Stop, TraceeModel
@@ -51,6 +45,12 @@ from seccomplib.race import online_cpus
 
 pytestmark = pytest.mark.model
 
+# The default budget: fixed seed, DEFAULT_EXAMPLES examples, each the start
+# and up to STEPS_PER_EXAMPLE - 1 rule calls of MIN_MOVES..MAX_MOVES moves.
+DEFAULT_EXAMPLES = 25
+STEPS_PER_EXAMPLE = 3
+MIN_MOVES, MAX_MOVES = 3, 6
+
 REQUESTS = {Req.SECCOMP: PTRACE_SECCOMP, Req.CONT: PTRACE_CONT, Req.SYSCALL: PTRACE_SYSCALL}
 
 # The draws lean towards what the series is about: PTRACE_SECCOMP resumes,
@@ -63,9 +63,57 @@ options_strategy = st.builds(
     exitkill=st.sampled_from([False, False, False, True]),
 )
 request_strategy = st.sampled_from([Req.SECCOMP, Req.SECCOMP, Req.CONT, Req.SYSCALL])
-then_strategy = st.sampled_from(["stay", "exit", "kill"])
-# Mostly no PTRACE_SETOPTIONS before a resume.
-new_options_strategy = st.one_of(st.none(), st.none(), st.none(), options_strategy)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One drawn operation; PtraceSeccompMachine.step uses the fields that
+    fit the state (the others are ignored, and shrink to their first value)."""
+
+    at_idle: str  # traced / plain (the tracee's syscall), or what the tracer does
+    at_stop: str  # answer (and maybe leave at once) / set options, answer / leave
+    req: Req  # the resume request of an answer
+    how: str  # how the tracer goes right after an answer: exit / kill
+    leave: str  # how it leaves a stop unanswered: detach / exit / kill
+    options: Options  # for PTRACE_SETOPTIONS and a new tracer's PTRACE_SEIZE
+
+    def __repr__(self) -> str:
+        return (
+            f"Move(idle={self.at_idle!r}, stop={self.at_stop!r}, req={self.req.name}, "
+            f"how={self.how!r}, leave={self.leave!r}, options={self.options})"
+        )
+
+
+move_strategy = st.builds(
+    Move,
+    at_idle=st.sampled_from(
+        [
+            "traced",
+            "traced",
+            "traced",
+            "traced",
+            "plain",
+            "exit",
+            "kill",
+            "interrupt",
+            "second seize",
+        ]
+    ),
+    at_stop=st.sampled_from(
+        [
+            "answer",
+            "answer and leave",
+            "answer, and leave if at a syscall stop",
+            "answer, and leave if at a syscall stop",
+            "leave",
+            "set options, answer",
+        ]
+    ),
+    req=request_strategy,
+    how=st.sampled_from(["exit", "kill"]),
+    leave=st.sampled_from(["detach", "exit", "kill"]),
+    options=options_strategy,
+)
 
 
 def errno_text(err: int | None) -> str:
@@ -91,11 +139,6 @@ def idle(machine: PtraceSeccompMachine) -> bool:
 
 def at_stop(machine: PtraceSeccompMachine) -> bool:
     return machine.model.stopped and machine.model.attached
-
-
-def at_syscall_stop(machine: PtraceSeccompMachine) -> bool:
-    """At a stop with the marked syscall in flight (not an interrupt stop)."""
-    return at_stop(machine) and machine.model.stop is not Stop.INTERRUPT
 
 
 def idle_traced(machine: PtraceSeccompMachine) -> bool:
@@ -167,10 +210,43 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     # ---------------------------------------------------------------- rules
 
-    # Rules are few and their arguments weighted, because Hypothesis picks
-    # a rule uniformly among those whose precondition holds: at a stop the
-    # tracer resumes (maybe after PTRACE_SETOPTIONS) or leaves; an idle
-    # tracee makes a syscall or its tracer does something.
+    # One rule, `steps`, draws Moves and does for each the part that fits the
+    # model's state: at a stop the tracer answers, answers and leaves at once,
+    # or leaves; an idle tracee makes a syscall, or its tracer acts. One rule
+    # rather than one per action, because Hypothesis draws rules uniformly
+    # and (swarm testing) disables some per example, which with several
+    # preconditions wastes examples; here every draw is an operation, and the
+    # weights in the Move's lists lean towards what the series is about.
+
+    @rule(moves=st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES))
+    def steps(self, moves: list[Move]) -> None:
+        # A list per rule call: Hypothesis ends many early examples after
+        # their first rule call, and a list has a minimum length.
+        for move in moves:
+            self.step(move)
+
+    def step(self, move: Move) -> None:
+        model = self.model
+        if not model.alive:
+            self.new_tracee(move.options)
+        elif model.idle and not model.attached:
+            self.new_tracer(move.options)
+        elif model.idle and move.at_idle in ("traced", "plain"):
+            self.syscall(move.at_idle == "traced")
+        elif model.idle:
+            self.tracer_acts(move.at_idle)
+        elif move.at_stop == "answer" or (
+            # Leaving at once matters where a syscall waits on the answer;
+            # after an interrupt stop it mostly ends the example's tracing.
+            move.at_stop.endswith("syscall stop") and model.stop is Stop.INTERRUPT
+        ):
+            self.resume(move.req, "stay")
+        elif move.at_stop == "set options, answer":
+            self.resume(move.req, "stay", move.options)
+        elif move.at_stop.startswith("answer"):
+            self.answer_and_leave(move.req, move.how)
+        else:
+            self.leave(move.leave)
 
     @initialize(options=options_strategy, first=st.sampled_from([*Req, Req.SECCOMP, None]))
     def start(self, options: Options, first: Req | None) -> None:
@@ -186,16 +262,12 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         predicted = self.model.seized(options)
         self.check(f"tracer seizes (options {options}) and interrupts", predicted, err)
 
-    @precondition(idle)
-    @rule(traced=st.sampled_from([True, True, True, False]))
     def syscall(self, traced: bool) -> None:
         self.stray()
         self.world.tracee_syscall(traced)
         what = "tracee: getppid() " + ("the filter traces" if traced else "the filter allows")
         self.check(what, self.model.syscall(traced), None)
 
-    @precondition(at_stop)
-    @rule(req=request_strategy, then=then_strategy, options=new_options_strategy)
     def resume(self, req: Req, then: str, options: Options | None = None) -> None:
         self.stray()
         if options is not None:
@@ -218,16 +290,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         what = f"tracer: {req.value}, and {how} at once (same CPU, SCHED_FIFO)"
         self.check(what, self.model.resume_then_gone(req), err)
 
-    @precondition(at_syscall_stop)
-    @rule(req=request_strategy, how=st.sampled_from(["exit", "kill"]))
     def answer_and_leave(self, req: Req, how: str) -> None:
         """The series' central promise: a resume of the stop acknowledges it,
-        even when the tracer is gone before the tracee runs on. A rule of its
-        own so that it is drawn often at the stops where it matters."""
+        even when the tracer is gone before the tracee runs on."""
         self.resume(req, how)
 
-    @precondition(at_stop)
-    @rule(how=st.sampled_from(["detach", "exit", "kill"]))
     def leave(self, how: str) -> None:
         """The tracer leaves a stop without resuming it."""
         self.stray()
@@ -248,8 +315,6 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         what = f"tracer {'exits' if how == 'exit' else 'is SIGKILLed'}"
         self.check(what, self.model.tracer_gone(), None)
 
-    @precondition(idle_traced)
-    @rule(kind=st.sampled_from(["exit", "kill", "interrupt", "second seize"]))
     def tracer_acts(self, kind: str) -> None:
         """The tracer (or another process) acts while the tracee is idle."""
         self.stray()
@@ -271,14 +336,10 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         err = ptrace_errno(PTRACE_SEIZE, self.world.tracee.pid)
         self.check("another process: PTRACE_SEIZE", self.model.second_seize(), err)
 
-    @precondition(idle_untraced)
-    @rule(options=options_strategy)
     def new_tracer(self, options: Options) -> None:
         self.stray()
         self._seize(options)
 
-    @precondition(dead)
-    @rule(options=options_strategy)
     def new_tracee(self, options: Options) -> None:
         self.world.close()
         self.model = TraceeModel(patched=self.patched)
@@ -295,9 +356,6 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
 
 # ------------------------------------------------------------- the tests
-
-DEFAULT_EXAMPLES = 25
-STEPS_PER_EXAMPLE = 10
 
 
 def machine_for_kernel() -> type[PtraceSeccompMachine]:
@@ -355,7 +413,7 @@ PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "syscall": idle,
     "resume": at_stop,
     "leave": at_stop,
-    "answer_and_leave": at_syscall_stop,
+    "answer_and_leave": at_stop,
     "tracer_acts": idle_traced,
     "new_tracer": idle_untraced,
     "new_tracee": dead,
