@@ -114,6 +114,7 @@ move_strategy = st.builds(
     leave=st.sampled_from(["detach", "exit", "kill"]),
     options=options_strategy,
 )
+moves_strategy = st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES)
 
 
 def errno_text(err: int | None) -> str:
@@ -166,7 +167,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         type(self).examples += 1
         self.world = World(online_cpus()[0])
         self.model = TraceeModel(patched=self.patched)
-        self.steps: list[Step] = []
+        self.log: list[Step] = []
 
     # ------------------------------------------------------------- checking
 
@@ -178,7 +179,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         seen = self.world.observe(predicted.seen if expect_seen else QUIET)
         kernel = str(Outcome(err, seen))
         type(self).steps_run += 1
-        self.steps.append(Step(what, kernel, str(predicted)))
+        self.log.append(Step(what, kernel, str(predicted)))
         if kernel != str(predicted):
             self.fail()
 
@@ -186,7 +187,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         variant = "patched" if self.patched else "baseline (no PTRACE_SECCOMP)"
         found = f"first disagreement in example {type(self).first_failure} of this run"
         lines = [f"model vs kernel, {variant} ({found}); the script ends at a disagreement:"]
-        for number, step in enumerate(self.steps, 1):
+        for number, step in enumerate(self.log, 1):
             lines.append(f"{number:2}. {step.what}")
             if step.agrees:
                 lines.append(f"      kernel = model: {step.kernel}")
@@ -199,7 +200,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         """Anything the kernel did that the model did not predict since the last step."""
         seen = self.world.observe(QUIET)
         if seen != QUIET:
-            self.steps.append(Step("(between steps)", seen, QUIET))
+            self.log.append(Step("(between steps)", seen, QUIET))
             self.fail()
 
     def fail(self) -> None:
@@ -218,10 +219,8 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     # preconditions wastes examples; here every draw is an operation, and the
     # weights in the Move's lists lean towards what the series is about.
 
-    @rule(moves=st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES))
+    @rule(moves=moves_strategy)
     def steps(self, moves: list[Move]) -> None:
-        # A list per rule call: Hypothesis ends many early examples after
-        # their first rule call, and a list has a minimum length.
         for move in moves:
             self.step(move)
 
@@ -248,12 +247,19 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         else:
             self.leave(move.leave)
 
-    @initialize(options=options_strategy, first=st.sampled_from([*Req, Req.SECCOMP, None]))
-    def start(self, options: Options, first: Req | None) -> None:
+    @initialize(
+        options=options_strategy,
+        first=st.sampled_from([*Req, Req.SECCOMP, None]),
+        moves=moves_strategy,
+    )
+    def start(self, options: Options, first: Req | None, moves: list[Move]) -> None:
+        # The start runs moves of its own: Hypothesis always runs it, while
+        # it ends many early examples before their first rule call.
         self.world.start_tracee()
         self._seize(options)
         if first is not None:
             self.resume(first, "stay")
+        self.steps(moves)
 
     def _seize(self, options: Options) -> None:
         err = self.world.start_tracer(
@@ -343,7 +349,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     def new_tracee(self, options: Options) -> None:
         self.world.close()
         self.model = TraceeModel(patched=self.patched)
-        self.steps.append(Step("(a new tracee)", QUIET, QUIET))
+        self.log.append(Step("(a new tracee)", QUIET, QUIET))
         self.world.start_tracee()
         self._seize(options)
 
