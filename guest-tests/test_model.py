@@ -411,7 +411,7 @@ REGRESSIONS: dict[str, tuple[dict[str, Any], Replay]] = {
     # once by the tracer's exit got the tracee killed (found by
     # test_model_generated in its default budget on x86_64).
     "v1-acknowledged-then-exit": (
-        {"options": NO_OPTIONS, "first": Req.SECCOMP},
+        {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
         [("syscall", {"traced": True}), ("resume", {"req": Req.SECCOMP, "then": "exit"})],
     ),
 }
