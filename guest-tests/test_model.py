@@ -47,7 +47,7 @@ pytestmark = pytest.mark.model
 
 # The default budget: fixed seed, DEFAULT_EXAMPLES examples, each the start
 # and up to STEPS_PER_EXAMPLE - 1 rule calls of MIN_MOVES..MAX_MOVES moves.
-DEFAULT_EXAMPLES = 25
+DEFAULT_EXAMPLES = 12
 STEPS_PER_EXAMPLE = 3
 MIN_MOVES, MAX_MOVES = 3, 6
 
