@@ -374,6 +374,8 @@ def machine_for_kernel() -> type[PtraceSeccompMachine]:
 def test_model_generated(request: pytest.FixtureRequest) -> None:
     """Generated sequences, the model against the kernel."""
     examples = int(request.config.getoption("model_examples") or DEFAULT_EXAMPLES)
+    # A fixed seed unless --hypothesis-seed asks for another one.
+    derandomize = request.config.getoption("hypothesis_seed", None) is None
     machine = machine_for_kernel()
     started = time.monotonic()
     try:
@@ -382,7 +384,7 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
             settings=settings(
                 max_examples=examples,
                 stateful_step_count=STEPS_PER_EXAMPLE,
-                derandomize=True,
+                derandomize=derandomize,
                 database=None,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
