@@ -20,7 +20,6 @@ run (REGRESSIONS).
 from __future__ import annotations
 
 import contextlib
-import errno
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,10 +116,13 @@ move_strategy = st.builds(
 moves_strategy = st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES)
 
 
-def errno_text(err: int | None) -> str:
-    if err is None:
-        return "-"
-    return errno.errorcode.get(err, str(err)) if err else "0"
+PROGRESS_EVERY = 200  # examples between progress lines on the console
+
+
+def kmsg(line: str) -> None:
+    """A line on the guest's console (the harness keeps it with the run)."""
+    with contextlib.suppress(OSError), open("/dev/kmsg", "w") as console:
+        console.write(f"harness: {line}\n")
 
 
 @dataclass
@@ -164,7 +166,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        type(self).examples += 1
+        cls = type(self)
+        cls.examples += 1
+        if cls.examples % PROGRESS_EVERY == 0:
+            # A long exploratory run may meet the per-test timeout: say how far it got.
+            kmsg(f"model-progress: {cls.examples} examples, {cls.steps_run} steps")
         self.world = World(online_cpus()[0])
         self.model = TraceeModel(patched=self.patched)
         self.log: list[Step] = []
@@ -398,8 +404,7 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
             f"({machine.examples / seconds:.1f} examples/s)"
         )
         print(f"model: {tally}")
-        with contextlib.suppress(OSError), open("/dev/kmsg", "w") as kmsg:
-            kmsg.write(f"harness: model-tally {request.node.nodeid}: {tally}\n")
+        kmsg(f"model-tally {request.node.nodeid}: {tally}")
 
 
 # Sequences that found a bug once, replayed every run before the generated
