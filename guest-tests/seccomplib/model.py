@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import errno
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum
 
 SYSGOOD_SIG = signal.SIGTRAP | 0x80
@@ -240,6 +240,3 @@ class TraceeModel:
     def interrupt(self) -> Outcome:
         """PTRACE_INTERRUPT of the idle tracee."""
         return Outcome(0, self._stop_at(Stop.INTERRUPT))
-
-    def copy(self) -> TraceeModel:
-        return replace(self)

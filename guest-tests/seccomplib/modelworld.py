@@ -438,6 +438,7 @@ class World:
                 return seen
 
     def close(self) -> None:
+        self.events.clear()  # nothing of these processes may be blamed on the next ones
         if self.tracer is not None:
             self.tracer.kill()
             _close(self.tr_cmd_w, self.evt_r)
