@@ -15,6 +15,7 @@ MARKERS = {
         "an error on any other probe result"
     ),
     "race": "detach/kill/resume test repeated --repeat N times to shake out races",
+    "model": "Hypothesis-generated sequences checked against seccomplib.model (--model-examples N)",
 }
 
 
@@ -25,6 +26,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=1,
         metavar="N",
         help="run each test marked 'race' N times (default 1)",
+    )
+    parser.addoption(
+        "--model-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="examples Hypothesis generates for test_model.py (default: its small fixed budget)",
     )
 
 

@@ -352,6 +352,14 @@ def get_syscall_nr(pid: int) -> int:
     return _signed(_x86_regs(pid).orig_rax)
 
 
+def get_syscall_arg1(pid: int) -> int:
+    """The second syscall argument at a syscall stop (x86: rsi; arm64: x1),
+    for stops PTRACE_GET_SYSCALL_INFO cannot name (no TRACESYSGOOD)."""
+    if IS_ARM64:
+        return int(_arm64_regs(pid).regs[1])
+    return int(_x86_regs(pid).rsi)
+
+
 def set_syscall_nr(pid: int, nr: int) -> None:
     """Change the syscall about to run; -1 skips it."""
     if IS_ARM64:

@@ -28,7 +28,13 @@ GUEST_DIR = Path(__file__).parents[1] / "guest"
 GUEST_HARNESS_FILES = {"harness_results.py": 0o644, "run-pytest": 0o755, "pytest_zygote.py": 0o644}
 SUITE = "bookworm"
 MIRROR = os.environ.get("HARNESS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-PACKAGES = ("busybox-static", "python3-minimal", "libpython3.11-stdlib", "python3-pytest")
+PACKAGES = (
+    "busybox-static",
+    "python3-minimal",
+    "libpython3.11-stdlib",
+    "python3-pytest",
+    "python3-hypothesis",
+)
 PYTHON_VERSION = "3.11"
 # Parts of the extracted packages the guest never uses (globs): size is boot time.
 TRIM = (
