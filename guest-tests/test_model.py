@@ -23,7 +23,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -163,6 +163,9 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     examples = 0  # examples started in this run (Hypothesis makes one machine each)
     steps_run = 0  # operations checked against the model in this run
     first_failure: int | None = None  # the example that first disagreed
+    # Every example's processes, closed again at the end of the test: not
+    # every exception out of a rule reaches teardown().
+    worlds: ClassVar[list[World]] = []  # each test's subclass has its own
 
     def __init__(self) -> None:
         super().__init__()
@@ -172,6 +175,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             # A long exploratory run may meet the per-test timeout: say how far it got.
             kmsg(f"model-progress: {cls.examples} examples, {cls.steps_run} steps")
         self.world = World(online_cpus()[0])
+        cls.worlds.append(self.world)
         self.model = TraceeModel(patched=self.patched)
         self.log: list[Step] = []
 
@@ -373,6 +377,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 def machine_for_kernel() -> type[PtraceSeccompMachine]:
     class Machine(PtraceSeccompMachine):
         patched = ptrace_seccomp_skip_reason() == ""
+        worlds: ClassVar[list[World]] = []
 
     return Machine
 
@@ -398,6 +403,8 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
             ),
         )
     finally:
+        for world in machine.worlds:
+            world.close()
         seconds = time.monotonic() - started
         tally = (
             f"{machine.examples} examples, {machine.steps_run} steps in {seconds:.2f} s "
@@ -445,3 +452,4 @@ def test_model_regression(name: str) -> None:
                 method(**arguments)
     finally:
         machine.teardown()
+        machine.world.close()
