@@ -30,7 +30,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
-from conftest import ptrace_seccomp_skip_reason
+from conftest import ptrace_seccomp_verdict
+from seccomplib import probe
 from seccomplib.model import QUIET, Options, Outcome, Req, Stop, TraceeModel
 from seccomplib.modelworld import World, options_bits
 from seccomplib.ptrace import (
@@ -375,8 +376,13 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
 
 def machine_for_kernel() -> type[PtraceSeccompMachine]:
+    verdict = ptrace_seccomp_verdict()
+    if verdict.kind == probe.BROKEN:
+        # Neither the series nor mainline: no model predicts this kernel.
+        pytest.fail(verdict.message, pytrace=False)
+
     class Machine(PtraceSeccompMachine):
-        patched = ptrace_seccomp_skip_reason() == ""
+        patched = verdict.kind == probe.SUPPORTED
         worlds: ClassVar[list[World]] = []
 
     return Machine
