@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -371,14 +372,29 @@ PATCHED = "console-x86_64-pass.log results-x86_64-patched.jsonl"  # ... and pass
 WARNING = "console-x86_64-lkdtm-warning.log results-x86_64-patched.jsonl"  # a kernel WARNING
 
 
+def lenient_expectations(tmp_path: Path) -> Path:
+    """The checked-in entries without `unlisted = "passed"` and the [[count]] tables, for
+    records made before today's suite (the one-failure run: 94 tests, one skip)."""
+    text = (ROOT / "expectations.toml").read_text().replace('unlisted = "passed"\n', "")
+    text = re.sub(r"\[\[count\]\]\n(?:[a-z]+ = .*\n)+", "", text)
+    path = tmp_path / "expectations.toml"
+    path.write_text(text)
+    return path
+
+
 def boot_series(
-    tmp_path: Path, linux: Path, configs: Path, series: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    linux: Path,
+    configs: Path,
+    series: Path,
+    capsys: pytest.CaptureFixture[str],
+    expectations: Path = ROOT / "expectations.toml",
 ) -> tuple[int, list[str], dict[str, Any]]:
     code = main([
         "check-series", "--boot", "--arch=x86_64", "--source", str(linux),
         "--series", str(series), "--configs", str(configs),
         "--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "-j", "2",
-        "--accel", "tcg", "--no-selftests", "--expectations", str(ROOT / "expectations.toml"),
+        "--accel", "tcg", "--no-selftests", "--expectations", str(expectations),
         "--guest-tests", str(ROOT / "guest-tests"),
     ])  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
@@ -439,7 +455,9 @@ def test_boot_prefix_whose_tests_depart_is_departs_and_exit_1(
     FakeGuests(data_dir, monkeypatch, BASELINE, failing, PATCHED)
     writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
     writer.change("kernel/b.c", "int b_three;", "int b_three = 3;")
-    code, lines, report = boot_series(tmp_path, linux, configs, writer.write(), capsys)
+    code, lines, report = boot_series(
+        tmp_path, linux, configs, writer.write(), capsys, lenient_expectations(tmp_path)
+    )
     assert code == Status.TEST_FAILED.exit_code == 1, lines
     assert lines[0].endswith("BEHAVES: 0 departures")
     broken = "test_boot_smoke.py::test_two_cpus_online_for_races"

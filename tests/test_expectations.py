@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -20,12 +21,20 @@ from harness.results.rundir import read_junit
 from harness.run.matrix import Matrix
 from harness.run.summary import expectation_facts
 from harness.verdict import expectations
-from harness.verdict.expectations import Expectations, judge, judge_prefix, load
+from harness.verdict.expectations import UNLISTED, Expectations, judge, judge_prefix, load
 from harness.vm import records
 from harness.vm.boot import BootEnd, BootOutcome
 from harness.vm.records import read_records
 
 CHECKED_IN = ROOT / "expectations.toml"
+
+
+def checked_in_for_old_records() -> Expectations:
+    """The checked-in entries without its counts and its `unlisted = "passed"`: the
+    recorded one-failure run predates today's suite (94 tests, one of them skipped then)."""
+    return dataclasses.replace(load(CHECKED_IN), counts=(), unlisted=UNLISTED)
+
+
 CPUS_TEST = "test_boot_smoke.py::test_two_cpus_online_for_races"
 X7_TEST = "test_ptrace_seccomp.py::test_arm64_x7_at_entry_stop"
 SELFTEST_FAILING = "seccomp_bpf::global.user_notification_addfd_send_interrupted"
@@ -288,7 +297,7 @@ def record_cell(data_dir: Path, tmp_path: Path, known: Expectations) -> tuple[Ce
 
 
 def test_departures_fail_the_cell_naming_tests_and_file(data_dir: Path, tmp_path: Path) -> None:
-    cell, cell_dir = record_cell(data_dir, tmp_path, load(CHECKED_IN))
+    cell, cell_dir = record_cell(data_dir, tmp_path, checked_in_for_old_records())
     assert cell.status is Status.TEST_FAILED
     assert cell.reason == (
         f"test: 2 test(s) departed from expectations.toml: {CPUS_TEST} failed (expected passed "
@@ -308,7 +317,8 @@ def test_expected_failures_pass_the_cell_and_read_back_from_junit(
     text = CHECKED_IN.read_text() + entry(
         variant="baseline", test=CPUS_TEST, outcome="failed", reason="one vCPU on this runner"
     ) + entry(test=SELFTEST_FAILING, outcome="failed", reason="racy under TCG")  # fmt: skip
-    cell, cell_dir = record_cell(data_dir, tmp_path, load(write(tmp_path, text)))
+    known = dataclasses.replace(load(write(tmp_path, text)), counts=(), unlisted=UNLISTED)
+    cell, cell_dir = record_cell(data_dir, tmp_path, known)
     assert cell.status is Status.PASS, cell.reason
     assert cell.tests["failed"] == 1  # the outcome itself is kept
     assert [f["reason"] for f in cell.facts["expectations"]["expected_failures"]] == [
