@@ -21,7 +21,8 @@ from harness.results.rundir import read_junit
 from harness.run.matrix import Matrix
 from harness.run.summary import expectation_facts
 from harness.verdict import expectations
-from harness.verdict.expectations import UNLISTED, Expectations, judge, judge_prefix, load
+from harness.verdict.expectations import UNLISTED, Expectations, load
+from harness.verdict.judge import judge, judge_prefix
 from harness.vm import records
 from harness.vm.boot import BootEnd, BootOutcome
 from harness.vm.records import read_records

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.core.errors import BadInput
-from harness.verdict.expectations import judge, load
+from harness.verdict.expectations import load
+from harness.verdict.judge import judge
 from harness.vm.records import TestResult as Result
 
 HEADER = 'unlisted = "passed"\n'

@@ -18,7 +18,8 @@ import pytest
 from harness.core.status import Status
 from harness.results.model import StageState
 from harness.verdict.cell import GuestEvidence, Verdict, decide
-from harness.verdict.expectations import NO_EXPECTATIONS, Judgement, judge
+from harness.verdict.expectations import NO_EXPECTATIONS
+from harness.verdict.judge import Judgement, judge
 from harness.vm.boot import BootEnd
 from harness.vm.records import GuestRun, parse_records
 from harness.vm.records import TestResult as Result

@@ -29,7 +29,7 @@ from harness.results.model import Cell, StageState
 from harness.run.cellbuild import CellBuilder
 from harness.run.celltest import CellTester, selects_tests
 from harness.run.config import Prepared, RunConfig
-from harness.verdict.expectations import Judgement, judge_prefix
+from harness.verdict.judge import Judgement, judge_prefix
 from harness.vm.records import TestResult
 
 BOOTS = "boots"  # under the results dir: one directory per prefix and arch

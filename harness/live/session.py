@@ -29,7 +29,8 @@ from harness.live import sync as livesync
 from harness.live import vm as live
 from harness.results.junit import Suite, write_junit
 from harness.verdict.cell import GuestEvidence, decide
-from harness.verdict.expectations import NO_EXPECTATIONS, Expectations, Judgement, judge
+from harness.verdict.expectations import NO_EXPECTATIONS, Expectations
+from harness.verdict.judge import Judgement, judge
 from harness.vm.boot import BootEnd
 from harness.vm.kernellog import KernelReport
 from harness.vm.records import GuestRun, parse_records

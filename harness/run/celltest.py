@@ -16,7 +16,7 @@ from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 from harness.run.cellbuild import CellBuilder
 from harness.run.config import RunConfig
 from harness.verdict.cell import GuestEvidence, Verdict, decide
-from harness.verdict.expectations import Judgement, judge
+from harness.verdict.judge import Judgement, judge
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, boot_and_test
 from harness.vm.decode import decode_stacktrace

@@ -35,7 +35,7 @@ from harness.core.status import Status
 from harness.core.vocabulary import Outcome
 from harness.kernel import selftests
 from harness.results.model import StageState
-from harness.verdict.expectations import Judgement
+from harness.verdict.judge import Judgement
 from harness.verdict.reports import fail_reported_tests, kernel_verdict
 from harness.vm.boot import KERNEL_BANNER, BootEnd
 from harness.vm.kernellog import KernelReport, find_reports
