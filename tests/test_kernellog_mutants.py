@@ -45,6 +45,12 @@ HEADERS: list[tuple[str, ReportKind, str]] = [
     ("Oops: general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP",
      ReportKind.OOPS,
      "general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP"),
+    # Before "Oops: " was added to x86's die header the fault's name began the line.
+    ("general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP",
+     ReportKind.OOPS,
+     "general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP"),
+    ("segment-related general protection fault: 0018 [#1] SMP", ReportKind.OOPS,
+     "segment-related general protection fault: 0018 [#1] SMP"),
     ("Internal error: Oops: 0000000096000006 [#1] PREEMPT SMP", ReportKind.OOPS,
      "0000000096000006 [#1] PREEMPT SMP"),
     ("Oops: invalid opcode: 0000 [#1] PREEMPT SMP NOPTI", ReportKind.OOPS,
@@ -198,6 +204,21 @@ def test_the_excerpt_stops_at_its_limit() -> None:
 def test_the_excerpt_of_the_last_line_is_that_line() -> None:
     [report] = find_reports("[ 1.0] before\n[ 7.0] BUG: KASAN: use-after-free in f")
     assert (report.excerpt, report.line) == ("[ 7.0] BUG: KASAN: use-after-free in f", 2)
+
+
+def test_a_report_whose_test_ends_on_the_next_line_is_one_line() -> None:
+    lines = [
+        "[ 6.0] harness: test-start test_a.py::t",
+        "[ 7.0] BUG: KASAN: use-after-free in f+0x1/0x2",
+        "[ 7.1] harness: test-end test_a.py::t failed",
+        "[ 7.2] harness: test-start test_a.py::u",
+        "[ 7.3] WARNING: CPU: 0 PID: 1 at f.c:1 f",
+        "[ 7.4] ---[ end trace 0000000000000000 ]---",
+        "[ 7.5] after the trace",
+    ]
+    first, second = find_reports("\n".join(lines))
+    assert (first.excerpt, first.test) == (lines[1], "test_a.py::t")
+    assert (second.excerpt.splitlines(), second.test) == (lines[4:6], "test_a.py::u")
 
 
 @pytest.mark.parametrize("boundary", ["test-end test_a.py::t passed", "test-start test_a.py::u"])
