@@ -121,6 +121,8 @@ def test_entries_without_their_own_header_have_no_line(tmp_path: Path) -> None:
         (count(3, suite="ltp"), "count 1: suite 'ltp' is unknown; use guest, seccomp_bpf"),
         (count(3) + count(3, arch="riscv"), "count 2: arch 'riscv' is unknown"),
         (entry(arch=""), "entry 1 (line 1): 'arch' must be a non-empty string"),
+        (entry(variant="nightly"),
+         "entry 1 (line 1): variant 'nightly' is unknown; use one of baseline, patched or *"),
         (entry(outcome="flaky"),
          "entry 1 (line 1): outcome 'flaky' is unknown; use one of passed, failed, skipped, "
          "error"),
@@ -190,6 +192,12 @@ def test_an_entry_for_the_bare_id_decides_every_repetition(tmp_path: Path) -> No
     assert [(d.test, d.expected, d.entry) for d in judged.departures] == [
         ("a.py::r[rep1]", "skipped", 1)
     ]
+
+
+def test_only_the_repetition_is_dropped_from_a_node_id() -> None:
+    # --repeat's parameter comes first; a parameter of the test's own that looks
+    # like one (here the last) is part of the test's id and stays.
+    assert expectations.without_repeat("t.py::test_y[rep3-x-rep1]") == "t.py::test_y[x-rep1]"
 
 
 # -- unlisted tests -------------------------------------------------------------------
