@@ -339,6 +339,10 @@ def test_an_entry_for_another_cell_is_never_stale(tmp_path: Path) -> None:
     text += entry("a.py::gone", "skipped", variant="patched")
     judged = judge(load(write(tmp_path, text)), "x86_64", "baseline", results(x="passed"))
     assert judged.stale == []
+    # ... and does not keep the entries after it from being found stale.
+    text += entry("a.py::also_gone", "skipped", reason="later")
+    judged = judge(load(write(tmp_path, text)), "x86_64", "baseline", results(x="passed"))
+    assert judged.stale == [StaleEntry(3, 15, "a.py::also_gone", "later")]
 
 
 def test_a_prefix_has_no_stale_entries(tmp_path: Path) -> None:
