@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
-MODULES=harness/verdict/cell.py,harness/verdict/reports.py,harness/vm/kernellog.py,harness/verdict/expectations.py
+MODULES=harness/verdict/cell.py,harness/verdict/reports.py,harness/vm/kernellog.py,harness/verdict/expectations.py,harness/verdict/judge.py
 # The runner: only the host tests that import these modules (test_live_vm.py
 # among them: test --live reaches the verdict through harness/live/session.py),
 # never the whole suite: one mutant costs a few seconds, not minutes.

@@ -13,17 +13,14 @@ import pytest
 from harness.core.errors import BadInput
 from harness.core.vocabulary import Outcome
 from harness.verdict import expectations
-from harness.verdict.expectations import (
-    NO_EXPECTATIONS,
-    Count,
+from harness.verdict.expectations import NO_EXPECTATIONS, Count, load, load_default
+from harness.verdict.judge import (
     Departure,
     ExpectedFailure,
     Judgement,
     StaleEntry,
     judge,
-    judge_prefix,
-    load,
-    load_default,
+    judge_prefix,  # fmt: skip
 )
 from harness.vm.records import TestResult as Result
 
@@ -253,10 +250,20 @@ def test_a_suite_that_ran_another_number_of_tests_departs(tmp_path: Path) -> Non
     assert departs_count.describe() == "guest suite 3 tests (expected 2 tests)"
 
 
-def test_a_suite_that_did_not_run_at_all_departs_from_its_count(tmp_path: Path) -> None:
+def test_a_suite_the_cell_did_not_run_is_not_counted(tmp_path: Path) -> None:
+    # --no-selftests leaves seccomp_bpf out on purpose; one that should have run and
+    # reported nothing fails by the verdict's own rule, not by its count.
     known = load(write(tmp_path, count(107, suite="seccomp_bpf")))
-    [gone] = judge(known, "x86_64", "patched", results(x="passed"), whole_suites=True).departures
-    assert (gone.test, gone.expected, gone.actual) == ("seccomp_bpf suite", "107 tests", "0 tests")
+    assert (
+        judge(known, "x86_64", "patched", results(x="passed"), whole_suites=True).departures == []
+    )
+    ran = results(**{"seccomp_bpf::global.kcmp": "passed"})
+    [short] = judge(known, "x86_64", "patched", ran, whole_suites=True).departures
+    assert (short.test, short.expected, short.actual) == (
+        "seccomp_bpf suite",
+        "107 tests",
+        "1 tests",
+    )
 
 
 def test_a_prefix_departs_from_a_count_only_where_both_variants_count_so(

@@ -19,7 +19,8 @@ from harness.core.status import Status
 from harness.core.vocabulary import Outcome
 from harness.results.model import StageState
 from harness.verdict.cell import GuestEvidence, Verdict, decide
-from harness.verdict.expectations import NO_EXPECTATIONS, Judgement, judge
+from harness.verdict.expectations import NO_EXPECTATIONS
+from harness.verdict.judge import Judgement, judge
 from harness.verdict.reports import KernelVerdict, fail_reported_tests, kernel_verdict
 from harness.vm.boot import BootEnd
 from harness.vm.kernellog import KernelReport, find_reports

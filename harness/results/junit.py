@@ -1,6 +1,6 @@
 """JUnit XML for one cell, readable by GitHub's and GitLab's test reporting.
 
-An expected failure (see verdict/expectations.py and verdict/judge.py) is written as pytest writes an
+An expected failure (see verdict/judge.py) is written as pytest writes an
 xfail: a <skipped> of type "xfail" ("xfail-error" for an expected error),
 whose message gives the reason and whose text is the failure, so a CI
 dashboard shows it as it counts: not failing.
