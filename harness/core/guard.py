@@ -12,7 +12,6 @@ takes as its cue to delete half-written targets, then SIGKILLs what is left.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -20,8 +19,9 @@ import sys
 import time
 from types import FrameType
 
+from harness.core.process import parent_death_signal
+
 GRACE = 5.0  # seconds the group has to stop after SIGTERM
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _stop_group(_signum: int, _frame: FrameType | None) -> None:
@@ -40,11 +40,9 @@ def _stop_group(_signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str]) -> int:
     parent, command = int(argv[0]), argv[1:]
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _stop_group)
-    if os.getppid() != parent:  # the harness died before prctl took effect
+    if not parent_death_signal(signal.SIGTERM, parent):
         _stop_group(signal.SIGTERM, None)
     try:
         child = subprocess.Popen(command)

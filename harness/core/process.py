@@ -20,19 +20,29 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> None:
-    """In a child, before exec: SIGKILL when the harness dies, even by SIGKILL.
-
-    Without it, a harness killed outright left make (or QEMU, mmdebstrap)
-    running in a build dir the next run takes over. The kernel sends the
-    signal when the thread that started the child ends: long children are
-    started, waited for and stopped by one thread (the build thread, a guest
-    worker), so that is also when the harness is done with them.
-    """
+def parent_death_signal(signum: int, parent: int) -> bool:
+    """Ask the kernel for `signum` when our parent dies (PR_SET_PDEATHSIG); False when
+    `parent` is gone already, having died before the request took effect."""
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:  # the harness died before prctl took effect
-        os._exit(1)
+    libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    return os.getppid() == parent
+
+
+def die_with(parent: int) -> Callable[[], None]:
+    """A preexec_fn: the child (QEMU) gets SIGKILL when `parent`, the harness, dies, even
+    by SIGKILL, so it never runs on beside the next run. A command that starts children
+    of its own runs under core/guard.py instead (the kernel does not pass this on).
+
+    The kernel sends the signal when the thread that started the child ends: a guest
+    is started, waited for and stopped by one worker thread, so that is also when the
+    harness is done with it.
+    """
+
+    def preexec() -> None:
+        if not parent_death_signal(signal.SIGKILL, parent):
+            os._exit(1)
+
+    return preexec
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ the console text.
 from __future__ import annotations
 
 import enum
+import os
 import re
 import threading
 import time
@@ -19,7 +20,7 @@ from typing import TextIO
 
 import pexpect
 
-from harness.core.process import die_with_parent
+from harness.core.process import die_with
 from harness.vm.kernellog import PANIC_LINE
 from harness.vm.records import GuestRun, read_records
 
@@ -120,7 +121,7 @@ class ConsoleReader:
     def __init__(self, command: list[str], stream: TextIO) -> None:
         self.child = pexpect.spawn(
             command[0], command[1:], encoding="utf-8", codec_errors="replace",
-            echo=False, timeout=None, maxread=65536, preexec_fn=die_with_parent,
+            echo=False, timeout=None, maxread=65536, preexec_fn=die_with(os.getpid()),
         )  # fmt: skip
         self.child.logfile_read = _FlushingLog(stream)
 
