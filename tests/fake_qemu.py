@@ -6,7 +6,8 @@ hang (print until userspace is up, write the records, then sleep),
 stall (write the records, print everything, then sleep: a guest that stopped
 where its console and records end), crash (print nothing, exit 1: a QEMU that
 dies before the guest starts), qemu-error (the same, saying why on stderr as
-QEMU does).
+QEMU does), split (replay, but each HARNESS line comes in two writes with a
+pause between, as a pty may deliver it).
 With FAKE_QEMU_PIDFILE set, it first writes its pid there.
 """
 
@@ -36,6 +37,13 @@ def main() -> None:
     shutil.copyfile(results_src, results_dst)
     with open(console, encoding="utf-8", errors="replace") as log:
         for line in log:
+            if mode == "split" and line.startswith("HARNESS: "):
+                # One character into the last word, for longer than the reader polls.
+                cut = line.rindex(" ") + 2
+                sys.stdout.write(line[:cut])
+                sys.stdout.flush()
+                time.sleep(0.6)
+                line = line[cut:]
             sys.stdout.write(line)
             sys.stdout.flush()
             if mode == "hang" and line.startswith("HARNESS: userspace up"):

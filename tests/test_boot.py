@@ -84,6 +84,19 @@ def test_taint_flags_line() -> None:
     match = TAINTED.search("HARNESS: tainted 512\r\r\n")
     assert match is not None and int(match["flags"]) == 512
     assert TAINTED.search("HARNESS: tainted unknown") is None
+    # Not before the line is whole: the rest of "512" may be on its way.
+    assert TAINTED.search("HARNESS: tainted 5") is None
+
+
+def test_lines_split_in_transit_are_read_whole(tmp_path: Path, data_dir: Path) -> None:
+    """A pty may deliver "HARNESS: tainted 1" and "6384" apart: the value is 16384."""
+    outcome = run_fake(
+        tmp_path, "split", data_dir / "console-x86_64-lkdtm-softlockup.log",
+        data_dir / "results-x86_64-pass.jsonl",
+    )  # fmt: skip
+    assert outcome.end is BootEnd.COMPLETED
+    assert outcome.tainted == 16384
+    assert outcome.kernel_version == "#1 SMP Wed Dec  2 17:07:11 UTC 2026"
 
 
 def test_cancel_from_another_thread_stops_qemu(tmp_path: Path, data_dir: Path) -> None:

@@ -28,7 +28,9 @@ from harness.vm.records import GuestRun, read_records
 # would match with its `uname -v` cut short.
 USERSPACE_UP = re.compile(r"HARNESS: userspace up: (?P<release>\S+) (?P<version>[^\r\n]*)\r*\n")
 GUEST_DONE = re.compile(r"HARNESS: guest done")
-TAINTED = re.compile(r"HARNESS: tainted (?P<flags>\d+)")
+# pexpect matches while a line is still arriving: without its end, "tainted 512"
+# delivered as "5" and "12" would read as 5.
+TAINTED = re.compile(r"HARNESS: tainted (?P<flags>\d+)\r*\n")
 # Only the kernel's own line, behind its printk timestamp: a guest test that
 # prints the words does not stop the guest.
 PANIC = PANIC_LINE
