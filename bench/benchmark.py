@@ -83,7 +83,8 @@ def measure_cold(bench: Bench) -> None:
          "-j", str(bench.jobs)], bench.results("cold"), bench.log,
     )  # fmt: skip
     cell = harness.cell("x86_64", "baseline")
-    fragment = next(scratch_work.glob("builds/*/x86_64-baseline-*/harness-fragment.config"))
+    built = "trees/*/baseline/harness-build-x86_64-*/harness-fragment.config"
+    fragment = next(scratch_work.glob(built))
     make = measures.plain_make_build(
         pristine, bench.scratch / "plain-make", fragment.read_text(),
         bench.scratch / "plain-make-ccache", bench.jobs, bench.log,

@@ -135,7 +135,7 @@ def test_clean_series_passes_with_one_line_per_patch(
     assert (tmp_path / "results/check-series.md").read_text().count("patch: applies") == 2
     # The pristine tree is never modified; the checked tree ends with the whole series.
     assert "int a_two;\n" in (linux / "kernel/a.c").read_text()
-    checked = next((tmp_path / "work/trees").glob("*/check-series/series"))
+    checked = next((tmp_path / "work/trees").glob("*/check-series-series"))
     assert "int b_three = 3;\n" in (checked / "kernel/b.c").read_text()
 
 
@@ -262,7 +262,7 @@ def test_patch_that_does_not_apply_stops_the_walk_and_writes_nothing(
     )
     assert lines[3].startswith("0003-change.patch: not tried (0002-change.patch does not apply)")
     assert [p["applies"] for p in report["patches"]] == [True, False, None]
-    checked = next((tmp_path / "work/trees").glob("*/check-series/series"))
+    checked = next((tmp_path / "work/trees").glob("*/check-series-series"))
     # b.c's hunk, which would have applied, was not written either.
     assert "int b_one;" in (checked / "kernel/b.c").read_text()
 

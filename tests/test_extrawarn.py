@@ -40,6 +40,14 @@ def test_paths_relative_to_the_build_dir_as_ccache_prints_them() -> None:
     assert sorted(w.file for w in found) == ["include/generated/autoconf.h", "kernel/a.c"]
 
 
+def test_paths_from_a_build_dir_inside_the_tree() -> None:
+    tree = Path("/w/trees/src/check-series-s")
+    found = parse_warnings(
+        "../kernel/a.c:3:5: warning: unused [-Wunused]\n", tree, tree / "harness-build-x86_64-0"
+    )
+    assert [w.file for w in found] == ["kernel/a.c"]
+
+
 def test_moved_code_adds_no_warning_but_a_second_instance_does() -> None:
     tree, build_dir = Path("/t"), Path("/b")
     warning = "warning: unused variable 'x' [-Wunused]"

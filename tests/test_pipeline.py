@@ -66,8 +66,12 @@ def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_pat
     matrix.builder.prepared.series = Series("my-series", tmp_path, ())
     patched = matrix.builder.build_dir(arch, "patched")
     digest = matrix.builder.prepared.merged["x86_64"].digest()[:12]
-    assert baseline.name == f"x86_64-baseline-{digest}"
-    assert patched.name == f"x86_64-patched-my-series-{digest}"
+    # Each a direct child of its variant's tree (kbuild's srctree is then ".."),
+    # by the same name: the two cells' compile commands are the same text.
+    assert baseline.name == patched.name == f"harness-build-x86_64-{digest}"
+    assert baseline.parent.name == "baseline"
+    assert patched.parent.name == "series-my-series"
+    assert baseline.parent.parent == patched.parent.parent
 
 
 class _ScheduleProbe:

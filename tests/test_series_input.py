@@ -16,7 +16,7 @@ from harness.kernel.series_input import (
     series_from_mbox,
     split_mbox,
 )
-from harness.kernel.trees import prepare_patched_tree
+from harness.kernel.trees import prepare_tree
 
 GIT_ENV = {
     **os.environ,
@@ -81,7 +81,7 @@ def test_quilt_mbox_and_commit_range_give_the_same_tree(repo: Path, tmp_path: Pa
     }.items():
         series = parse_series(directory)
         assert len(series.patches) == 2, name  # the cover letter is left out
-        prepare_patched_tree(pristine, series, work / "trees" / name)
+        prepare_tree(pristine, series, work / "trees" / name)
         trees[name] = tree_files(work / "trees" / name)
     assert trees["quilt"] == trees["mbox"] == trees["commits"]
     assert trees["quilt"]["kernel/a.c"] == "one\nTWO\nthree\n"

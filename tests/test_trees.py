@@ -12,8 +12,9 @@ from harness.kernel.series import Series, parse_series
 from harness.kernel.trees import (
     STAMP,
     apply_patch,
+    build_dir_in,
     parse_patch_failure,
-    prepare_patched_tree,
+    prepare_tree,
     reset_tree,
 )
 
@@ -54,12 +55,43 @@ def test_patched_tree_changes_only_its_copy(tmp_path: Path, pristine: Path) -> N
         write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
     )
     tree = tmp_path / "patched"
-    prepare_patched_tree(pristine, series, tree)
+    prepare_tree(pristine, series, tree)
     assert (tree / "kernel/a.c").read_text() == "line1\nnew\nline3\n"
     assert (pristine / "kernel/a.c").read_text() == "line1\nold\nline3\n"
     # Untouched files are shared, not copied.
     assert (tree / "kernel/b.c").stat().st_ino == (pristine / "kernel/b.c").stat().st_ino
     assert (tree / "kernel/a.c").stat().st_ino != (pristine / "kernel/a.c").stat().st_ino
+
+
+def test_baseline_tree_is_a_farm_that_a_source_edit_makes_again(
+    tmp_path: Path, pristine: Path
+) -> None:
+    tree = tmp_path / "baseline"
+    prepare_tree(pristine, None, tree, "fingerprint-1")
+    assert (tree / "kernel/a.c").stat().st_ino == (pristine / "kernel/a.c").stat().st_ino
+    # An editor that replaces a file gives it a new inode: the farm must follow.
+    replaced = pristine / "kernel/a.c"
+    replaced.unlink()
+    replaced.write_text("line1\nedited\nline3\n")
+    prepare_tree(pristine, None, tree, "fingerprint-1")
+    assert (tree / "kernel/a.c").read_text() == "line1\nold\nline3\n"  # same fingerprint
+    prepare_tree(pristine, None, tree, "fingerprint-2")
+    assert (tree / "kernel/a.c").read_text() == "line1\nedited\nline3\n"
+
+
+def test_build_dirs_live_in_the_tree_and_outlive_a_new_farm(
+    tmp_path: Path, pristine: Path
+) -> None:
+    tree = tmp_path / "patched"
+    prepare_tree(pristine, one_patch_series(tmp_path, "kernel/a.c"), tree)
+    build_dir = build_dir_in(tree, "x86_64", "0123456789abcdef")
+    assert build_dir.parent == tree  # kbuild's srctree is "..": relative, shareable
+    (build_dir / "kernel").mkdir(parents=True)
+    (build_dir / "kernel/b.o").write_text("object")
+    prepare_tree(pristine, one_patch_series(tmp_path, "kernel/b.c"), tree)
+    assert (tree / "kernel/b.c").read_text() == "line1\nnew\nline3\n"
+    assert (build_dir / "kernel/b.o").read_text() == "object"
+    assert not (pristine / build_dir.name).exists()
 
 
 def test_failing_hunk_names_patch_file_and_hunk_and_leaves_no_tree(
@@ -76,7 +108,7 @@ def test_failing_hunk_names_patch_file_and_hunk_and_leaves_no_tree(
     )
     tree = tmp_path / "patched"
     with pytest.raises(PatchError, match=r"2-bad.patch: hunk #1 of kernel/b.c"):
-        prepare_patched_tree(pristine, series, tree)
+        prepare_tree(pristine, series, tree)
     assert not tree.exists()
     assert not (tmp_path / "patched.new").exists()
     assert (pristine / "kernel/a.c").read_text() == "line1\nold\nline3\n"
@@ -89,10 +121,10 @@ def test_file_reverted_by_a_new_series_gets_a_fresh_private_copy(
     first = parse_series(
         write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
     )
-    prepare_patched_tree(pristine, first, tree)
+    prepare_tree(pristine, first, tree)
     built_at = time.time()
     second = parse_series(write_series(tmp_path, {"1.patch": patch_text("kernel/b.c", "old", "x")}))
-    prepare_patched_tree(pristine, second, tree)
+    prepare_tree(pristine, second, tree)
     reverted = tree / "kernel/a.c"
     assert reverted.read_text() == "line1\nold\nline3\n"
     # Linked back to pristine it would carry the old mtime and leave a stale object.
@@ -108,13 +140,13 @@ def test_editing_one_patch_refreshes_only_the_files_whose_content_changed(
         "1.patch": patch_text("kernel/a.c", "old", "new"),
         "2.patch": patch_text("kernel/b.c", "old", "first"),
     }
-    prepare_patched_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
+    prepare_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
     long_ago = time.time() - 600
     for name in ("a.c", "b.c"):
         os.utime(tree / "kernel" / name, (long_ago, long_ago))  # as if built since
     edited_at = time.time()
     patches["2.patch"] = patch_text("kernel/b.c", "old", "second")
-    prepare_patched_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
+    prepare_tree(pristine, parse_series(write_series(tmp_path, patches)), tree)
     # a.c came out of the re-applied series byte for byte as before: make must not
     # see it as new. b.c changed: it must look newer than anything built from it.
     assert (tree / "kernel/a.c").stat().st_mtime == pytest.approx(long_ago, abs=1e-3)
@@ -127,9 +159,9 @@ def test_unchanged_series_reuses_the_tree(tmp_path: Path, pristine: Path) -> Non
         write_series(tmp_path, {"1.patch": patch_text("kernel/a.c", "old", "new")})
     )
     tree = tmp_path / "patched"
-    prepare_patched_tree(pristine, series, tree)
+    prepare_tree(pristine, series, tree)
     inode = (tree / "kernel/a.c").stat().st_ino
-    prepare_patched_tree(pristine, series, tree)
+    prepare_tree(pristine, series, tree)
     assert (tree / "kernel/a.c").stat().st_ino == inode
 
 

@@ -35,8 +35,9 @@ from harness.core.errors import BadInput, BuildError, PatchError, StageFailure
 from harness.core.progress import Progress
 from harness.core.status import Status
 from harness.kernel import build
+from harness.kernel.buildmeter import metered_build
 from harness.kernel.series import Series
-from harness.kernel.trees import apply_patch, reset_tree
+from harness.kernel.trees import apply_patch, build_dir_in, reset_tree
 from harness.run.config import Prepared, RunConfig
 from harness.run.keys import source_key
 
@@ -73,7 +74,7 @@ class SeriesChecker:
         self.series = check_inputs(prepared)
         self.pristine = prepared.source.tree
         key = source_key(prepared.source)
-        self.tree = config.work.trees / key / "check-series" / self.series.dir_name
+        self.tree = config.work.trees / key / f"check-series-{self.series.dir_name}"
         self.logs = config.results_dir / LOGS
         self.sources = [name for name in self.series.touched_files() if name.endswith(".c")]
         self.configured: set[str] = set()
@@ -84,10 +85,7 @@ class SeriesChecker:
 
     def build_dir(self, arch: ArchSpec) -> Path:
         """One per source, arch, series and config, kept from one check-series run to the next."""
-        digest = self.prepared.merged[arch.name].digest()
-        label = f"check-series-{self.series.dir_name}"
-        key = source_key(self.prepared.source)
-        return self.config.work.build_dir(key, arch.name, label, digest)
+        return build_dir_in(self.tree, arch.name, self.prepared.merged[arch.name].digest())
 
     def run(self) -> SeriesReport:
         started = time.monotonic()
@@ -183,9 +181,10 @@ class SeriesChecker:
                     build.configure(arch, self.tree, build_dir, merged, self.prepared.index, log,
                                     work.ccache)  # fmt: skip
                 self.configured.add(arch.name)
-            with self.progress.stage(label, "build"):
-                outputs = build.build(arch, self.tree, build_dir, self.config.jobs, log,
-                                      work.ccache, self.config.build_timeout)  # fmt: skip
+            digest = self.prepared.merged[arch.name].digest()
+            with self.progress.stage(label, "build") as meter:
+                outputs = metered_build(arch, self.tree, build_dir, digest, self.config.jobs, log,
+                                        work, meter, self.config.build_timeout)  # fmt: skip
             step.state, step.build_seconds = "built", outputs.seconds
         except StageFailure as failure:
             step.fail(failure.status, self._headline(failure, build_dir))

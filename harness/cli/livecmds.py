@@ -60,7 +60,7 @@ def live_test(args: argparse.Namespace) -> int:
         except OSError as error:
             raise BadInput(f"--results {results}: not writable ({error.strerror})") from None
     pytest_args = list(args.pytest_arg) + (["-k", args.keyword] if args.keyword else [])
-    progress = Progress()
+    progress = Progress(quiet=args.quiet)
     # Shared: live runs may go side by side, but not beside a run that rebuilds.
     with WorkDirLock(work.root, shared=True):
         outcomes = [_run_live_vm(vm, args, config, results, pytest_args, progress) for vm in vms]

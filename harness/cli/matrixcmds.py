@@ -17,7 +17,7 @@ from harness.run.config import RunConfig
 
 
 def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
-    progress = Progress()
+    progress = Progress(quiet=args.quiet)
     with (
         settings.fresh_run_dir(
             settings.make_config(args, do_build, do_test), args.results
@@ -87,7 +87,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
     config = dataclasses.replace(
         settings.make_config(args, True, args.boot), variants=[Variant.PATCHED]
     )
-    progress = Progress()
+    progress = Progress(quiet=args.quiet)
     with (
         settings.fresh_run_dir(config, args.results) as config,
         nothing_left_on_bad_input(config.work.root, config.results_dir),

@@ -109,6 +109,9 @@ def add_matrix_options(
     group.add_argument("-j", "--jobs", type=jobs_count, default=limits.cores(),
                        help=f"CPU budget: make's jobs and guests at once (default: the "
                        f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress meters, the stage lines only"
+    )
     group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
                        help="one kernel build (default: "
                        f"{DEFAULT_BUILD_TIMEOUT:g})")  # fmt: skip

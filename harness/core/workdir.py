@@ -1,4 +1,4 @@
-"""The harness's work dir (sources, trees, builds, caches) and its lock.
+"""The harness's work dir (sources, trees with their build dirs, caches) and its lock.
 
 Work that takes long (unpacking a tarball, extracting an initramfs or a
 sysroot, writing a series) happens in a scratch directory named
@@ -35,10 +35,6 @@ class WorkDir:
         return self.root / "trees"
 
     @property
-    def builds(self) -> Path:
-        return self.root / "builds"
-
-    @property
     def initramfs(self) -> Path:
         return self.root / "initramfs"
 
@@ -52,12 +48,13 @@ class WorkDir:
         return self.root / "live"
 
     @property
+    def build_objects(self) -> Path:
+        """Objects each arch and config compiled when last built whole (kernel/buildmeter.py)."""
+        return self.root / "build-objects.json"
+
+    @property
     def verdicts(self) -> Path:
         return self.root / "accel-verdicts.json"
-
-    def build_dir(self, source_key: str, arch: str, variant: str, config_digest: str) -> Path:
-        """Keyed by config too: a config experiment never clobbers another build."""
-        return self.builds / source_key / f"{arch}-{variant}-{config_digest[:12]}"
 
 
 # Where scratch directories are made (relative to the work dir), and their kinds.

@@ -51,6 +51,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The host's progress line: tests done out of this many.
+    _send({"type": "collected", "count": len(session.items)})
+
+
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
         _send(

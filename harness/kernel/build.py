@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,11 @@ def make_env(ccache_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         CCACHE_DIR=str(ccache_dir),
-        # Relative paths let one cache serve trees at different places.
+        # Relative paths let one cache serve trees at different places; with
+        # debug info on, ccache would hash the build dir's path too unless told
+        # not to (the objects then name the first tree's build dir as theirs).
         CCACHE_BASEDIR=str(ccache_dir.parent),
+        CCACHE_NOHASHDIR="1",
         KBUILD_BUILD_USER="harness",
         KBUILD_BUILD_HOST="harness",
         LC_ALL="C",
@@ -134,13 +138,15 @@ def build(
     log_path: Path,
     ccache_dir: Path,
     timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> BuildOutputs:
     started = time.monotonic()
     # Niced: a guest booting beside this build (the overlapped matrix) keeps
     # its speed, so its timeouts hold; alone, the build runs as fast as ever.
     command = ["nice", "-n", str(BUILD_NICENESS)]
     command += make_command(arch, tree, build_dir, [arch.image_target], jobs)
-    result = run_logged(command, log_path, cwd=build_dir, env=make_env(ccache_dir), timeout=timeout)
+    env = make_env(ccache_dir)
+    result = run_logged(command, log_path, cwd=build_dir, env=env, timeout=timeout, on_line=on_line)
     if result.timed_out:
         # The host (or the limit) was too slow: nothing says the kernel is broken.
         raise InfraError(

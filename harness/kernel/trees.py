@@ -1,9 +1,16 @@
 """Variant trees: the pristine tree plus a patch series, without copying the tree.
 
-The patched tree is a hard-link farm of the pristine one; GNU patch writes each
-file it changes as a new inode, so the pristine tree is never modified. The
-tree is assembled under a temporary name and renamed into place only when
-every patch applied, so a failed series leaves no half-patched tree behind.
+Every variant's tree, baseline included, is a hard-link farm of the pristine
+one; GNU patch writes each file it changes as a new inode, so the pristine
+tree is never modified. A tree is assembled under a temporary name and renamed
+into place only when every patch applied, so a failed series leaves no
+half-patched tree behind.
+
+Build dirs live inside their tree, as direct children (build_dir_in): kbuild
+then names sources by the relative `srctree` "..", so every tree's compile
+commands are the same text and one ccache entry serves them all; the patched
+cell built after the baseline recompiles only what the series changed. A tree
+made again keeps its build dirs (_swap_in moves them across).
 
 `harness check-series` instead patches one link farm in place, one patch at a
 time (reset_tree, apply_patch), so that a build dir kept across the prefixes
@@ -25,6 +32,7 @@ from harness.core.jsonfile import read_json, write_json
 from harness.kernel.series import Patch, Series
 
 STAMP = ".harness-series.json"
+BUILD_DIR_PREFIX = "harness-build-"
 
 _FILE_LINE = re.compile(r"^(?:patching|checking) file '?(?P<file>[^']+?)'?$")  # checking: --dry-run
 _HUNK_FAILED = re.compile(r"^Hunk #(?P<hunk>\d+) FAILED at (?P<line>\d+)")
@@ -105,16 +113,23 @@ def _keep_unchanged_mtimes(previous: Path, scratch: Path, touched: list[str]) ->
             os.utime(new, ns=(kept.st_atime_ns, kept.st_mtime_ns))
 
 
-def prepare_patched_tree(
-    pristine: Path, series: Series, destination: Path, source_fingerprint: str = ""
+def build_dir_in(tree: Path, arch: str, config_digest: str) -> Path:
+    """The build dir of `tree` for one arch and merged config: a direct child of the tree,
+    so that kbuild's srctree is ".." (see the module's docstring)."""
+    return tree / f"{BUILD_DIR_PREFIX}{arch}-{config_digest[:12]}"
+
+
+def prepare_tree(
+    pristine: Path, series: Series | None, destination: Path, source_fingerprint: str = ""
 ) -> list[str]:
-    """Make `destination` the pristine tree with `series` applied; return patch warnings.
+    """Make `destination` the pristine tree with `series` (if any) applied; return
+    patch warnings.
 
     The farm is made again when the series or the pristine tree changed (a
     --source tree's fingerprint): its hard links would keep a file an editor
     replaced, and miss a file added since.
     """
-    series_hash = series.content_hash()
+    series_hash = series.content_hash() if series is not None else "no series"
     previous = read_json(destination / STAMP)
     if (previous.get("series_hash"), previous.get("source", "")) == (
         series_hash, source_fingerprint
@@ -122,21 +137,22 @@ def prepare_patched_tree(
         return []
     scratch = _link_farm(pristine, destination)
     try:
-        warnings = [
-            line
-            for patch in series.patches
-            for line in _apply(patch, scratch).splitlines()
-            if "offset" in line
-        ]
-        touched = series.touched_files()
+        patches = series.patches if series is not None else []
+        applied = [_apply(patch, scratch) for patch in patches]
+        warnings = [line for output in applied for line in output.splitlines() if "offset" in line]
+        touched = series.touched_files() if series is not None else []
         previously_touched = previous.get("touched", [])
         for relative in previously_touched if isinstance(previously_touched, list) else []:
             if relative not in touched:
                 _refresh(scratch, str(relative))
         if destination.is_dir():
             _keep_unchanged_mtimes(destination, scratch, touched)
-        stamp = {"series": series.name, "series_hash": series_hash, "touched": touched,
-                 "source": source_fingerprint}  # fmt: skip
+        stamp = {
+            "series": series.name if series is not None else None,
+            "series_hash": series_hash,
+            "touched": touched,
+            "source": source_fingerprint,
+        }
         write_json(scratch / STAMP, stamp)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -146,22 +162,35 @@ def prepare_patched_tree(
 
 
 def _link_farm(pristine: Path, destination: Path) -> Path:
-    """A new link farm of `pristine` next to `destination`, under a temporary name."""
+    """A new link farm of `pristine` next to `destination`, under a temporary name.
+
+    A pristine tree on another filesystem (a --source checkout) cannot be
+    hard-linked: it is copied instead, which costs seconds, not correctness.
+    """
     scratch = destination.with_name(destination.name + ".new")
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.parent.mkdir(parents=True, exist_ok=True)
-    copied = subprocess.run(
-        ["cp", "-al", f"{pristine}/.", str(scratch)], capture_output=True, text=True
-    )
-    if copied.returncode != 0:
+    for how in ("-al", "-a"):
+        copied = subprocess.run(
+            ["cp", how, f"{pristine}/.", str(scratch)], capture_output=True, text=True
+        )
+        if copied.returncode == 0:
+            return scratch
         shutil.rmtree(scratch, ignore_errors=True)
-        raise InfraError(f"cannot link {pristine} into {scratch}: {copied.stderr.strip()}")
-    return scratch
+        if "cross-device" not in copied.stderr:
+            break
+    raise InfraError(f"cannot link {pristine} into {scratch}: {copied.stderr.strip()}")
 
 
 def _swap_in(scratch: Path, destination: Path) -> None:
+    """Put `scratch` where `destination` is, keeping the old tree's build dirs."""
     if destination.exists():
+        for kept in destination.glob(BUILD_DIR_PREFIX + "*"):
+            if kept.is_dir() and not kept.is_symlink():
+                target = scratch / kept.name
+                shutil.rmtree(target, ignore_errors=True)  # only a copy from --source
+                kept.rename(target)
         retired = destination.with_name(destination.name + ".old")
         shutil.rmtree(retired, ignore_errors=True)
         destination.rename(retired)

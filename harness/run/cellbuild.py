@@ -18,11 +18,12 @@ from typing import TypeVar
 from harness.core.arches import ArchSpec
 from harness.core.errors import StageFailure
 from harness.core.jsonfile import read_json, write_json
-from harness.core.progress import Progress
+from harness.core.progress import Meter, Progress
 from harness.core.status import Status
 from harness.core.vocabulary import Variant
 from harness.kernel import build, selftests
-from harness.kernel.trees import prepare_patched_tree
+from harness.kernel.buildmeter import metered_build
+from harness.kernel.trees import prepare_tree
 from harness.results.model import Cell, StageState
 from harness.run.config import Prepared, RunConfig
 from harness.run.keys import (
@@ -30,8 +31,8 @@ from harness.run.keys import (
     build_dir_for,
     build_key,
     config_key,
-    source_key,
-    toolchain_version,  # fmt: skip
+    toolchain_version,
+    tree_dir_for,
 )
 from harness.vm import initramfs, qemu
 
@@ -87,12 +88,12 @@ class CellBuilder:
         self.bases_locks = {name: threading.Lock() for name in (a.name for a in config.arches)}
         self.opened: list[tuple[Cell, Path]] = []  # every cell begun, in order, and its dir
 
-    def _timed(self, cell: Cell, stage: str, action: Callable[[], object]) -> object:
+    def _timed(self, cell: Cell, stage: str, action: Callable[[Meter], object]) -> object:
         started = time.monotonic()
         result = cell.stages[stage]
         try:
-            with self.progress.stage(cell.name, stage):
-                value = action()
+            with self.progress.stage(cell.name, stage) as meter:
+                value = action(meter)
         except StageFailure as failure:
             result.state, result.seconds = StageState.FAIL, time.monotonic() - started
             result.message = str(failure)
@@ -107,21 +108,17 @@ class CellBuilder:
         return build_dir_for(self.config.work, self.prepared, arch, variant)
 
     def tree_for(self, variant: Variant) -> Path:
-        """The variant's source tree: the pristine tree, or the patched link farm."""
-        series = self.prepared.series
-        if variant == Variant.BASELINE or series is None:
-            return self.prepared.source.tree
+        """The variant's tree: a link farm of the pristine tree, the series applied
+        for the patched variant."""
+        series = self.prepared.series if variant == Variant.PATCHED else None
+        destination = tree_dir_for(self.config.work, self.prepared, variant)
 
-        def patch() -> Path:
-            destination = (
-                self.config.work.trees / source_key(self.prepared.source) / series.dir_name
-            )
-            prepare_patched_tree(
-                self.prepared.source.tree, series, destination, self.prepared.source.fingerprint
-            )
+        def farm() -> Path:
+            source = self.prepared.source
+            prepare_tree(source.tree, series, destination, source.fingerprint)
             return destination
 
-        return _once(self.trees, variant, patch)
+        return _once(self.trees, str(destination), farm)
 
     def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
         with self.bases_locks.setdefault(arch.name, threading.Lock()):
@@ -165,7 +162,7 @@ class CellBuilder:
         build_log = cell_dir / "build.log"
         cell.files["build_log"] = build_log.name
         try:
-            tree = self._timed(cell, "patch", lambda: self.tree_for(variant))
+            tree = self._timed(cell, "patch", lambda _: self.tree_for(variant))
             assert isinstance(tree, Path)
             image = build_dir / arch.image_path
             stamp = build_dir / BUILD_STAMP
@@ -189,14 +186,15 @@ class CellBuilder:
                 else:
                     self._timed(
                         cell, "config",
-                        lambda: build.configure(arch, tree, build_dir, merged,
+                        lambda _: build.configure(arch, tree, build_dir, merged,
                                                 self.prepared.index, build_log,
                                                 self.config.work.ccache),
                     )  # fmt: skip
                 self._timed(
                     cell, "build",
-                    lambda: build.build(arch, tree, build_dir, self.config.jobs, build_log,
-                                        self.config.work.ccache, self.config.build_timeout),
+                    lambda meter: metered_build(arch, tree, build_dir, merged.digest(),
+                                                self.config.jobs, build_log, self.config.work,
+                                                meter, self.config.build_timeout),
                 )  # fmt: skip
                 write_json(stamp, {"key": key, "config_key": configured})
             cell.facts["config_hash"] = build.config_hash(build_dir / ".config")

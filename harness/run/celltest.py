@@ -64,11 +64,12 @@ class CellTester:
             qemu.write_reproducer(command, cell_dir / "qemu.sh")
             cell.files["reproducer"] = "qemu.sh"
             probing = accel == "kvm" and self.config.accel == "auto"
-            with self.progress.stage(cell.name, f"boot+test ({accel})"):
+            with self.progress.stage(cell.name, f"boot+test ({accel})") as meter:
                 factor = ACCEL_TIME_FACTOR[accel] * self.config.timeout_factor
                 outcome = boot_and_test(
                     command, console_log, results_path, self.config.timeouts.scaled(factor),
                     require_banner=probing, extra_outputs=(tap_path,), cancel=self.cancel,
+                    on_progress=lambda run: meter.report(run.progress()),
                 )  # fmt: skip
             if probing:
                 broken = outcome.end is BootEnd.NO_OUTPUT

@@ -12,6 +12,7 @@ from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.series import Series
 from harness.kernel.source import KernelSource
+from harness.kernel.trees import build_dir_in
 from harness.run.config import Prepared
 
 BUILD_STAMP = ".harness-build.json"
@@ -48,13 +49,19 @@ def config_key(
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
-def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: Variant) -> Path:
-    """A cell's build dir: per source, arch, variant (with its series) and config."""
-    label = str(variant)
+def tree_dir_for(work: WorkDir, prepared: Prepared, variant: Variant) -> Path:
+    """A variant's tree (a link farm of the pristine tree, its build dirs inside):
+    per source, and per series for the patched variant."""
+    label = str(Variant.BASELINE)
     if variant == Variant.PATCHED and prepared.series is not None:
-        label = f"{variant}-{prepared.series.dir_name}"
-    digest = prepared.merged[arch.name].digest()
-    return work.build_dir(source_key(prepared.source), arch.name, label, digest)
+        label = f"series-{prepared.series.dir_name}"
+    return work.trees / source_key(prepared.source) / label
+
+
+def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: Variant) -> Path:
+    """A cell's build dir: in its variant's tree, per arch and merged config."""
+    tree = tree_dir_for(work, prepared, variant)
+    return build_dir_in(tree, arch.name, prepared.merged[arch.name].digest())
 
 
 def source_key(source: KernelSource) -> str:

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
@@ -224,6 +225,7 @@ def boot_and_test(
     require_banner: bool = False,
     extra_outputs: tuple[Path, ...] = (),
     cancel: threading.Event | None = None,
+    on_progress: Callable[[GuestRun], None] | None = None,
 ) -> BootOutcome:
     """Run QEMU until the guest powers off, panics, hangs or times out.
 
@@ -231,7 +233,8 @@ def boot_and_test(
     not printed its banner within `timeouts.first_output` - or a QEMU that
     quits before it - ends as NO_OUTPUT, so the caller can try another.
     Setting `cancel` (Ctrl-C in another thread) stops QEMU within a second
-    and raises KeyboardInterrupt here.
+    and raises KeyboardInterrupt here. `on_progress` gets the records so far,
+    once a second while the tests run.
     """
     watched = (results_path, *extra_outputs)
     for path in watched:
@@ -240,6 +243,7 @@ def boot_and_test(
     started = time.monotonic()
     watcher = BootWatcher(timeouts, watched, require_banner, started=started,
                           last_progress=started)  # fmt: skip
+    shown = started
     with console_log.open("w", encoding="utf-8", errors="replace") as stream:
         reader = ConsoleReader(command, stream)
         try:
@@ -247,7 +251,12 @@ def boot_and_test(
                 event, match = reader.next_event()
                 if cancel is not None and cancel.is_set():
                     raise KeyboardInterrupt("the run was interrupted")
-                watcher.see(event, match, time.monotonic())
+                now = time.monotonic()
+                watcher.see(event, match, now)
+                testing = watcher.boot_seconds is not None
+                if on_progress is not None and testing and now - shown >= 1.0:
+                    shown = now
+                    on_progress(read_records(results_path))
             if watcher.end in (BootEnd.COMPLETED, BootEnd.PANIC):
                 reader.drain(15, cancel)
         finally:

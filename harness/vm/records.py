@@ -28,6 +28,7 @@ class GuestRun:
     exit_status: int | None = None  # pytest's, when the session finished
     seconds: float | None = None  # the session's guest time, when it finished
     garbage_lines: int = 0
+    collected: int | None = None  # tests pytest collected, once collection finished
 
     def counts(self) -> dict[str, int]:
         return count_outcomes(self.results)
@@ -35,6 +36,13 @@ class GuestRun:
     @property
     def finished(self) -> bool:
         return self.exit_status is not None
+
+    def progress(self) -> str:
+        """How far the session is, for a progress line: "40/121 tests, 1 failed"."""
+        counts = self.counts()
+        done = f"{counts['total']}/{self.collected}" if self.collected else str(counts["total"])
+        bad = [f"{counts[kind]} {kind}" for kind in ("failed", "error") if counts[kind]]
+        return ", ".join([f"{done} tests", *bad])
 
     @staticmethod
     def unfinished(nodeid: str, why: str) -> TestResult:
@@ -68,6 +76,8 @@ def parse_records(text: str) -> GuestRun:
         kind = record.get("type")
         if kind == "session":
             run.session = record
+        elif kind == "collected" and isinstance(record.get("count"), int):
+            run.collected = record["count"]
         elif kind == "start":
             run.running = str(record.get("nodeid"))
         elif kind == "result":
