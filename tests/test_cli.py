@@ -139,7 +139,7 @@ def fake_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setattr(settings, "project_root", lambda: root)
     source = SimpleNamespace(kernel_version="6.12.0", origin="directory")
 
-    def prepare(config: RunConfig) -> object:
+    def prepare(config: RunConfig, announce: object = None) -> object:
         config.results_dir.mkdir(parents=True, exist_ok=True)
         return SimpleNamespace(source=source)
 

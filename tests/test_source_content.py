@@ -121,3 +121,18 @@ def test_a_git_checkout_is_keyed_by_head_diff_and_untracked_files(
     subprocess.run([*git, "add", "-A"], check=True)
     subprocess.run([*git, "commit", "-qm", "edit"], check=True)
     assert tree_fingerprint(tree) not in (clean, dirty, untracked)
+
+
+def test_a_tarball_is_unpacked_once_and_said_so(tmp_path: Path) -> None:
+    from harness.kernel.source import unpack_tarball
+
+    tree = tmp_path / "linux-9.9"
+    shutil.copytree(Path(__file__).parent / "data" / "fakelinux", tree)
+    tarball = tmp_path / "linux.tar"
+    subprocess.run(["tar", "-cf", str(tarball), "-C", str(tmp_path), "linux-9.9"], check=True)
+    said: list[str] = []
+    unpack_tarball(tarball, tmp_path / "work" / "unpacked", said.append)
+    assert said[0] == f"unpacking {tarball} (once) ..."
+    assert said[1].startswith("unpacked linux.tar in ")
+    unpack_tarball(tarball, tmp_path / "work" / "unpacked", said.append)
+    assert len(said) == 2

@@ -26,7 +26,7 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         WorkDirLock(config.work.root),
     ):
         args.run_dir = config.results_dir
-        prepared = inputs.prepare(config)
+        prepared = inputs.prepare(config, progress.line)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
             f"cells: {', '.join(f'{a.name}/{v}' for a in config.arches for v in config.variants)}; "
@@ -94,7 +94,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
         WorkDirLock(config.work.root),
     ):
         args.run_dir = config.results_dir
-        prepared = inputs.prepare(config)
+        prepared = inputs.prepare(config, progress.line)
         series = checkseries.check_inputs(prepared)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "

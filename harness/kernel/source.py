@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,10 +130,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def unpack_tarball(tarball: Path, destination: Path) -> None:
+def unpack_tarball(
+    tarball: Path, destination: Path, announce: Callable[[str], None] = lambda _: None
+) -> None:
     """Unpack once into `destination`; an interrupted unpack leaves nothing behind."""
     if (destination / "Makefile").exists():
         return
+    started = time.monotonic()
+    announce(f"unpacking {tarball} (once) ...")
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(
         dir=destination.parent, prefix=scratch_prefix("unpack")
@@ -146,10 +152,14 @@ def unpack_tarball(tarball: Path, destination: Path) -> None:
         if destination.exists():
             shutil.rmtree(destination)
         top.rename(destination)
+    announce(f"unpacked {tarball.name} in {time.monotonic() - started:.1f} s")
 
 
 def resolve_source(
-    work_dir: Path, source_dir: Path | None, source_tarball: Path | None
+    work_dir: Path,
+    source_dir: Path | None,
+    source_tarball: Path | None,
+    announce: Callable[[str], None] = lambda _: None,
 ) -> KernelSource:
     """Find or unpack the pristine tree named by the options (Debian's package by default)."""
     if source_dir is not None and source_tarball is not None:
@@ -162,7 +172,7 @@ def resolve_source(
         if not source_tarball.is_file():
             raise BadInput(f"--source-tarball {source_tarball}: no such file")
         tree = work_dir / "sources" / f"tarball-{_sha256(source_tarball)[:16]}"
-        unpack_tarball(source_tarball, tree)
+        unpack_tarball(source_tarball, tree, announce)
         return KernelSource(tree, kernel_version(tree), "tarball")
     if not DEBIAN_TARBALL.is_file():
         raise BadInput(
@@ -171,5 +181,5 @@ def resolve_source(
         )
     package_version = debian_package_version(DEBIAN_PACKAGE) or "unknown"
     tree = work_dir / "sources" / f"debian-{package_version}"
-    unpack_tarball(DEBIAN_TARBALL, tree)
+    unpack_tarball(DEBIAN_TARBALL, tree, announce)
     return KernelSource(tree, kernel_version(tree), "debian-package", package_version)

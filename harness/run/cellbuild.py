@@ -121,12 +121,15 @@ class CellBuilder:
         return _once(self.trees, str(destination), farm)
 
     def base_for(self, arch: ArchSpec, log_path: Path) -> initramfs.Initramfs:
+        def make() -> initramfs.Initramfs:
+            cache = self.config.work.initramfs
+            if initramfs.base_path(arch, cache).is_file():
+                return initramfs.build_base(arch, cache, log_path)
+            with self.progress.stage(arch.name, "guest userspace (mmdebstrap, once)"):
+                return initramfs.build_base(arch, cache, log_path)
+
         with self.bases_locks.setdefault(arch.name, threading.Lock()):
-            return _once(
-                self.bases,
-                arch.name,
-                lambda: initramfs.build_base(arch, self.config.work.initramfs, log_path),
-            )
+            return _once(self.bases, arch.name, make)
 
     def guest_base_for(self, cell: Cell, arch: ArchSpec, cell_dir: Path) -> None:
         """Make the arch's guest userspace here, in the build thread, where Ctrl-C
@@ -224,19 +227,8 @@ class CellBuilder:
             return []
         started = time.monotonic()
         try:
-            sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
-            binaries = [
-                selftests.build_seccomp_bpf(
-                    arch,
-                    tree,
-                    build_dir,
-                    sysroot,
-                    log_path,
-                    self.config.work.ccache,
-                    from_series=cell.variant == Variant.PATCHED,
-                )
-            ]
-            binaries += self.series_selftests(cell, arch, build_dir, sysroot, log_path)
+            with self.progress.stage(cell.name, "selftests build"):
+                binaries = self._build_selftests(cell, arch, tree, build_dir, log_path)
         except StageFailure as failure:
             cell.stages["build"].state = StageState.FAIL
             cell.stages["build"].message = str(failure)
@@ -244,6 +236,23 @@ class CellBuilder:
             raise
         cell.facts["selftests_build_seconds"] = round(time.monotonic() - started, 3)
         return binaries
+
+    def _build_selftests(
+        self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
+    ) -> list[Path]:
+        sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
+        binaries = [
+            selftests.build_seccomp_bpf(
+                arch,
+                tree,
+                build_dir,
+                sysroot,
+                log_path,
+                self.config.work.ccache,
+                from_series=cell.variant == Variant.PATCHED,
+            )
+        ]
+        return binaries + self.series_selftests(cell, arch, build_dir, sysroot, log_path)
 
     def series_selftests(
         self, cell: Cell, arch: ArchSpec, build_dir: Path, sysroot: Path, log_path: Path

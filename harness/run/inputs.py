@@ -4,6 +4,7 @@ with nothing started (core/errors.py's BadInput)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.core.arches import ArchSpec
@@ -82,7 +83,8 @@ def series_and_source_dirs(config: RunConfig) -> tuple[Path, Path | None]:
     return config.series_dir, config.source_dir
 
 
-def prepare(config: RunConfig) -> Prepared:
+def prepare(config: RunConfig, announce: Callable[[str], None] = lambda _: None) -> Prepared:
+    """Every input checked and the source tree found (unpacked once, `announce`d)."""
     if not config.guest_tests.is_dir() and config.do_test:
         raise BadInput(f"{config.guest_tests}: no guest tests directory")
     series_dir, source_dir = series_and_source_dirs(config)
@@ -104,7 +106,7 @@ def prepare(config: RunConfig) -> Prepared:
             f"--results {config.results_dir}: not writable ({error.strerror}); "
             "pass a directory you can write"
         ) from None
-    source = resolve_source(config.work.root, source_dir, config.source_tarball)
+    source = resolve_source(config.work.root, source_dir, config.source_tarball, announce)
     if series is not None:
         series.check_tree(source.tree)  # no name through a symlink out of it, before any copy
     index = kconfig.KconfigIndex(source.tree)

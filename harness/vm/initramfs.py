@@ -137,10 +137,15 @@ def _write_base_cpio(root: Path, destination: Path) -> None:
         archive.finish()
 
 
+def base_path(arch: ArchSpec, cache_dir: Path) -> Path:
+    """Where the base archive of `arch`'s current recipe is (once made)."""
+    return cache_dir / f"base-{arch.name}-{base_key(arch)}.cpio"
+
+
 def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
     """The cached base archive for `arch`, made once per recipe."""
     key = base_key(arch)
-    destination = cache_dir / f"base-{arch.name}-{key}.cpio"
+    destination = base_path(arch, cache_dir)
     if destination.is_file():
         return Initramfs(destination, key)
     cache_dir.mkdir(parents=True, exist_ok=True)
