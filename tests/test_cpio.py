@@ -41,3 +41,26 @@ def test_archive_round_trips_through_gnu_cpio(tmp_path: Path) -> None:
     assert (out / "usr/bin/tool").read_bytes() == b"#!/bin/sh\necho hi\n"
     assert stat.S_IMODE((out / "usr/bin/tool").stat().st_mode) == 0o755
     assert (out / "init").read_bytes() == b"xxxxx"
+
+
+
+def test_tests_overlay_carries_byte_code_for_helpers_only(tmp_path: Path) -> None:
+    """The helper modules' byte-code is made on the host (the guest would compile them
+    under emulation on every boot); pytest rewrites test modules and conftest itself."""
+    from harness.vm.cpio import member_names
+    from harness.vm.initramfs import write_tests_cpio
+
+    tests = tmp_path / "guest-tests"
+    (tests / "lib").mkdir(parents=True)
+    (tests / "lib/__init__.py").write_text("")
+    (tests / "lib/helper.py").write_text("VALUE = 1\n")
+    (tests / "lib/broken.py").write_text("def (:\n")
+    (tests / "conftest.py").write_text("")
+    (tests / "test_a.py").write_text("def test_a():\n    assert True\n")
+    overlay = tmp_path / "overlay.cpio"
+    write_tests_cpio(tests, [], overlay, [])
+    names = member_names(overlay)
+    assert "guest-tests/lib/__pycache__/helper.cpython-311.pyc" in names
+    assert not [name for name in names if "broken" in name and name.endswith(".pyc")]
+    assert not [name for name in names if name.startswith("guest-tests/__pycache__")]
+    assert not (tests / "lib/__pycache__").exists()  # the host's tree is left as it was
