@@ -96,6 +96,16 @@ def scratch_work_dir(path: Path, work: Path, share_ccache: bool) -> Path:
     return path
 
 
+def unpack_source(work: Path) -> None:
+    """The default source unpacked into `work`, as a first run would, and its guest
+    userspace cache dir made (the scratch work dirs link to it)."""
+    command = [sys.executable, "-c", "import sys; from pathlib import Path; "
+               "from harness.kernel.source import resolve_source; "
+               "resolve_source(Path(sys.argv[1]), None, None)", str(work)]  # fmt: skip
+    subprocess.run(command, cwd=ROOT, check=True)
+    (work / "initramfs").mkdir(parents=True, exist_ok=True)
+
+
 def pristine_tree(work: Path) -> Path:
     trees = sorted((work / "sources").glob("debian-*"))
     if not trees:
