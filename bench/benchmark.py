@@ -78,11 +78,11 @@ NEED_BUILT = ("noop", "edit", "boot", "live", "matrix")
 
 def warm_up(bench: Bench, rows: list[str]) -> None:
     """Bring the matrix's kernels up to date (untimed) when a row needs them; else only
-    unpack the source, as the cold rows assume (set-up, not a build)."""
+    unpack the source and make the guest userspace, as the cold rows assume."""
     if any(name in NEED_BUILT for name in rows):
         harness_run(["run", "--work-dir", str(bench.work)], bench.results("warm-up"), bench.log)
     else:
-        measures.unpack_source(bench.work)
+        measures.set_up(bench.work, bench.log)
 
 
 def measure_cold(bench: Bench) -> None:

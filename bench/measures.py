@@ -96,14 +96,18 @@ def scratch_work_dir(path: Path, work: Path, share_ccache: bool) -> Path:
     return path
 
 
-def unpack_source(work: Path) -> None:
-    """The default source unpacked into `work`, as a first run would, and its guest
-    userspace cache dir made (the scratch work dirs link to it)."""
-    command = [sys.executable, "-c", "import sys; from pathlib import Path; "
-               "from harness.kernel.source import resolve_source; "
-               "resolve_source(Path(sys.argv[1]), None, None)", str(work)]  # fmt: skip
-    subprocess.run(command, cwd=ROOT, check=True)
-    (work / "initramfs").mkdir(parents=True, exist_ok=True)
+def set_up(work: Path, log: Path) -> None:
+    """The default source unpacked into `work` and the x86_64 guest userspace made,
+    as a first run would (set-up, not a build): the scratch work dirs share both."""
+    script = (
+        "import sys; from pathlib import Path; "
+        "from harness.core.arches import get_arch; "
+        "from harness.kernel.source import resolve_source; "
+        "from harness.vm.initramfs import build_base; "
+        "work = Path(sys.argv[1]); resolve_source(work, None, None); "
+        "build_base(get_arch('x86_64'), work / 'initramfs', Path(sys.argv[2]))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(work), str(log)], cwd=ROOT, check=True)
 
 
 def pristine_tree(work: Path) -> Path:
