@@ -47,8 +47,9 @@ def make_env(ccache_dir: Path) -> dict[str, str]:
     env.update(
         CCACHE_DIR=str(ccache_dir),
         # Relative paths let one cache serve trees at different places; with
-        # debug info on, ccache would hash the build dir's path too unless told
-        # not to (the objects then name the first tree's build dir as theirs).
+        # debug info (--feature debug-info), ccache would hash the build dir's
+        # path too unless told not to (an object's DWARF then names the build
+        # dir that first compiled it: its relative file names still hold).
         CCACHE_BASEDIR=str(ccache_dir.parent),
         CCACHE_NOHASHDIR="1",
         KBUILD_BUILD_USER="harness",
