@@ -169,6 +169,12 @@ def test_option_with_unmet_dependency_names_it(matrix_run: MatrixRun, tmp_path: 
     assert cell["stages"]["build"]["status"] == "not_run"
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal gives it, even when this suite runs in the background:
+    a shell starts background jobs with SIGINT ignored, and exec keeps that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_stops_qemu_and_leaves_nothing_behind(
     matrix_run: MatrixRun, tmp_path: Path
 ) -> None:
@@ -177,7 +183,7 @@ def test_interrupt_stops_qemu_and_leaves_nothing_behind(
         [sys.executable, "-m", "harness", "test", "--arch", ARCH, "--variant", "baseline",
          "--no-selftests", "--guest-tests", str(FAULT_TESTS), "-k", "hangs_forever",
          "--results", str(results)],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )  # fmt: skip
     console = results / f"{ARCH}-baseline" / "console.log"
     deadline = time.monotonic() + 180
