@@ -27,15 +27,8 @@ import sys
 
 import pytest  # the slow part, done once
 
-# The same options and plugin set as /harness/run-pytest, the booted run's invocation.
-PLUGINS = ["harness_results", "_hypothesis_pytestplugin"]
-UNUSED_PLUGINS = ["cacheprovider", "doctest", "pastebin", "nose", "junitxml", "stepwise",
-                  "setuponly", "setupplan", "legacypath"]  # fmt: skip
-PYTEST_OPTIONS = [
-    *(word for name in PLUGINS for word in ("-p", name)),
-    *(word for name in UNUSED_PLUGINS for word in ("-p", f"no:{name}")),
-    "--color=no",
-]
+# The same options as /harness/run-pytest, the booted run's invocation.
+PYTEST_OPTIONS = ["-p", "harness_results", "-p", "no:cacheprovider", "--color=no"]
 RECORDS_FD = 3
 
 
@@ -56,7 +49,6 @@ def child(args: list[str], tests_dir: str, output: int, records: int) -> None:
     os.chdir(tests_dir)
     sys.path.insert(0, tests_dir)  # what `python3 -m pytest` in tests_dir puts first
     os.environ["HARNESS_RESULTS_PORT"] = f"/proc/self/fd/{RECORDS_FD}"
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as run-pytest: named plugins only
     sys.dont_write_bytecode = False  # byte-code of unchanged modules is kept between runs
     status = 3
     try:
