@@ -43,7 +43,6 @@ def test_archive_round_trips_through_gnu_cpio(tmp_path: Path) -> None:
     assert (out / "init").read_bytes() == b"xxxxx"
 
 
-
 def test_tests_overlay_carries_byte_code_for_helpers_only(tmp_path: Path) -> None:
     """The helper modules' byte-code is made on the host (the guest would compile them
     under emulation on every boot); pytest rewrites test modules and conftest itself."""

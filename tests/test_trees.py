@@ -79,9 +79,7 @@ def test_baseline_tree_is_a_farm_that_a_source_edit_makes_again(
     assert (tree / "kernel/a.c").read_text() == "line1\nedited\nline3\n"
 
 
-def test_build_dirs_live_in_the_tree_and_outlive_a_new_farm(
-    tmp_path: Path, pristine: Path
-) -> None:
+def test_build_dirs_live_in_the_tree_and_outlive_a_new_farm(tmp_path: Path, pristine: Path) -> None:
     tree = tmp_path / "patched"
     prepare_tree(pristine, one_patch_series(tmp_path, "kernel/a.c"), tree)
     build_dir = build_dir_in(tree, "x86_64", "0123456789abcdef")
