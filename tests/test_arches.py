@@ -6,6 +6,7 @@ import pytest
 
 from harness.core.arches import ARCHES, get_arch
 from harness.core.errors import BadInput
+from harness.core.vocabulary import Accel
 from harness.vm import qemu
 
 
@@ -27,7 +28,7 @@ def test_qemu_command_carries_the_arch_data(name: str, tmp_path: Path) -> None:
     setup = qemu.QemuSetup(
         arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
         selftests=tmp_path / "s",
-        accel="tcg", cmdline_extra=["quiet"], qemu_extra=["-s"],
+        accel=Accel.TCG, cmdline_extra=["quiet"], qemu_extra=["-s"],
     )  # fmt: skip
     command = qemu.qemu_command(setup)
     assert command[0] == arch.qemu_binary
@@ -45,8 +46,8 @@ def test_qemu_command_carries_the_arch_data(name: str, tmp_path: Path) -> None:
 def test_kvm_is_never_tried_for_a_foreign_arch(tmp_path: Path) -> None:
     verdicts = qemu.AccelVerdicts(tmp_path / "v.json")
     foreign = next(a for a in ARCHES.values() if not a.native)
-    assert qemu.accel_candidates("auto", foreign, verdicts) == ["tcg"]
-    assert qemu.accel_candidates("kvm", foreign, verdicts) == ["kvm"]
+    assert qemu.accel_candidates(Accel.AUTO, foreign, verdicts) == ["tcg"]
+    assert qemu.accel_candidates(Accel.KVM, foreign, verdicts) == ["kvm"]
 
 
 def test_a_broken_kvm_verdict_is_remembered(tmp_path: Path) -> None:
@@ -56,7 +57,7 @@ def test_a_broken_kvm_verdict_is_remembered(tmp_path: Path) -> None:
         pytest.skip("no arch of the table is native to this host")
     verdicts.record(native, "broken")
     assert qemu.AccelVerdicts(tmp_path / "v.json").get(native) == "broken"
-    assert qemu.accel_candidates("auto", native, verdicts) == ["tcg"]
+    assert qemu.accel_candidates(Accel.AUTO, native, verdicts) == ["tcg"]
 
 
 @pytest.mark.parametrize("name", sorted(ARCHES))
@@ -66,7 +67,7 @@ def test_live_vm_command_forwards_ssh_on_loopback_only_and_runs_in_the_backgroun
     arch = get_arch(name)
     setup = qemu.QemuSetup(
         arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
-        selftests=tmp_path / "s", accel="tcg", ssh_port=40022, gdb_port=1234,
+        selftests=tmp_path / "s", accel=Accel.TCG, ssh_port=40022, gdb_port=1234,
         console_log=tmp_path / "console.log", daemon_pidfile=tmp_path / "qemu.pid",
     )  # fmt: skip
     command = qemu.qemu_command(setup)
@@ -84,7 +85,7 @@ def test_gdb_wait_stops_the_cpus_and_the_console_stays_interactive(tmp_path: Pat
     arch = get_arch("arm64")
     setup = qemu.QemuSetup(
         arch=arch, kernel=tmp_path / "k", initrd=tmp_path / "i", results=tmp_path / "r",
-        selftests=tmp_path / "s", accel="tcg", gdb_port=4321, gdb_wait=True,
+        selftests=tmp_path / "s", accel=Accel.TCG, gdb_port=4321, gdb_wait=True,
     )  # fmt: skip
     command = qemu.qemu_command(setup)
     assert command[command.index("-gdb") + 1 :][:2] == ["tcp:127.0.0.1:4321", "-S"]
@@ -100,11 +101,11 @@ def test_the_debugger_is_gdb_multiarch_for_a_foreign_arch() -> None:
 def test_an_unprobed_guest_uses_kvm_only_where_it_worked(tmp_path: Path) -> None:
     verdicts = qemu.AccelVerdicts(tmp_path / "v.json")
     foreign = next(a for a in ARCHES.values() if not a.native)
-    assert qemu.interactive_accel("auto", foreign, verdicts) == "tcg"
-    assert qemu.interactive_accel("kvm", foreign, verdicts) == "kvm"
+    assert qemu.interactive_accel(Accel.AUTO, foreign, verdicts) == "tcg"
+    assert qemu.interactive_accel(Accel.KVM, foreign, verdicts) == "kvm"
     native = next((a for a in ARCHES.values() if a.native), None)
     if native is None:
         return
-    assert qemu.interactive_accel("auto", native, verdicts) == "tcg"  # no verdict yet
+    assert qemu.interactive_accel(Accel.AUTO, native, verdicts) == "tcg"  # no verdict yet
     verdicts.record(native, "broken")
-    assert qemu.interactive_accel("auto", native, verdicts) == "tcg"
+    assert qemu.interactive_accel(Accel.AUTO, native, verdicts) == "tcg"

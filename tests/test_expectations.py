@@ -13,8 +13,10 @@ import pytest
 from conftest import ROOT, one_cell_matrix
 
 from harness.cli.main import main
+from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.core.vocabulary import Variant
 from harness.kernel.selftests import parse_tap
 from harness.results.model import Cell
 from harness.results.rundir import read_junit
@@ -292,7 +294,7 @@ def record_cell(data_dir: Path, tmp_path: Path, known: Expectations) -> tuple[Ce
         BootEnd.COMPLETED, guest, boot_seconds=4.0, total_seconds=30.0,
         kernel_release="6.12.117", kernel_version="#4 SMP", tainted=0,
     )  # fmt: skip
-    cell = Cell("x86_64", "baseline")
+    cell = Cell(ARCHES["x86_64"], Variant.BASELINE)
     recorded_matrix(tmp_path, known).tester.record_outcome(cell, outcome, cell_dir, 30.0, True)
     return cell, cell_dir
 

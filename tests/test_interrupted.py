@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.core.arches import get_arch
+from harness.core.arches import ARCHES, get_arch
 from harness.core.progress import Progress
 from harness.core.status import Status
 from harness.core.vocabulary import Variant
@@ -34,7 +34,7 @@ def test_an_interrupted_run_writes_what_it_got(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def build_cell(self: CellBuilder, arch: object, variant: Variant, run_dir: Path) -> Cell:
-        cell = Cell("x86_64", variant)
+        cell = Cell(ARCHES["x86_64"], variant)
         cell_dir = run_dir / f"x86_64-{variant}"
         cell_dir.mkdir(parents=True)
         self.opened.append((cell, cell_dir))

@@ -18,6 +18,7 @@ import pytest
 from harness.cli.main import main
 from harness.core.arches import ARCHES, get_arch
 from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.core.vocabulary import Accel
 from harness.core.workdir import WorkDir
 from harness.live import keys as sshkeys
 from harness.live import session as livetest
@@ -42,7 +43,7 @@ def make_vm(
         arch=arch, variant=variant, pid=pid, ssh_port=2222, directory=str(directory),
         client_key=str(work.live / "keys/client_ecdsa"), known_hosts=str(directory / "kh"),
         kernel="bzImage", build_dir=str(build_dir), build_key="k", uts_version="#1 SMP",
-        accel="tcg", guest_tests="guest-tests", started=time.time(),
+        accel=Accel.TCG, guest_tests="guest-tests", started=time.time(),
     )  # fmt: skip
 
 

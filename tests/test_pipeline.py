@@ -13,6 +13,7 @@ from conftest import one_cell_matrix
 from harness.core.arches import ARCHES, get_arch
 from harness.core.errors import BadInput
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 from harness.kernel import kconfig
 from harness.kernel.series import Patch, Series
 from harness.kernel.source import KernelSource
@@ -92,7 +93,7 @@ class _ScheduleProbe:
 
     def build_cell(self, arch: object, variant: str, run_dir: Path) -> object:
 
-        cell = Cell("x86_64", variant)
+        cell = Cell(ARCHES["x86_64"], variant)
         self._event("build-start", variant)
         time.sleep(self.build_seconds)
         self._event("build-end", variant)
@@ -257,7 +258,7 @@ def test_a_kcsan_report_fails_its_test_and_the_cell_as_a_kernel_warning(
     )  # fmt: skip
     console = tmp_path / "console.log"
     console.write_text((data_dir / "console-x86_64-kcsan-race.log").read_text())
-    cell = Cell("x86_64", "patched")
+    cell = Cell(ARCHES["x86_64"], Variant.PATCHED)
     matrix.tester.record_outcome(cell, outcome, console.parent, 17.0, False)
     assert cell.status is Status.KERNEL_WARNING and cell.status.exit_code == 8
     assert cell.reason == "kernel kcsan: data-race in __seccomp_filter / ptrace_resume"

@@ -3,6 +3,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.core.arches import ARCHES
+from harness.core.vocabulary import Variant
 from harness.results.junit import Suite, write_junit
 from harness.vm.records import parse_records, read_records
 
@@ -50,9 +52,13 @@ def test_differences_list_only_tests_whose_outcome_changed() -> None:
     from harness.results.model import Cell
     from harness.run.summary import outcome_differences
 
-    baseline = Cell("x86_64", "baseline", outcomes={"a": "passed", "b": "skipped", "c": "passed"})
-    patched = Cell("x86_64", "patched", outcomes={"a": "passed", "b": "passed", "d": "failed"})
-    lonely = Cell("arm64", "baseline", outcomes={"a": "passed"})
+    baseline = Cell(
+        ARCHES["x86_64"], Variant.BASELINE, outcomes={"a": "passed", "b": "skipped", "c": "passed"}
+    )
+    patched = Cell(
+        ARCHES["x86_64"], Variant.PATCHED, outcomes={"a": "passed", "b": "passed", "d": "failed"}
+    )
+    lonely = Cell(ARCHES["arm64"], Variant.BASELINE, outcomes={"a": "passed"})
     assert outcome_differences([baseline, patched, lonely]) == {
         "x86_64": [
             {"test": "b", "baseline": "skipped", "patched": "passed"},

@@ -14,9 +14,10 @@ import pytest
 from run_samples import CELLS, copy_sample_run, fail_stage, set_test_outcome, update_cell
 
 from harness.cli.main import main
-from harness.core.arches import get_arch
+from harness.core.arches import ARCHES, get_arch
 from harness.core.progress import Progress
 from harness.core.status import EXIT_BAD_INPUT, Status
+from harness.core.vocabulary import Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.source import KernelSource
@@ -225,7 +226,7 @@ def one_cell_matrix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunConfi
     sample = copy_sample_run(tmp_path / "sample")
 
     def fake_build_cell(self: CellBuilder, arch: object, variant: str, run_dir: Path) -> Cell:
-        cell = Cell("x86_64", variant, status=Status.TEST_FAILED, reason="test: 1 failed")
+        cell = Cell(ARCHES["x86_64"], variant, status=Status.TEST_FAILED, reason="test: 1 failed")
         for stage in cell.stages.values():
             stage.state, stage.seconds = StageState.PASS, 1.0
         cell.files["junit"] = "junit.xml"
@@ -385,7 +386,7 @@ def test_cell_json_holds_every_test_and_is_read_without_junit(tmp_path: Path) ->
     from harness.results.model import TestOutcome
     from harness.results.rundir import load_run
 
-    cell = Cell("x86_64", "patched")
+    cell = Cell(ARCHES["x86_64"], Variant.PATCHED)
     cell.results = [
         TestOutcome("test_a.py::test_one", "guest", "passed", duration=0.25),
         TestOutcome("test_a.py::test_two", "guest", "failed", "boom", "expected failure: known"),

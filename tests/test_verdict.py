@@ -17,7 +17,9 @@ from conftest import one_cell_matrix
 from test_boot import run_fake
 from test_live_vm import live_run
 
+from harness.core.arches import ARCHES
 from harness.core.status import Status
+from harness.core.vocabulary import Variant
 from harness.live import session as livetest
 from harness.results.model import Cell
 from harness.vm import records
@@ -30,7 +32,7 @@ _STARTS = re.compile(r"harness: test-start (.+)$", re.MULTILINE)
 
 def classify(tmp_path: Path, console: Path, outcome: BootOutcome) -> Cell:
     """The cell the matrix makes of a finished guest run and its console."""
-    cell = Cell("arm64" if "arm64" in console.name else "x86_64", "baseline")
+    cell = Cell(ARCHES["arm64" if "arm64" in console.name else "x86_64"], Variant.BASELINE)
     log = tmp_path / "console.log"
     if console != log:
         shutil.copy(console, log)

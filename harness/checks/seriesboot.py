@@ -84,7 +84,7 @@ class PrefixTester(CellTester):
         if cell.variant == Variant.BASELINE:
             return super().judgement_of(cell, results)
         whole = not selects_tests(self.config.pytest_args)
-        return judge_prefix(self.config.expectations, cell.arch, results, whole)
+        return judge_prefix(self.config.expectations, cell.arch.name, results, whole)
 
 
 class PrefixBooter:
@@ -106,7 +106,7 @@ class PrefixBooter:
         relative = f"{BOOTS}/{number:02d}-{arch.name}"
         cell_dir = self.config.results_dir / relative
         cell_dir.mkdir(parents=True, exist_ok=True)
-        cell = PrefixCell(arch.name, variant_for(number), label=label)
+        cell = PrefixCell(arch, variant_for(number), label=label)
         cell.facts.update(prefix=number, built_uts_version=build.built_uts_version(build_dir))
         build_log = cell_dir / "selftests-build.log"
         try:

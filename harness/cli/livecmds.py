@@ -18,7 +18,7 @@ from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
 from harness.core.progress import Progress
 from harness.core.status import Status
-from harness.core.vocabulary import parse_variant
+from harness.core.vocabulary import Accel, Variant, parse_variant
 from harness.core.workdir import WorkDir, WorkDirLock, nothing_left_on_bad_input
 from harness.run import inputs, keys
 from harness.run.config import RunConfig
@@ -187,8 +187,8 @@ def _already_live(work: WorkDir, arch: str, variant: str) -> bool:
 
 
 def _boot_live(
-    config: RunConfig, arch: ArchSpec, variant: str, build_dir: Path, image: Path,
-    accel: str, cmdline: list[str], gdb_port: int | None, ssh_port: int | None,
+    config: RunConfig, arch: ArchSpec, variant: Variant, build_dir: Path, image: Path,
+    accel: Accel, cmdline: list[str], gdb_port: int | None, ssh_port: int | None,
 ) -> int:  # fmt: skip
     from harness.kernel import build
     from harness.live import vm as live

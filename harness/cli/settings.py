@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from harness.core.arches import get_arch
 from harness.core.errors import BadInput
-from harness.core.vocabulary import Variant, parse_variant
+from harness.core.vocabulary import Accel, Variant, parse_variant
 from harness.core.workdir import KBUILD_UNSAFE, WorkDir, check_directory_option
 from harness.run import matrixfile
 from harness.run.config import (
@@ -142,7 +142,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         source_tarball=args.source_tarball,
         features=_pick(args.feature, matrix.features, list(DEFAULT_FEATURES)),
         kconfig_add=_pick(args.kconfig_add, matrix.kconfig_add, []),
-        accel=_pick(getattr(args, "accel", None), matrix.accel, DEFAULT_ACCEL),
+        accel=Accel(_pick(getattr(args, "accel", None), matrix.accel, DEFAULT_ACCEL)),
         cmdline=getattr(args, "cmdline", []),
         qemu_args=getattr(args, "qemu_arg", []),
         jobs=args.jobs,

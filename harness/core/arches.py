@@ -27,6 +27,9 @@ class ArchSpec:
     nic_device: str  # QEMU NIC model of the live VM's user networking
     guest_nic: str  # the name the guest kernel gives that NIC (no udev renames it)
 
+    def __str__(self) -> str:
+        return self.name  # how cells, dirs and messages name it
+
     @property
     def native(self) -> bool:
         return platform.machine() == self.kvm_host_machine

@@ -1,4 +1,4 @@
-"""The closed sets a cell and a test result are named by: Variant and Outcome.
+"""The closed sets a cell, a guest and a test result are named by: Variant, Accel, Outcome.
 
 Both are string enums so that JSON, JUnit and the expectations file carry
 their plain values; inside the harness they are compared as members, never as
@@ -15,6 +15,14 @@ from harness.core.errors import BadInput
 class Variant(enum.StrEnum):
     BASELINE = "baseline"  # the source tree as it is
     PATCHED = "patched"  # the series applied
+
+
+class Accel(enum.StrEnum):
+    """How QEMU runs a guest; AUTO is a request only, never what a guest ran under."""
+
+    AUTO = "auto"  # KVM where it works on this host, else TCG
+    KVM = "kvm"
+    TCG = "tcg"
 
 
 class Outcome(enum.StrEnum):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json, write_json
+from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
 
 
@@ -16,7 +17,7 @@ class LiveVM:
     """What state.json records about a running live VM."""
 
     arch: str
-    variant: str
+    variant: Variant
     pid: int
     ssh_port: int
     directory: str  # the cell's live dir: console.log, pidfile, initrd, manifest
@@ -26,7 +27,7 @@ class LiveVM:
     build_dir: str
     build_key: str | None  # the build's key (.harness-build.json), None for a foreign build
     uts_version: str | None  # `uname -v` of the build when the VM booted
-    accel: str
+    accel: Accel  # what it runs under, KVM or TCG
     guest_tests: str  # the tests dir the VM was booted with
     started: float  # time.time() at QEMU's start
     gdb_port: int | None = None
@@ -57,9 +58,17 @@ def cell_dir(work: WorkDir, arch: str, variant: str) -> Path:
 
 def read_state(directory: Path) -> LiveVM | None:
     data = read_json(directory / STATE)
+    if not data:
+        return None
     try:
-        return LiveVM(**data) if data else None
-    except TypeError:  # a state file of another harness version
+        return LiveVM(
+            **{
+                **data,
+                "variant": Variant(str(data.get("variant"))),
+                "accel": Accel(str(data.get("accel"))),
+            }
+        )
+    except (TypeError, ValueError):  # a state file of another harness version
         return None
 
 

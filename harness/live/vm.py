@@ -26,6 +26,7 @@ from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput, InfraError, StageFailure
 from harness.core.jsonfile import write_json
 from harness.core.status import Status
+from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
 from harness.live import keys as sshkeys
 from harness.live import sync as livesync
@@ -170,13 +171,13 @@ class LiveBoot:
     """Everything `boot --ssh` needs beyond the QEMU setup it makes."""
 
     arch: ArchSpec
-    variant: str
+    variant: Variant
     work: WorkDir
     kernel: Path
     build_dir: Path
     build_key: str | None
     uts_version: str | None
-    accel: str
+    accel: Accel
     guest_tests: Path
     boot_timeout: float  # already scaled for the accelerator
     ssh_port: int | None = None  # None: the harness picks a free one

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.arches import ArchSpec
 from harness.core.status import EXIT_INTERRUPTED, Status, worst
 from harness.core.vocabulary import Outcome, Variant
 
@@ -68,7 +69,7 @@ class TestOutcome:
 
 @dataclass
 class Cell:
-    arch: str
+    arch: ArchSpec
     variant: Variant
     status: Status = Status.PASS
     reason: str = ""
@@ -93,7 +94,7 @@ class Cell:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "arch": self.arch,
+            "arch": self.arch.name,
             "variant": self.variant,
             "status": INTERRUPTED if self.interrupted else self.status.label,
             "exit_code": EXIT_INTERRUPTED if self.interrupted else self.status.exit_code,

@@ -146,7 +146,7 @@ class CellBuilder:
         Returns the cell, written and finished, when a stage failed or there
         is nothing to test; else what its boot and test stage needs.
         """
-        cell = Cell(arch.name, variant)
+        cell = Cell(arch, variant)
         cell_dir = run_dir / f"{arch.name}-{variant}"
         cell_dir.mkdir(parents=True, exist_ok=True)
         self.opened.append((cell, cell_dir))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.core.arches import ArchSpec
 from harness.core.progress import Progress
+from harness.core.vocabulary import Accel
 from harness.kernel import selftests
 from harness.results.junit import Suite, write_junit
 from harness.results.model import GUEST_SUITE, Cell, TestOutcome
@@ -63,7 +64,7 @@ class CellTester:
             command = qemu.qemu_command(setup)
             qemu.write_reproducer(command, cell_dir / "qemu.sh")
             cell.files["reproducer"] = "qemu.sh"
-            probing = accel == "kvm" and self.config.accel == "auto"
+            probing = accel is Accel.KVM and self.config.accel is Accel.AUTO
             with self.progress.stage(cell.name, f"boot+test ({accel})") as meter:
                 factor = ACCEL_TIME_FACTOR[accel] * self.config.timeout_factor
                 outcome = boot_and_test(
@@ -107,7 +108,7 @@ class CellTester:
         assert judgement is not None
         junit = cell_dir / "junit.xml"
         properties = {
-            "arch": cell.arch, "variant": cell.variant,
+            "arch": cell.arch.name, "variant": cell.variant,
             "kernel_release": outcome.kernel_release, "kernel_version": outcome.kernel_version,
             "series_hash": str(cell.facts.get("series_hash")),
             "config_hash": str(cell.facts.get("config_hash")),
@@ -182,7 +183,7 @@ class CellTester:
         its own way). A selection (-k, -m, node ids) leaves most entries nothing to
         decide: none is reported stale."""
         whole = not selects_tests(self.config.pytest_args)
-        judgement = judge(self.config.expectations, cell.arch, cell.variant, results, whole)
+        judgement = judge(self.config.expectations, cell.arch.name, cell.variant, results, whole)
         if not whole:
             judgement.stale = []
         return judgement

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.arches import ArchSpec
-from harness.core.vocabulary import Variant
+from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.series import Series
@@ -21,7 +21,7 @@ from harness.vm.boot import Timeouts
 # timeouts' defaults are vm/boot.py's Timeouts.
 DEFAULT_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
 DEFAULT_FEATURES = ("seccomp",)
-DEFAULT_ACCEL = "auto"
+DEFAULT_ACCEL = Accel.AUTO
 DEFAULT_TIMEOUT_FACTOR = 1.0
 DEFAULT_BUILD_TIMEOUT = 3600.0
 DEFAULT_SELFTESTS = True
@@ -41,7 +41,7 @@ class RunConfig:
     source_tarball: Path | None = None
     features: list[str] = field(default_factory=lambda: list(DEFAULT_FEATURES))
     kconfig_add: list[str] = field(default_factory=list)
-    accel: str = DEFAULT_ACCEL
+    accel: Accel = DEFAULT_ACCEL
     cmdline: list[str] = field(default_factory=list)
     qemu_args: list[str] = field(default_factory=list)
     jobs: int = os.cpu_count() or 1

@@ -20,7 +20,7 @@ def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     """Per arch with both variants, the tests whose outcome differs between them."""
     by_key = {(cell.arch, cell.variant): cell for cell in cells}
     return {
-        arch: differing(baseline.outcomes, by_key[arch, Variant.PATCHED].outcomes)
+        arch.name: differing(baseline.outcomes, by_key[arch, Variant.PATCHED].outcomes)
         for (arch, variant), baseline in by_key.items()
         if variant == Variant.BASELINE and (arch, Variant.PATCHED) in by_key
     }

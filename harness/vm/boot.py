@@ -22,6 +22,7 @@ from typing import TextIO
 import pexpect
 
 from harness.core.process import die_with
+from harness.core.vocabulary import Accel
 from harness.vm.kernellog import PANIC_LINE
 from harness.vm.records import GuestRun, read_records
 
@@ -52,7 +53,7 @@ class BootEnd(enum.Enum):
 
 
 # Timeouts are given for a guest at KVM speed; emulation takes this much longer.
-ACCEL_TIME_FACTOR = {"kvm": 1.0, "tcg": 3.0}
+ACCEL_TIME_FACTOR = {Accel.KVM: 1.0, Accel.TCG: 3.0}
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.jsonfile import read_json, write_json
 from harness.core.process import capture
+from harness.core.vocabulary import Accel
 
 RESULTS_PORT = "harness.results"
 SELFTESTS_PORT = "harness.selftests"
-ACCELS = ("auto", "kvm", "tcg")
+ACCELS = tuple(Accel)
 # The CPU model per accelerator: every feature TCG can emulate, or the host's own.
-CPU_MODEL = {"tcg": "max", "kvm": "host"}
+CPU_MODEL = {Accel.TCG: "max", Accel.KVM: "host"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class QemuSetup:
     initrd: Path
     results: Path  # host file receiving the guest's result records
     selftests: Path  # host file receiving the upstream selftests' TAP
-    accel: str  # "kvm" or "tcg"
+    accel: Accel  # what the guest runs under: KVM or TCG, never AUTO
     cmdline_extra: list[str] = field(default_factory=list)
     qemu_extra: list[str] = field(default_factory=list)
     memory: str = "1G"
@@ -94,11 +95,11 @@ def kvm_usable(arch: ArchSpec) -> bool:
     return arch.native and os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
-def interactive_accel(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> str:
+def interactive_accel(requested: Accel, arch: ArchSpec, verdicts: AccelVerdicts) -> Accel:
     """The accelerator of a guest that is not probed: KVM only where it has worked here."""
-    if requested != "auto":
+    if requested is not Accel.AUTO:
         return requested
-    return "kvm" if kvm_usable(arch) and verdicts.get(arch) == "works" else "tcg"
+    return Accel.KVM if kvm_usable(arch) and verdicts.get(arch) == "works" else Accel.TCG
 
 
 def write_reproducer(command: list[str], path: Path) -> None:
@@ -144,10 +145,10 @@ class AccelVerdicts:
             write_json(self.path, data)
 
 
-def accel_candidates(requested: str, arch: ArchSpec, verdicts: AccelVerdicts) -> list[str]:
+def accel_candidates(requested: Accel, arch: ArchSpec, verdicts: AccelVerdicts) -> list[Accel]:
     """Accelerators to try in order: KVM only where it can work and has not failed here."""
-    if requested != "auto":
+    if requested is not Accel.AUTO:
         return [requested]
     if kvm_usable(arch) and verdicts.get(arch) != "broken":
-        return ["kvm", "tcg"]
-    return ["tcg"]
+        return [Accel.KVM, Accel.TCG]
+    return [Accel.TCG]
