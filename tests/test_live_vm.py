@@ -396,3 +396,47 @@ def test_a_live_run_is_judged_by_the_expectations_file(tmp_path: Path) -> None:
     assert outcome.judgement.expected_failure_reasons() == {
         "test_a.py::test_one": "expected failure: a known bug"
     }
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+BANNER = "[    0.000000] Linux version 6.12.117 (harness@harness) #1 SMP\n"
+PANIC_CONSOLE = (Path(__file__).parent / "data/console-x86_64-sysrq-panic.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("console", "status", "words"),
+    [
+        ("", Status.INFRA, "QEMU exited during boot"),  # before the kernel said anything
+        (BANNER, Status.BOOT_TIMEOUT, "QEMU exited during boot"),  # the kernel's doing
+        (PANIC_CONSOLE, Status.KERNEL_PANIC, "sysrq triggered crash"),
+        (BANNER + "HARNESS: userspace up: 6.12.117 #2 SMP\n", Status.INFRA, "another kernel"),
+    ],
+    ids=["qemu-gone-before-banner", "qemu-gone-after-banner", "panic", "another-kernel"],
+)
+def test_a_live_boot_that_fails_is_decided_as_a_matrix_boot(
+    work: WorkDir, console: str, status: Status, words: str
+) -> None:
+    """`boot --ssh` asks the one verdict (verdict/cell.py's decide_boot): the same
+    console gives the live VM the status a matrix cell would get."""
+    vm = make_vm(work, dead_pid())
+    vm.console_log.write_text(console)
+    with pytest.raises(live.BootFailed) as failure:
+        live.wait_until_ready(vm, timeout=5.0, expected_uts="#1 SMP")
+    assert failure.value.status is status
+    assert words in str(failure.value)
+    assert str(vm.console_log) in str(failure.value)
+
+
+def test_a_live_boot_with_no_ssh_in_time_is_a_boot_timeout(
+    stand_in: live_state.LiveVM,
+) -> None:
+    stand_in.console_log.write_text(BANNER + "HARNESS: userspace up: 6.12.117 #1 SMP\n")
+    with pytest.raises(live.BootFailed) as failure:
+        live.wait_until_ready(stand_in, timeout=0.3, expected_uts="#1 SMP")
+    assert failure.value.status is Status.BOOT_TIMEOUT
+    assert "no SSH after 0 s" in str(failure.value)

@@ -68,7 +68,7 @@ class Step:
     boot: BootVerdict | None = None  # None: --boot not given
 
     def fail(self, status: Status, message: str) -> None:
-        if status.rank > self.status.rank or self.state != "failed":
+        if status.outranks(self.status) or self.state != "failed":
             self.state, self.status, self.message = "failed", status, message
 
     def to_json(self) -> dict[str, Any]:

@@ -36,6 +36,11 @@ class Status(enum.Enum):
     def label(self) -> str:
         return self.name.lower()
 
+    def outranks(self, other: Status) -> bool:
+        """Whether this status replaces `other` as what decides: worse wins, the first of
+        equal rank stays. Every record of a failure asks here."""
+        return self.rank > other.rank
+
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -43,7 +48,11 @@ EXIT_INTERRUPTED = 130
 
 def worst(statuses: list[Status]) -> Status:
     """The status that decides a run: the highest rank, PASS when empty."""
-    return max(statuses, key=lambda s: s.rank, default=Status.PASS)
+    decided = Status.PASS
+    for status in statuses:
+        if status.outranks(decided):
+            decided = status
+    return decided
 
 
 def exit_code_table() -> list[tuple[int, str, str]]:

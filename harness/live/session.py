@@ -62,7 +62,7 @@ class LiveOutcome:
     detail: str = ""
 
     def fail(self, status: Status, reason: str) -> None:
-        if status.rank > self.status.rank:
+        if status.outranks(self.status):
             self.status, self.reason = status, reason
 
 

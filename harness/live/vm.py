@@ -31,9 +31,10 @@ from harness.core.workdir import WorkDir
 from harness.live import keys as sshkeys
 from harness.live import sync as livesync
 from harness.live.state import STATE, LiveVM, cell_dir, is_running, write_state
+from harness.verdict.cell import GuestEvidence, decide_boot
 from harness.vm import initramfs, qemu
-from harness.vm.boot import PANIC, USERSPACE_UP
-from harness.vm.kernellog import ReportKind, find_reports
+from harness.vm.boot import PANIC, USERSPACE_UP, BootEnd
+from harness.vm.records import GuestRun
 
 # QEMU's user networking: the guest's address and its gateway (the host).
 GUEST_ADDRESS = "10.0.2.15/24"
@@ -91,28 +92,33 @@ def _console(vm: LiveVM) -> str:
 
 def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> float:
     """Wait for SSH to answer and the guest's pytest to be ready; the seconds it took.
-    Raises BootFailed, stopping nothing."""
+    Raises BootFailed, stopping nothing; the verdict (verdict/cell.py) names the status."""
     deadline = time.monotonic() + timeout
-    userspace = False
+    booted: str | None = None  # `uname -v` once userspace is up
+
+    def failed(end: BootEnd, detail: str) -> BootFailed:
+        evidence = GuestEvidence(
+            end=end, guest=GuestRun(), console=_console(vm), detail=detail,
+            reached_userspace=booted is not None, booted_version=booted or "",
+            built_version=expected_uts,
+        )  # fmt: skip
+        verdict = decide_boot(evidence)
+        return BootFailed(verdict.status, f"{verdict.reason}; see {vm.console_log}")
+
     while True:
         console = _console(vm)
         if PANIC.search(console):
-            reports = [r for r in find_reports(console) if r.kind is ReportKind.PANIC]
-            title = reports[0].title if reports else "see the console log"
-            raise BootFailed(Status.KERNEL_PANIC, f"kernel panic: {title}; see {vm.console_log}")
-        if not is_running(vm):
-            raise BootFailed(Status.INFRA, f"QEMU exited during boot; see {vm.console_log}")
-        if not userspace and (match := USERSPACE_UP.search(console)):
-            userspace = True
+            raise failed(BootEnd.PANIC, "kernel panic")
+        if booted is None and (match := USERSPACE_UP.search(console)):
             booted = match["version"].strip()
             if expected_uts and booted != expected_uts:
-                raise BootFailed(
-                    Status.INFRA, f"the guest ran another kernel ('{booted}', built "
-                    f"'{expected_uts}')"
-                )  # fmt: skip
-        if (match := SSH_UP.search(console)) and match["status"] != "0":
+                raise failed(BootEnd.COMPLETED, "the guest ran another kernel")
+        if not is_running(vm):
+            raise failed(BootEnd.QEMU_EXITED, "QEMU exited during boot")
+        if (ssh := SSH_UP.search(console)) and ssh["status"] != "0":
+            # The live VM's own transport, not the kernel: nothing for the verdict.
             raise BootFailed(Status.INFRA, f"dropbear did not start; see {vm.console_log}")
-        if match and PYTEST_UP.search(console):
+        if ssh and PYTEST_UP.search(console):
             try:
                 connect(vm, timeout=5.0).close()
                 return time.time() - vm.started
@@ -120,13 +126,11 @@ def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> fl
                 pass  # the port is forwarded before dropbear listens
         if time.monotonic() > deadline:
             where = (
-                "no userspace" if not userspace
-                else "no SSH" if not match
+                "no userspace" if booted is None
+                else "no SSH" if not ssh
                 else "no pytest server in the guest"
             )  # fmt: skip
-            raise BootFailed(
-                Status.BOOT_TIMEOUT, f"{where} after {timeout:.0f} s; see {vm.console_log}"
-            )
+            raise failed(BootEnd.BOOT_TIMEOUT, f"{where} after {timeout:.0f} s")
         time.sleep(0.2)
 
 

@@ -89,7 +89,7 @@ class Cell:
         return f"{self.arch}/{self.variant}"
 
     def fail(self, status: Status, reason: str) -> None:
-        if status.rank > self.status.rank:
+        if status.outranks(self.status):
             self.status, self.reason = status, reason
 
     def to_json(self) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class Verdict:
 
     def fail(self, status: Status, reason: str) -> None:
         """Record a failure; the worst one decides (the first of equal rank)."""
-        if status.rank > self.status.rank:
+        if status.outranks(self.status):
             self.status, self.reason = status, reason
 
 
@@ -126,6 +126,33 @@ def decide(evidence: GuestEvidence, judge: Judge) -> Verdict:
     return verdict
 
 
+def decide_boot(evidence: GuestEvidence) -> Verdict:
+    """The verdict of a boot that ended before any test ran: `boot --ssh` while its
+    live VM comes up. The rules are decide's for a guest that never reached
+    userspace, ran another kernel, panicked or timed out."""
+    verdict = Verdict(reports=find_reports(evidence.console))
+    kernel = kernel_verdict(verdict.reports, evidence.tainted)
+    panicked = evidence.end is BootEnd.PANIC or (
+        kernel is not None and kernel.status is Status.KERNEL_PANIC
+    )
+    panic_reason = kernel.reason if panicked and kernel else "kernel panic: see console.log"
+    if not evidence.reached_userspace:
+        _never_booted(evidence, verdict, panicked, panic_reason)
+        return verdict
+    verdict.boot.state = StageState.PASS
+    _check_kernel(evidence, verdict)
+    if panicked:
+        verdict.boot.fail("kernel panic")
+        verdict.fail(Status.KERNEL_PANIC, f"boot: {panic_reason}")
+    elif evidence.end is BootEnd.QEMU_EXITED:
+        verdict.boot.fail(evidence.detail or evidence.end.value)
+        verdict.fail(Status.INFRA, f"boot: {verdict.boot.message}")
+    elif evidence.end is BootEnd.BOOT_TIMEOUT:
+        verdict.boot.fail(evidence.detail or evidence.end.value)
+        verdict.fail(Status.BOOT_TIMEOUT, f"boot: {verdict.boot.message}")
+    return verdict
+
+
 def _never_booted(
     evidence: GuestEvidence, verdict: Verdict, panicked: bool, panic_reason: str
 ) -> None:
@@ -142,10 +169,7 @@ def _never_booted(
 
 def _ran(evidence: GuestEvidence, verdict: Verdict, panicked: bool, panic_reason: str) -> None:
     """How the run went once the guest was up: which kernel, how it ended."""
-    built = evidence.built_version
-    if built and evidence.booted_version != built:
-        verdict.boot.fail(f"booted '{evidence.booted_version}', built '{built}'")
-        verdict.fail(Status.INFRA, f"boot: the guest ran another kernel ({verdict.boot.message})")
+    _check_kernel(evidence, verdict)
     verdict.test.state = StageState.PASS
     end, guest = evidence.end, evidence.guest
     if panicked:
@@ -167,6 +191,14 @@ def _ran(evidence: GuestEvidence, verdict: Verdict, panicked: bool, panic_reason
         if unexplained:
             verdict.test.fail(unexplained)
             verdict.fail(Status.TEST_FAILED, f"test: {unexplained}")
+
+
+def _check_kernel(evidence: GuestEvidence, verdict: Verdict) -> None:
+    """A guest that booted a kernel other than the one built tested nothing of ours."""
+    built = evidence.built_version
+    if built and evidence.booted_version != built:
+        verdict.boot.fail(f"booted '{evidence.booted_version}', built '{built}'")
+        verdict.fail(Status.INFRA, f"boot: the guest ran another kernel ({verdict.boot.message})")
 
 
 def _unexplained_exit(guest: GuestRun) -> str:
