@@ -74,6 +74,23 @@ def test_panic_is_classified_and_earlier_results_kept(
     assert "sysrq triggered crash" in panics[0]["title"]
 
 
+def test_a_panic_after_the_guest_was_done_fails_the_cell(
+    matrix_run: MatrixRun, tmp_path: Path
+) -> None:
+    """Every test passed and the guest sent pytest's end; the kernel panicked after
+    that, before the guest powered off. The cell is a panic, with no test to blame."""
+    run = run_fault(tmp_path, "available_before or panic_after_the_session_ends")
+    assert run.exit_code == 7, run.stderr
+    assert run.cell["status"] == "kernel_panic"
+    assert run.outcomes() == {
+        "test_sysrq_is_available_before_the_fault": "passed",
+        "test_panic_after_the_session_ends": "passed",
+    }
+    panics = [r for r in run.cell["kernel_reports"] if r["kind"] == "panic"]
+    assert panics and "sysrq triggered crash" in panics[0]["title"], run.cell["kernel_reports"]
+    assert not panics[0].get("test"), panics[0]
+
+
 def test_warning_fails_the_test_that_was_running(matrix_run: MatrixRun, tmp_path: Path) -> None:
     run = run_fault(tmp_path, "available_before or lkdtm_warning or still_works")
     assert run.exit_code == 8, run.stderr

@@ -81,3 +81,10 @@ def test_lkdtm_bug() -> None:
         os._exit(0)
     _pid, status = os.waitpid(child, 0)
     assert os.WIFSIGNALED(status), "the child survived BUG()"
+
+
+def test_panic_after_the_session_ends() -> None:
+    # The conftest panics the kernel once pytest has reported its end.
+    PANIC_AT_END = Path("/run/harness-fault-panic-at-end")
+    PANIC_AT_END.parent.mkdir(exist_ok=True)
+    PANIC_AT_END.touch()
