@@ -15,7 +15,12 @@ from harness.core.arches import ARCHES
 from harness.core.status import EXIT_BAD_INPUT
 from harness.results import ktap
 from harness.run import matrixfile
-from harness.run.config import DEFAULT_BUILD_TIMEOUT, DEFAULT_FEATURES, DEFAULT_SERIES
+from harness.run.config import (
+    DEFAULT_BUILD_TIMEOUT,
+    DEFAULT_FEATURES,
+    DEFAULT_GUEST_TESTS,
+    DEFAULT_SERIES,
+)
 from harness.verdict import expectations
 from harness.vm import qemu
 from harness.vm.boot import Timeouts
@@ -129,7 +134,7 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
     )
     group.add_argument("--qemu-arg", action="append", default=[],
                        help="add a QEMU argument (write --qemu-arg=-foo)")  # fmt: skip
-    group.add_argument("--guest-tests", type=Path, default=root / "guest-tests")
+    group.add_argument("--guest-tests", type=Path, default=root / DEFAULT_GUEST_TESTS)
     group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
     group.add_argument("--pytest-arg", action="append", default=[],
                        help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip

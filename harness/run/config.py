@@ -3,10 +3,10 @@ before its long work started (Prepared, from run/inputs.py)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.core import limits
 from harness.core.arches import ArchSpec
 from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
@@ -20,6 +20,7 @@ from harness.vm.boot import Timeouts
 # (cli/settings.py: command line > harness.toml > these). The guest
 # timeouts' defaults are vm/boot.py's Timeouts.
 DEFAULT_SERIES = Path("patches") / "ptrace-seccomp"  # under the project root
+DEFAULT_GUEST_TESTS = Path("guest-tests")  # under the project root
 DEFAULT_FEATURES = ("seccomp",)
 DEFAULT_ACCEL = Accel.AUTO
 DEFAULT_TIMEOUT_FACTOR = 1.0
@@ -44,7 +45,7 @@ class RunConfig:
     accel: Accel = DEFAULT_ACCEL
     cmdline: list[str] = field(default_factory=list)
     qemu_args: list[str] = field(default_factory=list)
-    jobs: int = os.cpu_count() or 1
+    jobs: int = field(default_factory=limits.cores)
     pytest_args: list[str] = field(default_factory=list)
     timeouts: Timeouts = field(default_factory=Timeouts)  # at KVM speed, scaled per accel
     timeout_factor: float = DEFAULT_TIMEOUT_FACTOR  # an extra multiplier, for slow runners
