@@ -79,14 +79,20 @@ def exit_code_table() -> list[tuple[int, str, str]]:
         ),
     }
     rows = [(s.exit_code, s.label, m) for s, m in meanings.items()]
-    rows.append((
-        EXIT_BAD_INPUT, "bad_input",
-        "bad input: nothing was run or left behind (one-line error naming the option, file, "
-        "key or hunk, and the fix)",
-    ))  # fmt: skip
-    rows.append((
-        EXIT_INTERRUPTED, "interrupted",
-        "interrupted by Ctrl-C, SIGTERM or SIGHUP (`summary.json` says `interrupted`, with the "
-        "cells decided so far and the records of the rest)",
-    ))  # fmt: skip
+    rows.append(
+        (
+            EXIT_BAD_INPUT,
+            "bad_input",
+            "bad input: nothing was run or left behind (one-line error naming the option, file, "
+            "key or hunk, and the fix)",
+        )
+    )
+    rows.append(
+        (
+            EXIT_INTERRUPTED,
+            "interrupted",
+            "interrupted by Ctrl-C, SIGTERM or SIGHUP (`summary.json` says `interrupted`, with the "
+            "cells decided so far and the records of the rest)",
+        )
+    )
     return sorted(rows)

@@ -103,10 +103,16 @@ def configure(
     env = make_env(ccache_dir)
     steps = [
         make_command(arch, tree, build_dir, ["tinyconfig"], 1),
-        [str(tree / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
-         str(dotconfig), str(fragment)],
+        [
+            str(tree / "scripts/kconfig/merge_config.sh"),
+            "-m",
+            "-O",
+            str(build_dir),
+            str(dotconfig),
+            str(fragment),
+        ],
         make_command(arch, tree, build_dir, ["olddefconfig"], 1),
-    ]  # fmt: skip
+    ]
     for step in steps:
         result = run_logged(step, log_path, cwd=build_dir, env=env)
         if result.returncode != 0:
@@ -152,8 +158,9 @@ def build(
         # The host (or the limit) was too slow: nothing says the kernel is broken.
         raise InfraError(
             f"build timed out after {timeout:.0f} s (--build-timeout); see {log_path}",
-            log=log_path, excerpt=result.output[-2000:],
-        )  # fmt: skip
+            log=log_path,
+            excerpt=result.output[-2000:],
+        )
     if result.returncode != 0:
         trouble = host_trouble(result.output, build_dir)
         if trouble is not None:

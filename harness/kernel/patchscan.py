@@ -24,8 +24,16 @@ _QUOTED = r'"(?:[^"\\]|\\.)*"'
 _GIT_NAMES = re.compile(rf"^(?P<a>{_QUOTED}|\S+) (?P<b>{_QUOTED}|\S+)$")
 _ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
 _SYMLINK_MODE = re.compile(r"^(?:new file|deleted file|old|new) mode 120000$|^index \S+ 120000$")
-_CHANGE_HEADERS = ("new file mode ", "deleted file mode ", "old mode ", "new mode ",
-                   "rename from ", "copy from ", "GIT binary patch", "Binary files ")  # fmt: skip
+_CHANGE_HEADERS = (
+    "new file mode ",
+    "deleted file mode ",
+    "old mode ",
+    "new mode ",
+    "rename from ",
+    "copy from ",
+    "GIT binary patch",
+    "Binary files ",
+)
 DEV_NULL = "/dev/null"
 
 

@@ -54,9 +54,14 @@ def build_sysroot(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=scratch_prefix("sysroot")) as scratch:
         root = Path(scratch) / "root"
         command = [
-            "mmdebstrap", "--variant=extract", f"--architectures={arch.debian_arch}",
-            "--include=libcap-dev", SUITE, str(root), MIRROR,
-        ]  # fmt: skip
+            "mmdebstrap",
+            "--variant=extract",
+            f"--architectures={arch.debian_arch}",
+            "--include=libcap-dev",
+            SUITE,
+            str(root),
+            MIRROR,
+        ]
         if run_logged(command, log_path, timeout=900).returncode != 0:
             raise InfraError(f"mmdebstrap libcap-dev:{arch.debian_arch} failed; see {log_path}")
         staged = Path(scratch) / "sysroot"
@@ -98,11 +103,25 @@ def build_seccomp_bpf(
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f"{name}.partial")
     compile_command = [
-        f"{arch.compiler_prefix()}gcc", "-static", "-O2", "-Wall", "-Wl,-no-as-needed",
-        "-isystem", str(build_dir / "usr/include"), "-I", str(sysroot / "include"),
-        "-I", str(tree / SOURCE_DIR),
-        str(source), "-o", str(partial), "-L", str(sysroot / "lib"), "-lcap", "-lpthread",
-    ]  # fmt: skip
+        f"{arch.compiler_prefix()}gcc",
+        "-static",
+        "-O2",
+        "-Wall",
+        "-Wl,-no-as-needed",
+        "-isystem",
+        str(build_dir / "usr/include"),
+        "-I",
+        str(sysroot / "include"),
+        "-I",
+        str(tree / SOURCE_DIR),
+        str(source),
+        "-o",
+        str(partial),
+        "-L",
+        str(sysroot / "lib"),
+        "-lcap",
+        "-lpthread",
+    ]
     result = run_logged(compile_command, log_path, cwd=source.parent, env=env)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -112,8 +131,9 @@ def build_seccomp_bpf(
         errors = first_errors(result.output)
         headline = errors.splitlines()[0] if errors else f"exit {result.returncode}"
         failure = BuildError if from_series else InfraError
-        raise failure(f"building {name} failed: {headline}; see {log_path}", log=log_path,
-                      excerpt=errors)  # fmt: skip
+        raise failure(
+            f"building {name} failed: {headline}; see {log_path}", log=log_path, excerpt=errors
+        )
     partial.rename(output)
     return output
 
@@ -141,8 +161,10 @@ def series_source(
     """seccomp_bpf.c as the series leaves it, under `scratch`, from the pristine tree
     and the series' hunks for the selftest directory; None if the series leaves the
     directory alone. The file keeps its mtime while its content stays the same."""
-    sections = [(patch, selftest_sections(patch.path.read_text(errors="replace"), patch.strip))
-                for patch in patches]  # fmt: skip
+    sections = [
+        (patch, selftest_sections(patch.path.read_text(errors="replace"), patch.strip))
+        for patch in patches
+    ]
     if not any(text for _, text in sections):
         return None
     target = scratch / SOURCE
@@ -155,8 +177,17 @@ def series_source(
                 continue
             hunks = staged / f"{number:04d}.patch"
             hunks.write_text(text)
-            command = ["patch", f"-p{patch.strip}", "--fuzz=0", "-s", "-N", "-d", str(staged),
-                       "-i", str(hunks)]  # fmt: skip
+            command = [
+                "patch",
+                f"-p{patch.strip}",
+                "--fuzz=0",
+                "-s",
+                "-N",
+                "-d",
+                str(staged),
+                "-i",
+                str(hunks),
+            ]
             if run_logged(command, log_path).returncode != 0:
                 raise InfraError(f"{patch.name}: its selftest hunks do not apply; see {log_path}")
         made = (staged / SOURCE).read_bytes()

@@ -73,9 +73,19 @@ def _apply(patch: Patch, tree: Path, *options: str) -> str:
     patch.check_tree(tree)
     command = [
         # --fuzz=0: a hunk applies exactly as `git am` would take it, or not at all.
-        "patch", f"-p{patch.strip}", "--batch", "--forward", "--fuzz=0", "--reject-file=-",
-        "--no-backup-if-mismatch", *options, "-d", str(tree), "-i", str(patch.path),
-    ]  # fmt: skip
+        "patch",
+        f"-p{patch.strip}",
+        "--batch",
+        "--forward",
+        "--fuzz=0",
+        "--reject-file=-",
+        "--no-backup-if-mismatch",
+        *options,
+        "-d",
+        str(tree),
+        "-i",
+        str(patch.path),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     output = result.stdout + result.stderr
     if result.returncode != 0:
@@ -132,8 +142,9 @@ def prepare_tree(
     series_hash = series.content_hash() if series is not None else "no series"
     previous = read_json(destination / STAMP)
     if (previous.get("series_hash"), previous.get("source", "")) == (
-        series_hash, source_fingerprint
-    ):  # fmt: skip
+        series_hash,
+        source_fingerprint,
+    ):
         return []
     scratch = _link_farm(pristine, destination)
     try:

@@ -277,11 +277,13 @@ def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
     session = outcome.guest.session
     expected = outcome.judgement.expected_failure_reasons() if outcome.judgement else {}
     properties = {
-        "arch": vm.arch, "variant": vm.variant, "live": "true",
+        "arch": vm.arch,
+        "variant": vm.variant,
+        "live": "true",
         "kernel_release": str(session.get("kernel_release", "")),
         "kernel_version": str(session.get("kernel_version", "")),
         "build_key": str(vm.build_key),
-    }  # fmt: skip
+    }
     write_junit(
         run.cell_dir / "junit.xml",
         [Suite(f"{vm.arch}.{vm.variant}", outcome.guest.results, properties, expected)],
@@ -290,8 +292,7 @@ def write_results(run: LiveRun, outcome: LiveOutcome) -> None:
 
 def summary_line(cell: str, outcome: LiveOutcome) -> str:
     counts = outcome.guest.counts()
-    shown = ", ".join(f"{counts[k]} {k}" for k in Outcome
-                      if counts[k]) or "no tests"  # fmt: skip
+    shown = ", ".join(f"{counts[k]} {k}" for k in Outcome if counts[k]) or "no tests"
     line = f"{cell} (live): {outcome.status.label}: {shown} in {outcome.seconds:.1f} s"
     return line + (f" -- {outcome.reason}" if outcome.reason else "")
 

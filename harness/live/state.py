@@ -46,10 +46,19 @@ class LiveVM:
 
     def ssh_command(self) -> list[str]:
         return [
-            "ssh", "-i", self.client_key, "-p", str(self.ssh_port),
-            "-o", f"UserKnownHostsFile={self.known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "IdentitiesOnly=yes", "root@127.0.0.1",
-        ]  # fmt: skip
+            "ssh",
+            "-i",
+            self.client_key,
+            "-p",
+            str(self.ssh_port),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "root@127.0.0.1",
+        ]
 
 
 def cell_dir(work: WorkDir, arch: str, variant: str) -> Path:

@@ -109,10 +109,15 @@ def stale_bytecode(guest: str, root: str = "/") -> str:
 def apply_command(sync: SyncPlan, root: str = "/") -> str:
     """The guest shell command that removes what went away (and the byte-code of
     every changed module) and unpacks the tar on its stdin, below `root`."""
-    gone = [shlex.quote(str(PurePosixPath(root) / PurePosixPath(path).relative_to("/")))
-            for path in sync.removed]  # fmt: skip
-    gone += [stale_bytecode(path, root) for path in [*sync.changed, *sync.removed]
-             if path.endswith(".py")]  # fmt: skip
+    gone = [
+        shlex.quote(str(PurePosixPath(root) / PurePosixPath(path).relative_to("/")))
+        for path in sync.removed
+    ]
+    gone += [
+        stale_bytecode(path, root)
+        for path in [*sync.changed, *sync.removed]
+        if path.endswith(".py")
+    ]
     parts = [f"rm -f {' '.join(gone)}"] if gone else []
     if sync.changed:
         parts.append(f"tar -x -f - -C {shlex.quote(root)}")

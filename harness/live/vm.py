@@ -76,10 +76,16 @@ def connect(vm: LiveVM, timeout: float = 10.0) -> paramiko.SSHClient:
     client.load_host_keys(vm.known_hosts)
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(
-        "127.0.0.1", port=vm.ssh_port, username="root", key_filename=vm.client_key,
-        allow_agent=False, look_for_keys=False, timeout=timeout, banner_timeout=timeout,
+        "127.0.0.1",
+        port=vm.ssh_port,
+        username="root",
+        key_filename=vm.client_key,
+        allow_agent=False,
+        look_for_keys=False,
+        timeout=timeout,
+        banner_timeout=timeout,
         auth_timeout=timeout,
-    )  # fmt: skip
+    )
     return client
 
 
@@ -98,10 +104,14 @@ def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> fl
 
     def failed(end: BootEnd, detail: str) -> BootFailed:
         evidence = GuestEvidence(
-            end=end, guest=GuestRun(), console=_console(vm), detail=detail,
-            reached_userspace=booted is not None, booted_version=booted or "",
+            end=end,
+            guest=GuestRun(),
+            console=_console(vm),
+            detail=detail,
+            reached_userspace=booted is not None,
+            booted_version=booted or "",
             built_version=expected_uts,
-        )  # fmt: skip
+        )
         verdict = decide_boot(evidence)
         return BootFailed(verdict.status, f"{verdict.reason}; see {vm.console_log}")
 
@@ -126,10 +136,12 @@ def wait_until_ready(vm: LiveVM, timeout: float, expected_uts: str | None) -> fl
                 pass  # the port is forwarded before dropbear listens
         if time.monotonic() > deadline:
             where = (
-                "no userspace" if booted is None
-                else "no SSH" if not ssh
+                "no userspace"
+                if booted is None
+                else "no SSH"
+                if not ssh
                 else "no pytest server in the guest"
-            )  # fmt: skip
+            )
             raise failed(BootEnd.BOOT_TIMEOUT, f"{where} after {timeout:.0f} s")
         time.sleep(0.2)
 
@@ -143,9 +155,13 @@ def start_qemu(setup: qemu.QemuSetup, log: Path) -> int:
     # The parent QEMU exits once the daemon is set up; the daemon inherits no
     # descriptor of ours but the ones it closes (so no lock of the caller's).
     completed = subprocess.run(
-        command, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
+        command,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
         timeout=60,
-    )  # fmt: skip
+    )
     if completed.returncode != 0:
         raise InfraError(f"QEMU did not start: {completed.stderr.strip()[-500:]}")
     return int(setup.daemon_pidfile.read_text().strip())
@@ -211,12 +227,19 @@ def boot(spec: LiveBoot, announce: Callable[[str], None]) -> LiveVM:
     for attempt in range(3):
         port = spec.ssh_port or free_port()
         setup = qemu.QemuSetup(
-            arch=spec.arch, kernel=spec.kernel, initrd=initrd,
-            results=directory / "results.port", selftests=directory / "selftests.port",
-            accel=spec.accel, cmdline_extra=[live_cmdline(spec.arch), *spec.cmdline],
-            qemu_extra=list(spec.qemu_args), ssh_port=port, gdb_port=spec.gdb_port,
-            console_log=directory / "console.log", daemon_pidfile=directory / "qemu.pid",
-        )  # fmt: skip
+            arch=spec.arch,
+            kernel=spec.kernel,
+            initrd=initrd,
+            results=directory / "results.port",
+            selftests=directory / "selftests.port",
+            accel=spec.accel,
+            cmdline_extra=[live_cmdline(spec.arch), *spec.cmdline],
+            qemu_extra=list(spec.qemu_args),
+            ssh_port=port,
+            gdb_port=spec.gdb_port,
+            console_log=directory / "console.log",
+            daemon_pidfile=directory / "qemu.pid",
+        )
         known_hosts = directory / "known_hosts"
         known_hosts.write_text(keys.known_hosts_line(port) + "\n")
         started = time.time()
@@ -228,12 +251,22 @@ def boot(spec: LiveBoot, announce: Callable[[str], None]) -> LiveVM:
             if spec.ssh_port is not None or attempt == 2 or "forwarding rule" not in str(error):
                 raise
     vm = LiveVM(
-        arch=spec.arch.name, variant=spec.variant, pid=pid, ssh_port=port,
-        directory=str(directory), client_key=str(keys.client_key_path),
-        known_hosts=str(known_hosts), kernel=str(spec.kernel), build_dir=str(spec.build_dir),
-        build_key=spec.build_key, uts_version=spec.uts_version, accel=spec.accel,
-        guest_tests=str(spec.guest_tests), started=started, gdb_port=spec.gdb_port,
-    )  # fmt: skip
+        arch=spec.arch.name,
+        variant=spec.variant,
+        pid=pid,
+        ssh_port=port,
+        directory=str(directory),
+        client_key=str(keys.client_key_path),
+        known_hosts=str(known_hosts),
+        kernel=str(spec.kernel),
+        build_dir=str(spec.build_dir),
+        build_key=spec.build_key,
+        uts_version=spec.uts_version,
+        accel=spec.accel,
+        guest_tests=str(spec.guest_tests),
+        started=started,
+        gdb_port=spec.gdb_port,
+    )
     # Written at once, so that a harness killed while waiting leaves a VM that
     # `boot --stop` still finds.
     write_state(vm)

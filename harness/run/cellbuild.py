@@ -188,17 +188,33 @@ class CellBuilder:
                     cell.stages["config"].state = StageState.REUSED
                 else:
                     self._timed(
-                        cell, "config",
-                        lambda _: build.configure(arch, tree, build_dir, merged,
-                                                self.prepared.index, build_log,
-                                                self.config.work.ccache),
-                    )  # fmt: skip
+                        cell,
+                        "config",
+                        lambda _: build.configure(
+                            arch,
+                            tree,
+                            build_dir,
+                            merged,
+                            self.prepared.index,
+                            build_log,
+                            self.config.work.ccache,
+                        ),
+                    )
                 self._timed(
-                    cell, "build",
-                    lambda meter: metered_build(arch, tree, build_dir, merged.digest(),
-                                                self.config.jobs, build_log, self.config.work,
-                                                meter, self.config.build_timeout),
-                )  # fmt: skip
+                    cell,
+                    "build",
+                    lambda meter: metered_build(
+                        arch,
+                        tree,
+                        build_dir,
+                        merged.digest(),
+                        self.config.jobs,
+                        build_log,
+                        self.config.work,
+                        meter,
+                        self.config.build_timeout,
+                    ),
+                )
                 write_json(stamp, {"key": key, "config_key": configured})
             cell.facts["config_hash"] = build.config_hash(build_dir / ".config")
             cell.facts["built_uts_version"] = build.built_uts_version(build_dir)
@@ -270,7 +286,14 @@ class CellBuilder:
             return []
         return [
             selftests.build_seccomp_bpf(
-                arch, pristine, build_dir, sysroot, log_path, self.config.work.ccache,
-                source=source, name=selftests.SERIES_BINARY, from_series=True,
+                arch,
+                pristine,
+                build_dir,
+                sysroot,
+                log_path,
+                self.config.work.ccache,
+                source=source,
+                name=selftests.SERIES_BINARY,
+                from_series=True,
             )
-        ]  # fmt: skip
+        ]

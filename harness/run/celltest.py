@@ -45,8 +45,11 @@ class CellTester:
         initramfs.assemble(
             base, self.config.guest_tests, self.config.pytest_args, initrd, selftest_binaries
         )
-        cell.facts["initramfs"] = {"base_key": base.key, "bytes": initrd.stat().st_size,
-                                   "seconds": round(time.monotonic() - started, 3)}  # fmt: skip
+        cell.facts["initramfs"] = {
+            "base_key": base.key,
+            "bytes": initrd.stat().st_size,
+            "seconds": round(time.monotonic() - started, 3),
+        }
         console_log = cell_dir / "console.log"
         results_path = cell_dir / "results.jsonl"
         tap_path = cell_dir / "selftests.tap"
@@ -57,10 +60,15 @@ class CellTester:
         boot_started = time.monotonic()
         for accel in qemu.accel_candidates(self.config.accel, arch, self.verdicts):
             setup = qemu.QemuSetup(
-                arch=arch, kernel=image, initrd=initrd, results=results_path, selftests=tap_path,
-                accel=accel, cmdline_extra=[*self.config.cmdline, self.guest_timeout_factor()],
+                arch=arch,
+                kernel=image,
+                initrd=initrd,
+                results=results_path,
+                selftests=tap_path,
+                accel=accel,
+                cmdline_extra=[*self.config.cmdline, self.guest_timeout_factor()],
                 qemu_extra=self.config.qemu_args,
-            )  # fmt: skip
+            )
             command = qemu.qemu_command(setup)
             qemu.write_reproducer(command, cell_dir / "qemu.sh")
             cell.files["reproducer"] = "qemu.sh"
@@ -68,10 +76,15 @@ class CellTester:
             with self.progress.stage(cell.name, f"boot+test ({accel})") as meter:
                 factor = ACCEL_TIME_FACTOR[accel] * self.config.timeout_factor
                 outcome = boot_and_test(
-                    command, console_log, results_path, self.config.timeouts.scaled(factor),
-                    require_banner=probing, extra_outputs=(tap_path,), cancel=self.cancel,
+                    command,
+                    console_log,
+                    results_path,
+                    self.config.timeouts.scaled(factor),
+                    require_banner=probing,
+                    extra_outputs=(tap_path,),
+                    cancel=self.cancel,
                     on_progress=lambda run: meter.report(run.progress()),
-                )  # fmt: skip
+                )
             if probing:
                 broken = outcome.end is BootEnd.NO_OUTPUT
                 self.verdicts.record(arch, "broken" if broken else "works")
@@ -97,22 +110,29 @@ class CellTester:
         console = (cell_dir / "console.log").read_text(errors="replace")
         tap = (cell_dir / "selftests.tap").read_text(errors="replace") if selftests_ran else None
         evidence = GuestEvidence(
-            end=outcome.end, guest=outcome.guest, console=console, detail=outcome.detail,
-            reached_userspace=outcome.boot_seconds is not None, tainted=outcome.tainted,
+            end=outcome.end,
+            guest=outcome.guest,
+            console=console,
+            detail=outcome.detail,
+            reached_userspace=outcome.boot_seconds is not None,
+            tainted=outcome.tainted,
             booted_version=outcome.kernel_version,
-            built_version=cell.facts.get("built_uts_version"), selftests_tap=tap,
-        )  # fmt: skip
+            built_version=cell.facts.get("built_uts_version"),
+            selftests_tap=tap,
+        )
         verdict = decide(evidence, lambda results: self.judgement_of(cell, results))
         self.copy_verdict(cell, outcome, verdict, seconds, selftests_ran)
         judgement = verdict.judgement
         assert judgement is not None
         junit = cell_dir / "junit.xml"
         properties = {
-            "arch": cell.arch.name, "variant": cell.variant,
-            "kernel_release": outcome.kernel_release, "kernel_version": outcome.kernel_version,
+            "arch": cell.arch.name,
+            "variant": cell.variant,
+            "kernel_release": outcome.kernel_release,
+            "kernel_version": outcome.kernel_version,
             "series_hash": str(cell.facts.get("series_hash")),
             "config_hash": str(cell.facts.get("config_hash")),
-        }  # fmt: skip
+        }
         expected = judgement.expected_failure_reasons()
         suites = [Suite(f"{cell.arch}.{cell.variant}", verdict.results, properties, expected)]
         if selftests_ran:
@@ -137,12 +157,18 @@ class CellTester:
         test.seconds = max(0.0, seconds - (outcome.boot_seconds or seconds))
         cell.fail(verdict.status, verdict.reason)
         cell.kernel_reports = [
-            {"kind": r.kind.value, "title": r.title, "test": r.test, "line": r.line,
-             "excerpt": r.excerpt}
+            {
+                "kind": r.kind.value,
+                "title": r.title,
+                "test": r.test,
+                "line": r.line,
+                "excerpt": r.excerpt,
+            }
             for r in verdict.reports
-        ]  # fmt: skip
-        cell.facts.update(kernel_release=outcome.kernel_release,
-                          booted_kernel_version=outcome.kernel_version)  # fmt: skip
+        ]
+        cell.facts.update(
+            kernel_release=outcome.kernel_release, booted_kernel_version=outcome.kernel_version
+        )
         guest = outcome.guest
         cell.tests = guest.counts()
         cell.outcomes = {result.nodeid: result.outcome for result in verdict.results}
@@ -162,12 +188,15 @@ class CellTester:
         assert verdict.judgement is not None
         expected = verdict.judgement.expected_failure_reasons()
         cell.results = [
-            TestOutcome(r.nodeid, suite, r.outcome, r.message, expected.get(r.nodeid, ""),
-                        r.duration)
-            for suite, results in ((GUEST_SUITE, verdict.results),
-                                   (selftests.SUITE_NAME, verdict.upstream))
+            TestOutcome(
+                r.nodeid, suite, r.outcome, r.message, expected.get(r.nodeid, ""), r.duration
+            )
+            for suite, results in (
+                (GUEST_SUITE, verdict.results),
+                (selftests.SUITE_NAME, verdict.upstream),
+            )
             for r in results
-        ]  # fmt: skip
+        ]
         cell.facts["expectations"] = verdict.judgement.to_json()
         for warning in verdict.judgement.stale_lines():
             self.progress.line(f"{cell.name}: warning: {warning}")
@@ -191,5 +220,7 @@ class CellTester:
 
 def selects_tests(pytest_args: list[str]) -> bool:
     """Whether pytest's arguments run a selection of the guest tests, not all of them."""
-    return any(arg in ("-k", "-m") or arg.startswith(("-k", "-m")) or "::" in arg
-               or arg.endswith(".py") for arg in pytest_args)  # fmt: skip
+    return any(
+        arg in ("-k", "-m") or arg.startswith(("-k", "-m")) or "::" in arg or arg.endswith(".py")
+        for arg in pytest_args
+    )

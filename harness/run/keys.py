@@ -24,9 +24,14 @@ def build_key(
     """What a built kernel depends on: source (a --source tree by its content), series
     content, merged config and compiler."""
     parts = [
-        str(source.tree), source.kernel_version, str(source.package_version), source.fingerprint,
-        series.content_hash() if series else "no series", merged.fragment_text(), toolchain,
-    ]  # fmt: skip
+        str(source.tree),
+        source.kernel_version,
+        str(source.package_version),
+        source.fingerprint,
+        series.content_hash() if series else "no series",
+        merged.fragment_text(),
+        toolchain,
+    ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -39,8 +44,13 @@ def config_key(
 ) -> str:
     """What a cell's .config depends on: a series edit that leaves every Kconfig
     file alone (the usual case) keeps it, so the rebuild skips the config stage."""
-    parts = [str(source.tree), source.kernel_version, str(source.package_version),
-             merged.fragment_text(), toolchain]  # fmt: skip
+    parts = [
+        str(source.tree),
+        source.kernel_version,
+        str(source.package_version),
+        merged.fragment_text(),
+        toolchain,
+    ]
     for relative in series.touched_files() if series else []:
         if Path(relative).name.startswith("Kconfig"):
             path = tree / relative

@@ -223,9 +223,12 @@ def _selftest_results(evidence: GuestEvidence, verdict: Verdict) -> list[TestRes
     completed = evidence.end is BootEnd.COMPLETED
     if planned is not None and len(results) < planned and completed:
         results.append(
-            TestResult(f"{selftests.SUITE_NAME}::<missing>", Outcome.ERROR,
-                       message=f"{planned - len(results)} planned test(s) never reported")
-        )  # fmt: skip
+            TestResult(
+                f"{selftests.SUITE_NAME}::<missing>",
+                Outcome.ERROR,
+                message=f"{planned - len(results)} planned test(s) never reported",
+            )
+        )
     if not results and completed:
         verdict.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
     return results

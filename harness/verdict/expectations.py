@@ -186,8 +186,9 @@ def _count(path: Path, index: int, data: dict[str, Any]) -> Count:
             f"{where}: suite '{data['suite']}' is unknown; use "
             f"{', '.join((GUEST_SUITE, *UPSTREAM_SUITES))}"
         )
-    return Count(data["arch"], data["variant"], data["suite"], tests,
-                 " ".join(data["reason"].split()))  # fmt: skip
+    return Count(
+        data["arch"], data["variant"], data["suite"], tests, " ".join(data["reason"].split())
+    )
 
 
 def _entry(path: Path, index: int, line: int, data: dict[str, Any]) -> Expectation:
@@ -220,10 +221,15 @@ def _entry(path: Path, index: int, line: int, data: dict[str, Any]) -> Expectati
     ):
         raise BadInput(f"{where}: 'test' must be a glob over node ids, or a list of them")
     return Expectation(
-        index=index, line=line, arch=arch, variant=variant, tests=tuple(tests),
-        outcome=outcome, reason=" ".join(data["reason"].split()),
+        index=index,
+        line=line,
+        arch=arch,
+        variant=variant,
+        tests=tuple(tests),
+        outcome=outcome,
+        reason=" ".join(data["reason"].split()),
         patterns=tuple(glob_pattern(glob) for glob in tests),
-    )  # fmt: skip
+    )
 
 
 def load_default(root: Path) -> Expectations:

@@ -13,7 +13,7 @@ from harness.verdict.expectations import (
     Expectation,
     Expectations,
     suite_of,
-    without_repeat,  # fmt: skip
+    without_repeat,
 )
 from harness.vm.records import TestResult
 
@@ -33,9 +33,13 @@ class Departure:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "test": self.test, "cell": self.cell, "expected": self.expected,
-            "actual": self.actual, "reason": self.reason, "entry": self.entry,
-        }  # fmt: skip
+            "test": self.test,
+            "cell": self.cell,
+            "expected": self.expected,
+            "actual": self.actual,
+            "reason": self.reason,
+            "entry": self.entry,
+        }
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,12 @@ class ExpectedFailure:
     entry: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"test": self.test, "outcome": self.outcome, "reason": self.reason,
-                "entry": self.entry}  # fmt: skip
+        return {
+            "test": self.test,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "entry": self.entry,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,9 +130,14 @@ def judge(
         if match is None:
             if result.outcome in FAILING or (strict and result.outcome is Outcome.SKIPPED):
                 judgement.departures.append(
-                    Departure(result.nodeid, cell, expectations.unlisted, result.outcome,
-                              f"no entry lists it, so it must be {expectations.unlisted}")
-                )  # fmt: skip
+                    Departure(
+                        result.nodeid,
+                        cell,
+                        expectations.unlisted,
+                        result.outcome,
+                        f"no entry lists it, so it must be {expectations.unlisted}",
+                    )
+                )
             continue
         entry, glob = match
         decided.add((entry.index, glob))
@@ -135,9 +148,8 @@ def judge(
                 )
             continue
         judgement.departures.append(
-            Departure(result.nodeid, cell, entry.outcome, result.outcome, entry.reason,
-                      entry.index)
-        )  # fmt: skip
+            Departure(result.nodeid, cell, entry.outcome, result.outcome, entry.reason, entry.index)
+        )
     suites_run = {suite_of(result.nodeid) for result in results}
     judgement.stale = list(_stale(expectations.entries, arch, variant, suites_run, decided))
     if whole_suites:
@@ -157,11 +169,17 @@ def _count_departures(
         ran.setdefault(suite_of(result.nodeid), set()).add(without_repeat(result.nodeid))
     wanted = {c.suite: c for c in expectations.counts if c.applies_to(arch, variant)}
     return [
-        Departure(f"{suite} suite", cell, f"{count.tests} tests", f"{len(ran[suite])} tests",
-                  count.reason, count=True)
+        Departure(
+            f"{suite} suite",
+            cell,
+            f"{count.tests} tests",
+            f"{len(ran[suite])} tests",
+            count.reason,
+            count=True,
+        )
         for suite, count in wanted.items()
         if suite in ran and len(ran[suite]) != count.tests
-    ]  # fmt: skip
+    ]
 
 
 def judge_prefix(

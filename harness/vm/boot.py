@@ -112,10 +112,15 @@ class Event(enum.Enum):
 
 # The reader's patterns, in pexpect's order of preference, each with its event.
 PATTERNS: tuple[tuple[Event, re.Pattern[str] | type[pexpect.EOF] | type[pexpect.TIMEOUT]], ...] = (
-    (Event.USERSPACE_UP, USERSPACE_UP), (Event.GUEST_DONE, GUEST_DONE), (Event.PANIC, PANIC),
-    (Event.QEMU_GONE, pexpect.EOF), (Event.TICK, pexpect.TIMEOUT),
-    (Event.KERNEL_BANNER, KERNEL_BANNER), (Event.TAINTED, TAINTED), (Event.TEST_START, TEST_START),
-)  # fmt: skip
+    (Event.USERSPACE_UP, USERSPACE_UP),
+    (Event.GUEST_DONE, GUEST_DONE),
+    (Event.PANIC, PANIC),
+    (Event.QEMU_GONE, pexpect.EOF),
+    (Event.TICK, pexpect.TIMEOUT),
+    (Event.KERNEL_BANNER, KERNEL_BANNER),
+    (Event.TAINTED, TAINTED),
+    (Event.TEST_START, TEST_START),
+)
 
 
 class ConsoleReader:
@@ -124,9 +129,15 @@ class ConsoleReader:
 
     def __init__(self, command: list[str], stream: TextIO) -> None:
         self.child = pexpect.spawn(
-            command[0], command[1:], encoding="utf-8", codec_errors="replace",
-            echo=False, timeout=None, maxread=65536, preexec_fn=die_with(os.getpid()),
-        )  # fmt: skip
+            command[0],
+            command[1:],
+            encoding="utf-8",
+            codec_errors="replace",
+            echo=False,
+            timeout=None,
+            maxread=65536,
+            preexec_fn=die_with(os.getpid()),
+        )
         self.child.logfile_read = _FlushingLog(stream)
 
     def next_event(self, wait: float = 0.5) -> tuple[Event, re.Match[str] | None]:
@@ -242,8 +253,7 @@ def boot_and_test(
         path.unlink(missing_ok=True)
         path.touch()
     started = time.monotonic()
-    watcher = BootWatcher(timeouts, watched, require_banner, started=started,
-                          last_progress=started)  # fmt: skip
+    watcher = BootWatcher(timeouts, watched, require_banner, started=started, last_progress=started)
     shown = started
     with console_log.open("w", encoding="utf-8", errors="replace") as stream:
         reader = ConsoleReader(command, stream)

@@ -37,9 +37,20 @@ class CpioWriter:
         encoded = name.encode() + b"\0"
         nlink = 2 if stat.S_ISDIR(mode) else 1
         fields = [
-            self._inode, mode, 0, 0, nlink, mtime, len(data), 0, 0, rdev[0], rdev[1],
-            len(encoded), 0,
-        ]  # fmt: skip
+            self._inode,
+            mode,
+            0,
+            0,
+            nlink,
+            mtime,
+            len(data),
+            0,
+            0,
+            rdev[0],
+            rdev[1],
+            len(encoded),
+            0,
+        ]
         header = _MAGIC + b"".join(b"%08X" % value for value in fields)
         self._stream.write(header + encoded + _pad(len(header) + len(encoded)))
         self._stream.write(data + _pad(len(data)))

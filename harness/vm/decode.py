@@ -22,8 +22,13 @@ def decode_stacktrace(arch: ArchSpec, tree: Path, vmlinux: Path, excerpt: str) -
     try:
         result = subprocess.run(
             ["bash", str(script), str(vmlinux), str(tree)],
-            input=excerpt, capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
+            input=excerpt,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return result.stdout if result.returncode == 0 and result.stdout.strip() else None

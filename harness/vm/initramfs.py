@@ -39,24 +39,41 @@ PACKAGES = (
 PYTHON_VERSION = "3.11"
 # Parts of the extracted packages the guest never uses (globs): size is boot time.
 TRIM = (
-    "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
-    "usr/share/lintian", "usr/share/bug", "usr/lib/valgrind", "usr/share/python3",
-    "usr/bin/dpkg*", "usr/bin/py3*", "usr/bin/pydoc*", "usr/bin/pygettext*", "usr/bin/pdb*",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "usr/share/bug",
+    "usr/lib/valgrind",
+    "usr/share/python3",
+    "usr/bin/dpkg*",
+    "usr/bin/py3*",
+    "usr/bin/pydoc*",
+    "usr/bin/pygettext*",
+    "usr/bin/pdb*",
     "usr/lib/*-linux-gnu/gconv",  # iconv charsets: Python has its own codecs
     # Libraries only the trimmed extension modules below load.
-    "usr/lib/*-linux-gnu/libcrypto.so*", "usr/lib/*-linux-gnu/libssl.so*",
-    "usr/lib/*-linux-gnu/libdb-5.3.so", "usr/lib/*-linux-gnu/libsqlite3.so*",
+    "usr/lib/*-linux-gnu/libcrypto.so*",
+    "usr/lib/*-linux-gnu/libssl.so*",
+    "usr/lib/*-linux-gnu/libdb-5.3.so",
+    "usr/lib/*-linux-gnu/libsqlite3.so*",
     f"usr/lib/python{PYTHON_VERSION}/lib-dynload/_ssl.*",
     f"usr/lib/python{PYTHON_VERSION}/lib-dynload/_hashlib.*",
     f"usr/lib/python{PYTHON_VERSION}/lib-dynload/_dbm.*",
     f"usr/lib/python{PYTHON_VERSION}/lib-dynload/_sqlite3.*",
-    f"usr/lib/python{PYTHON_VERSION}/test", f"usr/lib/python{PYTHON_VERSION}/idlelib",
-    f"usr/lib/python{PYTHON_VERSION}/tkinter", f"usr/lib/python{PYTHON_VERSION}/lib2to3",
-    f"usr/lib/python{PYTHON_VERSION}/ensurepip", f"usr/lib/python{PYTHON_VERSION}/pydoc_data",
-    f"usr/lib/python{PYTHON_VERSION}/turtledemo", f"usr/lib/python{PYTHON_VERSION}/distutils",
-    f"usr/lib/python{PYTHON_VERSION}/sqlite3", f"usr/lib/python{PYTHON_VERSION}/venv",
+    f"usr/lib/python{PYTHON_VERSION}/test",
+    f"usr/lib/python{PYTHON_VERSION}/idlelib",
+    f"usr/lib/python{PYTHON_VERSION}/tkinter",
+    f"usr/lib/python{PYTHON_VERSION}/lib2to3",
+    f"usr/lib/python{PYTHON_VERSION}/ensurepip",
+    f"usr/lib/python{PYTHON_VERSION}/pydoc_data",
+    f"usr/lib/python{PYTHON_VERSION}/turtledemo",
+    f"usr/lib/python{PYTHON_VERSION}/distutils",
+    f"usr/lib/python{PYTHON_VERSION}/sqlite3",
+    f"usr/lib/python{PYTHON_VERSION}/venv",
     f"usr/lib/python{PYTHON_VERSION}/config-*",
-)  # fmt: skip
+)
 # Bump when the way the base is made changes, so cached bases are remade.
 RECIPE_VERSION = "2"
 # Host files the guest never gets: byte-code the guest makes itself, pytest's cache.
@@ -65,9 +82,15 @@ IGNORED = ("__pycache__", "*.pyc", ".pytest_cache")
 # initrd of every other boot stays as small as it was.
 LIVE_PACKAGES = ("dropbear-bin",)
 LIVE_TRIM = (
-    "usr/share", "usr/bin/dbclient", "usr/bin/dropbearkey", "usr/bin/dropbearconvert",
-    "usr/lib/dropbear", "var/cache/apt", "var/lib/apt", "var/log",
-)  # fmt: skip
+    "usr/share",
+    "usr/bin/dbclient",
+    "usr/bin/dropbearkey",
+    "usr/bin/dropbearconvert",
+    "usr/lib/dropbear",
+    "var/cache/apt",
+    "var/lib/apt",
+    "var/log",
+)
 
 
 @dataclass(frozen=True)
@@ -98,9 +121,14 @@ def _extract(
     arch: ArchSpec, root: Path, log_path: Path, packages: tuple[str, ...] = PACKAGES
 ) -> None:
     command = [
-        "mmdebstrap", "--variant=extract", f"--architectures={arch.debian_arch}",
-        f"--include={','.join(packages)}", SUITE, str(root), MIRROR,
-    ]  # fmt: skip
+        "mmdebstrap",
+        "--variant=extract",
+        f"--architectures={arch.debian_arch}",
+        f"--include={','.join(packages)}",
+        SUITE,
+        str(root),
+        MIRROR,
+    ]
     result = run_logged(command, log_path, timeout=900)
     if result.returncode != 0:
         raise InfraError(f"mmdebstrap failed for {arch.debian_arch}; see {log_path}", log=log_path)
@@ -118,10 +146,20 @@ def _trim_and_compile(root: Path, log_path: Path) -> None:
     # unchecked-hash: the pyc is trusted without stat()ing its source, and
     # does not depend on the mtimes the archive carries.
     command = [
-        _host_python(), "-m", "compileall", "-q", "-j0", "--invalidation-mode", "unchecked-hash",
-        "-s", str(root), "-p", "/",
-        str(root / f"usr/lib/python{PYTHON_VERSION}"), str(root / "usr/lib/python3/dist-packages"),
-    ]  # fmt: skip
+        _host_python(),
+        "-m",
+        "compileall",
+        "-q",
+        "-j0",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(root),
+        "-p",
+        "/",
+        str(root / f"usr/lib/python{PYTHON_VERSION}"),
+        str(root / "usr/lib/python3/dist-packages"),
+    ]
     result = run_logged(command, log_path)
     if result.returncode != 0:
         raise InfraError(f"byte-compiling the guest's Python failed; see {log_path}", log=log_path)

@@ -40,13 +40,20 @@ class ReportKind(enum.Enum):
 
 # Lockdep's own reports (kernel/locking/lockdep.c) all start with "WARNING: ".
 _LOCKDEP_TITLES = (
-    r"possible circular locking dependency detected", r"possible recursive locking detected",
-    r"inconsistent lock state", r"possible irq lock inversion dependency detected",
-    r"\S+-safe -> \S+-unsafe lock order detected", r"suspicious RCU usage",
-    r"bad unlock balance detected!", r"held lock freed!", r"\S+/\d+ still has locks held!",
-    r"lock held when returning to user space!", r"Nested lock was not taken",
-    r"bad contention detected!", r"chain_key collision",
-)  # fmt: skip
+    r"possible circular locking dependency detected",
+    r"possible recursive locking detected",
+    r"inconsistent lock state",
+    r"possible irq lock inversion dependency detected",
+    r"\S+-safe -> \S+-unsafe lock order detected",
+    r"suspicious RCU usage",
+    r"bad unlock balance detected!",
+    r"held lock freed!",
+    r"\S+/\d+ still has locks held!",
+    r"lock held when returning to user space!",
+    r"Nested lock was not taken",
+    r"bad contention detected!",
+    r"chain_key collision",
+)
 
 # The first pattern that matches a line decides its kind. Formats are those of Linux 6.12.
 _PATTERNS: list[tuple[ReportKind, re.Pattern[str]]] = [
@@ -57,28 +64,46 @@ _PATTERNS: list[tuple[ReportKind, re.Pattern[str]]] = [
     (ReportKind.UBSAN, re.compile(_PREFIX + r"UBSAN: (?P<title>.*)")),
     # kernel/watchdog.c prints both behind its "watchdog: " prefix (older perf
     # detectors behind "NMI watchdog: ").
-    (ReportKind.SOFT_LOCKUP, re.compile(
-        _PREFIX + r"watchdog: (?P<title>BUG: soft lockup - CPU#\d+ stuck for .*)")),
-    (ReportKind.HARD_LOCKUP, re.compile(
-        _PREFIX + r"(?:NMI )?watchdog: (?P<title>Watchdog detected hard LOCKUP on cpu \d+.*)")),
+    (
+        ReportKind.SOFT_LOCKUP,
+        re.compile(_PREFIX + r"watchdog: (?P<title>BUG: soft lockup - CPU#\d+ stuck for .*)"),
+    ),
+    (
+        ReportKind.HARD_LOCKUP,
+        re.compile(
+            _PREFIX + r"(?:NMI )?watchdog: (?P<title>Watchdog detected hard LOCKUP on cpu \d+.*)"
+        ),
+    ),
     # lib/bug.c: "kernel BUG at %s:%u!", or "Kernel BUG at %pB [verbose debug info unavailable]".
     (ReportKind.BUG, re.compile(_PREFIX + r"(?P<title>[Kk]ernel BUG at .*)")),
     (ReportKind.BUG, re.compile(_PREFIX + r"BUG: (?P<title>.*)")),
     # arch/arm64/mm/fault.c: "Unable to handle kernel %s at virtual address %016lx".
     (ReportKind.OOPS, re.compile(_PREFIX + r"(?P<title>Unable to handle kernel .*)")),
     # arch/x86/kernel/traps.c through __die_header: "Oops: general protection fault, ...".
-    (ReportKind.OOPS, re.compile(
-        _PREFIX + r"(?:Oops: )?(?P<title>(?:segment-related )?general protection fault.*)")),
+    (
+        ReportKind.OOPS,
+        re.compile(
+            _PREFIX + r"(?:Oops: )?(?P<title>(?:segment-related )?general protection fault.*)"
+        ),
+    ),
     (ReportKind.OOPS, re.compile(_PREFIX + r"(?:Internal error: )?Oops(?::\s*)?(?P<title>.*)")),
-    (ReportKind.LOCKDEP, re.compile(
-        _PREFIX + r"WARNING: (?P<title>(?:" + "|".join(_LOCKDEP_TITLES) + r")\s*)$")),
+    (
+        ReportKind.LOCKDEP,
+        re.compile(_PREFIX + r"WARNING: (?P<title>(?:" + "|".join(_LOCKDEP_TITLES) + r")\s*)$"),
+    ),
     (ReportKind.WARNING, re.compile(_PREFIX + r"WARNING: (?P<title>.*)")),
     # kernel/rcu/tree_stall.h and tree_exp.h, behind the "rcu: " prefix.
-    (ReportKind.RCU_STALL, re.compile(
-        _PREFIX + r"(?P<title>rcu: INFO: \w+ (?:self-)?detected (?:expedited )?stalls?.*)")),
-    (ReportKind.HUNG_TASK, re.compile(
-        _PREFIX + r"(?P<title>INFO: task .* blocked for more than \d+ seconds\.)")),
-]  # fmt: skip
+    (
+        ReportKind.RCU_STALL,
+        re.compile(
+            _PREFIX + r"(?P<title>rcu: INFO: \w+ (?:self-)?detected (?:expedited )?stalls?.*)"
+        ),
+    ),
+    (
+        ReportKind.HUNG_TASK,
+        re.compile(_PREFIX + r"(?P<title>INFO: task .* blocked for more than \d+ seconds\.)"),
+    ),
+]
 # The node id runs to the end of the line: a parametrized id may hold spaces.
 _TEST_START = re.compile(_PREFIX + r"harness: test-start (?P<nodeid>.+?)\s*$")
 _TEST_END = re.compile(_PREFIX + r"harness: test-end (?P<nodeid>.+) \S+\s*$")

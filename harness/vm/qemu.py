@@ -51,22 +51,42 @@ def kernel_cmdline(setup: QemuSetup) -> str:
 def qemu_command(setup: QemuSetup) -> list[str]:
     arch = setup.arch
     command = [
-        arch.qemu_binary, "-M", arch.qemu_machine, "-accel", setup.accel,
-        "-cpu", CPU_MODEL[setup.accel],
-        "-m", setup.memory, "-smp", str(setup.cpus),
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-serial", f"file:{setup.console_log}" if setup.console_log else "mon:stdio",
-        "-kernel", str(setup.kernel), "-initrd", str(setup.initrd),
-        "-append", kernel_cmdline(setup),
-        "-device", f"{arch.virtio_serial_device},id=harness-serial",
-    ]  # fmt: skip
+        arch.qemu_binary,
+        "-M",
+        arch.qemu_machine,
+        "-accel",
+        setup.accel,
+        "-cpu",
+        CPU_MODEL[setup.accel],
+        "-m",
+        setup.memory,
+        "-smp",
+        str(setup.cpus),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+        "-serial",
+        f"file:{setup.console_log}" if setup.console_log else "mon:stdio",
+        "-kernel",
+        str(setup.kernel),
+        "-initrd",
+        str(setup.initrd),
+        "-append",
+        kernel_cmdline(setup),
+        "-device",
+        f"{arch.virtio_serial_device},id=harness-serial",
+    ]
     ports = ((RESULTS_PORT, setup.results), (SELFTESTS_PORT, setup.selftests))
     for number, (name, path) in enumerate(ports):
         chardev = f"harness-port{number}"
         command += [
-            "-chardev", f"file,id={chardev},path={path}",
-            "-device", f"virtserialport,bus=harness-serial.0,chardev={chardev},name={name}",
-        ]  # fmt: skip
+            "-chardev",
+            f"file,id={chardev},path={path}",
+            "-device",
+            f"virtserialport,bus=harness-serial.0,chardev={chardev},name={name}",
+        ]
     command += ["-nic", user_network(setup)]
     if setup.gdb_port is not None:
         command += ["-gdb", f"tcp:127.0.0.1:{setup.gdb_port}"]
