@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from harness import __version__
 from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
@@ -26,18 +28,49 @@ def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     }
 
 
-def expectation_facts(expectations: Expectations, cells: list[Cell]) -> dict[str, object]:
-    """The expectations file and every cell's departures and stale entries, for summary.json."""
+def judged_facts(cells: list[Cell]) -> dict[str, list[dict[str, object]]]:
+    """Every cell's departures and stale entries, listed for the run as a whole."""
     departures: list[dict[str, object]] = []
     stale: list[dict[str, object]] = []
     for cell in cells:
         judged = cell.facts.get("expectations") or {}
         departures.extend(judged.get("departures", []))
         stale.extend({**entry, "cell": cell.name} for entry in judged.get("stale", []))
+    return {"departures": departures, "stale_expectations": stale}
+
+
+def expectations_path(expectations: Expectations) -> str | None:
+    return str(expectations.path.resolve()) if expectations.path else None
+
+
+def expectation_facts(expectations: Expectations, cells: list[Cell]) -> dict[str, object]:
+    """The expectations file and every cell's departures and stale entries, for summary.json."""
+    return {"expectations": expectations_path(expectations), **judged_facts(cells)}
+
+
+def summary_facts(
+    cells: list[Cell],
+    *,
+    harness_version: str,
+    expectations_file: str | None,
+    arches: Sequence[str],
+    variants: Sequence[str],
+    series: Mapping[str, object] | None,
+    source: Mapping[str, object],
+) -> dict[str, object]:
+    """summary.json's facts of the run as a whole. A run writes them through here, and so
+    does `harness report --merge` (results/merge.py) for cells run apart, so the
+    differences, departures and stale entries of one set of cells are the same whichever
+    way they were run."""
     return {
-        "expectations": str(expectations.path.resolve()) if expectations.path else None,
-        "departures": departures,
-        "stale_expectations": stale,
+        "harness_version": harness_version,
+        "differences": outcome_differences(cells),
+        "expectations": expectations_file,
+        **judged_facts(cells),
+        "arches": list(arches),
+        "variants": list(variants),
+        "series": series,
+        "source": source,
     }
 
 
@@ -83,22 +116,27 @@ def interrupted_summary(matrix: Matrix, run_id: str) -> RunSummary:
 
 
 def write_summary(summary: RunSummary, config: RunConfig, prepared: Prepared) -> None:
-    cells = summary.cells
-    summary.facts.update(
-        harness_version=__version__,
-        differences=outcome_differences(cells),
-        **expectation_facts(config.expectations, cells),
-        arches=[arch.name for arch in config.arches],
-        variants=list(config.variants),
-        series={
+    series = None
+    if prepared.series is not None:
+        series = {
             "name": prepared.series.name,
             "hash": prepared.series.content_hash(),
             "patches": [patch.name for patch in prepared.series.patches],
-        } if prepared.series else None,
-        source={
-            "origin": prepared.source.origin,
-            "kernel_version": prepared.source.kernel_version,
-            "package_version": prepared.source.package_version,
-        },
-    )  # fmt: skip
+        }
+    source = {
+        "origin": prepared.source.origin,
+        "kernel_version": prepared.source.kernel_version,
+        "package_version": prepared.source.package_version,
+    }
+    summary.facts.update(
+        summary_facts(
+            summary.cells,
+            harness_version=__version__,
+            expectations_file=expectations_path(config.expectations),
+            arches=[arch.name for arch in config.arches],
+            variants=config.variants,
+            series=series,
+            source=source,
+        )
+    )
     write_json(config.results_dir / "summary.json", summary.to_json())
