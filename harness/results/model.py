@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.core.arches import ArchSpec
+from harness.core.arches import ARCHES, ArchSpec
 from harness.core.status import EXIT_INTERRUPTED, Status, worst
 from harness.core.vocabulary import Outcome, Variant
 
@@ -43,6 +43,15 @@ class StageResult:
             "message": self.message,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StageResult:
+        """ValueError for a state this harness does not know."""
+        return cls(
+            state=StageState(str(data.get("status", StageState.NOT_RUN.value))),
+            seconds=float(data.get("seconds") or 0.0),
+            message=str(data.get("message", "")),
+        )
+
 
 @dataclass(frozen=True)
 class TestOutcome:
@@ -65,6 +74,24 @@ class TestOutcome:
             outcome=Outcome.parse(data.get("outcome")), message=str(data.get("message", "")),
             expected=str(data.get("expected", "")), duration=float(data.get("duration") or 0.0),
         )  # fmt: skip
+
+
+# The keys of a cell's JSON that are its own fields or follow from them; the rest are facts.
+CELL_KEYS = frozenset(
+    (
+        "arch",
+        "variant",
+        "status",
+        "exit_code",
+        "reason",
+        "stages",
+        "tests",
+        "kernel_reports",
+        "files",
+        "format",
+        "results",
+    )
+)
 
 
 @dataclass
@@ -107,6 +134,44 @@ class Cell:
             "format": CELL_FORMAT,
             "results": [result.to_json() for result in self.results],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], results: list[TestOutcome] | None = None) -> Cell:
+        """The cell its JSON (cell.json, or summary.json's entry) records, as its run decided
+        it: `report --merge` writes cells of several runs as one run's. `results` stands
+        in for a format-1 cell's, which only its junit.xml holds (results/rundir.py reads
+        them). ValueError for an arch, variant, status or stage state this harness does not
+        know.
+        """
+        arch_name = str(data.get("arch", ""))
+        if arch_name not in ARCHES:
+            raise ValueError(f"unknown arch {arch_name!r}")
+        label = str(data.get("status", ""))
+        interrupted = label == INTERRUPTED
+        try:
+            status = Status.PASS if interrupted else Status[label.upper()]
+        except KeyError:
+            raise ValueError(f"unknown status {label!r}") from None
+        if results is None:
+            results = cls.results_from_json(data) or []
+        stages = {name: StageResult() for name in STAGES}
+        for name, stage in (data.get("stages") or {}).items():
+            stages[name] = StageResult.from_json(stage)
+        return cls(
+            arch=ARCHES[arch_name],
+            variant=Variant(str(data.get("variant", ""))),
+            status=status,
+            reason=str(data.get("reason", "")),
+            stages=stages,
+            tests=dict(data.get("tests") or {}),
+            # As a run fills it (run/celltest.py): every test, guest and upstream.
+            outcomes={result.nodeid: result.outcome for result in results},
+            facts={key: value for key, value in data.items() if key not in CELL_KEYS},
+            kernel_reports=list(data.get("kernel_reports") or []),
+            files=dict(data.get("files") or {}),
+            results=results,
+            interrupted=interrupted,
+        )
 
     @classmethod
     def results_from_json(cls, data: dict[str, Any]) -> list[TestOutcome] | None:
