@@ -27,7 +27,8 @@ from harness.cli.options import (
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput, HarnessError, StageFailure
 from harness.core.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
-from harness.results import compare, ktap, report
+from harness.core.workdir import check_directory_option
+from harness.results import compare, ktap, merge, report
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -50,11 +51,62 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.merge:
+        return cmd_merge(args)
+    if len(args.run_dirs) != 1 or args.results is not None:
+        raise BadInput(
+            "report: one RUN_DIR renders that run's report; several RUN_DIRs and --results "
+            "go with --merge (harness report --merge RUN_DIR... [--results DIR])"
+        )
+    args.run_dir = args.run_dirs[0]
     for path in report.write_reports(args.run_dir):
         print(path)
     if args.ktap:
         print(ktap.write_ktap(args.run_dir))
     return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Run directories of cells run apart as one run; the exit code that run would have."""
+    runs = merge.load_mergeable(args.run_dirs)
+    destination = _merge_destination(args.results, args.run_dirs)
+    if destination is None:
+        destination = settings.new_run_dir(settings.results_root())
+    args.run_dir = destination  # where a bug's traceback goes (see main)
+    merged = merge.write_merged(runs, destination)
+    for path in merged.written:
+        print(path)
+    summary = merged.summary.to_json()
+    for cell in summary["cells"]:
+        reason = f" -- {cell['reason']}" if cell["reason"] else ""
+        print(f"{cell['arch']}/{cell['variant']}: {cell['status']}{reason}")
+    departures, stale = len(summary["departures"]), len(summary["stale_expectations"])
+    print(
+        f"{departures} departure(s), {stale} stale expectation(s); "
+        f"run {summary['status']} (exit {summary['exit_code']})"
+    )
+    return int(summary["exit_code"])
+
+
+def _merge_destination(given: Path | None, run_dirs: list[Path]) -> Path | None:
+    """--results DIR checked: new or empty, and not inside a run being merged. None
+    without it: the merge gets a run directory of its own in the results root."""
+    if given is None:
+        return None
+    destination = given.resolve()
+    check_directory_option("--results", destination, kbuild=False)
+    if destination.is_dir() and any(destination.iterdir()):
+        raise BadInput(
+            f"--results {given}: not empty; a merge writes a run directory of its own, "
+            "give a new or empty one"
+        )
+    for run_dir in run_dirs:
+        if destination.is_relative_to(run_dir.resolve()):
+            raise BadInput(
+                f"--results {given}: inside {run_dir}, a run being merged; "
+                "give a directory outside it"
+            )
+    return destination
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -64,10 +116,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_report_commands(sub: argparse._SubParsersAction[Parser]) -> None:
-    report_parser = sub.add_parser("report", help="render report.html and report.md of a run")
-    report_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    report_parser = sub.add_parser(
+        "report",
+        help="render report.html and report.md of a run; --merge: runs of cells run apart "
+        "as one run",
+    )
+    report_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     report_parser.add_argument(
         "--ktap", action="store_true", help=f"also write {ktap.KTAP_NAME} (KTAP version 1)"
+    )
+    report_parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="combine the RUN_DIRs (one source, series and harness version; each cell in "
+        "one of them) into a new run directory: summary.json with the differences, "
+        f"departures and stale entries, the reports and {ktap.KTAP_NAME}, as if one run "
+        "had made them; exits as that run would",
+    )
+    report_parser.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="with --merge: the new run directory (default: results/<run id>)",
     )
     report_parser.set_defaults(handler=cmd_report)
     compare_parser = sub.add_parser(
@@ -92,6 +162,7 @@ common commands:
   harness check-series --arch x86_64   per patch: applies, builds, checkpatch, W=1
   harness boot --ssh --arch x86_64 --variant patched; harness test --live -k NAME
   harness compare RUN_A RUN_B          what changed between two runs
+  harness report --merge RUN_DIR...    cells run apart (one CI job each) as one run
 
 'harness COMMAND --help' lists a command's options; harness.toml holds the
 default matrix. README.md explains the matrix file, expectations, live VMs
