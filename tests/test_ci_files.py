@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +19,9 @@ GITHUB = ROOT / ".github" / "workflows" / "kernel-matrix.yml"
 GITLAB = ROOT / ".gitlab-ci.yml"
 CI_RUN = ROOT / ".ci" / "run"
 README = ROOT / "README.md"
+TOX = ROOT / "tox.ini"
+# The merged run the verdict job writes and publishes.
+MERGED = "results/merged"
 # The race cell's options after `harness run --arch ARCH` (README, "Race cell").
 RACE_OPTIONS = (
     "--variant patched --feature seccomp --feature debug-race "
@@ -61,7 +65,7 @@ def test_github_matrix_covers_every_cell_and_publishes_results() -> None:
 
 def test_gitlab_pipeline_structure() -> None:
     pipeline = load(GITLAB)
-    assert pipeline["stages"] == ["checks", "matrix"]
+    assert pipeline["stages"] == ["checks", "matrix", "verdict"]
     assert "scripts/setup-host.sh" in pipeline["default"]["before_script"]
     cell = pipeline["cell"]
     assert cell["stage"] in pipeline["stages"]
@@ -111,3 +115,79 @@ def test_gitlab_runs_the_race_cell_in_scheduled_pipelines_only() -> None:
 def test_ci_run_does_not_run_the_race_cell() -> None:
     script = CI_RUN.read_text()
     assert "debug-race" not in script and "--repeat" not in script and "race" not in script
+
+
+# -- the verdict job: every cell's run directory merged into one run ------------------------
+
+
+def every_cell() -> list[tuple[str, str]]:
+    return [(arch, variant) for arch in ARCHES for variant in VARIANTS]
+
+
+def merge_command(commands: str) -> list[str]:
+    """The arguments after `tox -e merge --` in a job's commands (it fails the job by its
+    exit code: nothing may swallow it)."""
+    text = words(commands)
+    assert text.count("tox -e merge --") == 1, text
+    assert "|| true" not in text and "; true" not in text
+    return text.split("tox -e merge --", 1)[1].split()
+
+
+def test_tox_merge_env_runs_report_merge() -> None:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(TOX)
+    assert tox["testenv:merge"]["commands"].strip() == (
+        "python -m harness report --merge {posargs}"
+    )
+
+
+def test_github_verdict_job_merges_every_cell_and_publishes_the_report() -> None:
+    jobs = load(GITHUB)["jobs"]
+    verdict = jobs["verdict"]
+    assert verdict["needs"] == "cell"
+    # After the cells, whatever they gave; not when they never ran or the run was cancelled.
+    assert "!cancelled()" in verdict["if"] and "needs.cell.result != 'skipped'" in verdict["if"]
+    assert "continue-on-error" not in verdict
+    steps = verdict["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    download = steps[uses.index("actions/download-artifact")]["with"]
+    # Every cell job uploads its run directory as run-ARCH-VARIANT; the race jobs do not match.
+    cell_upload = next(
+        step for step in jobs["cell"]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact")
+    )  # fmt: skip
+    assert cell_upload["with"]["name"] == "run-${{ matrix.arch }}-${{ matrix.variant }}"
+    assert download["pattern"] == "run-*"
+    race_upload = next(step for step in jobs["race"]["steps"] if "upload-artifact" in
+                       step.get("uses", ""))  # fmt: skip
+    assert not race_upload["with"]["name"].startswith("run-")
+    merge_step = next(step for step in steps if "tox -e merge" in step.get("run", ""))
+    assert "if" not in merge_step and "continue-on-error" not in merge_step
+    arguments = merge_command(merge_step["run"])
+    run_dirs = [f"{download['path']}/run-{arch}-{variant}" for arch, variant in every_cell()]
+    assert arguments == [*run_dirs, "--results", MERGED]
+    publish = [step for step in steps if step is not merge_step and step.get("if", "")]
+    assert all(step["if"].startswith("always()") for step in publish)
+    upload = next(step for step in publish if "upload-artifact" in step.get("uses", ""))
+    assert upload["with"]["path"] == MERGED
+    assert any(f"{MERGED}/report.md" in step.get("run", "") and "GITHUB_STEP_SUMMARY" in
+               step["run"] for step in publish)  # fmt: skip
+    assert "setup-host" not in str(verdict)  # no kernel toolchain needed to merge
+
+
+def test_gitlab_verdict_job_merges_every_cell_and_publishes_the_report() -> None:
+    pipeline = load(GITLAB)
+    verdict = pipeline["verdict"]
+    assert pipeline["stages"].index(verdict["stage"]) > pipeline["stages"].index(
+        pipeline["cell"]["stage"]
+    )
+    assert verdict["needs"] == ["cell"] and verdict["when"] == "always"
+    assert "allow_failure" not in verdict
+    # The cells' artifacts land where their jobs wrote them: results/ARCH-VARIANT.
+    assert pipeline["cell"]["artifacts"]["paths"] == ["results/$ARCH-$VARIANT"]
+    (command,) = [line for line in verdict["script"] if "tox -e merge" in line]
+    run_dirs = [f"results/{arch}-{variant}" for arch, variant in every_cell()]
+    assert merge_command(command) == [*run_dirs, "--results", MERGED]
+    artifacts = verdict["artifacts"]
+    assert artifacts["when"] == "always" and artifacts["paths"] == [f"{MERGED}/"]
+    assert "setup-host" not in " ".join(verdict["before_script"])
