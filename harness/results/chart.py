@@ -22,8 +22,9 @@ def timing_bar(cell: CellRecord) -> TimingBar:
     def seconds(name: str) -> float:
         return float((stages.get(name) or {}).get("seconds") or 0.0)
 
-    return TimingBar(cell.name, seconds("config") + seconds("build"), seconds("boot"),
-                     seconds("test"))  # fmt: skip
+    return TimingBar(
+        cell.name, seconds("config") + seconds("build"), seconds("boot"), seconds("test")
+    )
 
 
 CHART_LABEL_WIDTH = 150

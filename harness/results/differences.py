@@ -18,8 +18,11 @@ def differing(baseline: Mapping[str, str], patched: Mapping[str, str]) -> list[d
     """[{test, baseline, patched}] for every test whose outcome differs, by node id."""
     before = comparable_outcomes(dict(baseline))
     return [
-        {"test": nodeid, "baseline": before.get(nodeid, NOT_RUN),
-         "patched": patched.get(nodeid, NOT_RUN)}
+        {
+            "test": nodeid,
+            "baseline": before.get(nodeid, NOT_RUN),
+            "patched": patched.get(nodeid, NOT_RUN),
+        }
         for nodeid in sorted(before.keys() | patched.keys())
         if before.get(nodeid, NOT_RUN) != patched.get(nodeid, NOT_RUN)
-    ]  # fmt: skip
+    ]

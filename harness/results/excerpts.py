@@ -50,13 +50,19 @@ def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
 def stage_excerpts(cell: CellRecord) -> list[Excerpt]:
     """The excerpts a failed stage kept (compiler errors, a patch's rejected hunk)."""
     excerpts = cell.data.get("excerpts") or {}
-    messages = {name: str(stage.get("message", "")) for name, stage in
-                (cell.data.get("stages") or {}).items()}  # fmt: skip
+    messages = {
+        name: str(stage.get("message", ""))
+        for name, stage in (cell.data.get("stages") or {}).items()
+    }
     return [
-        Excerpt(cell.name, f"{stage} stage", messages.get(stage) or f"{stage} failed",
-                clip_lines(str(text), from_end=True))
+        Excerpt(
+            cell.name,
+            f"{stage} stage",
+            messages.get(stage) or f"{stage} failed",
+            clip_lines(str(text), from_end=True),
+        )
         for stage, text in excerpts.items()
-    ]  # fmt: skip
+    ]
 
 
 def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
@@ -81,11 +87,15 @@ def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
 def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
     failing = [test for test in cell.tests if Outcome.parse(test.outcome).failing]
     excerpts = [
-        Excerpt(cell.name, "expected failure" if test.expected else f"test {test.outcome}",
-                f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
-                clip_lines(test.message or "(no message)"), test.nodeid)
+        Excerpt(
+            cell.name,
+            "expected failure" if test.expected else f"test {test.outcome}",
+            f"{test.nodeid} ({test.expected})" if test.expected else test.nodeid,
+            clip_lines(test.message or "(no message)"),
+            test.nodeid,
+        )
         for test in failing[:EXCERPTS_PER_CELL]
-    ]  # fmt: skip
+    ]
     if len(failing) > EXCERPTS_PER_CELL:
         more = len(failing) - EXCERPTS_PER_CELL
         excerpts.append(Excerpt(cell.name, "tests", f"{more} more failing tests", "see junit.xml"))
@@ -104,6 +114,10 @@ def console_tail_excerpt(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
         return []
     text = console.read_text(errors="replace")
     return [
-        Excerpt(cell.name, "console tail", "last console lines",
-                clip_lines(text, CONSOLE_TAIL_LINES, from_end=True))
-    ]  # fmt: skip
+        Excerpt(
+            cell.name,
+            "console tail",
+            "last console lines",
+            clip_lines(text, CONSOLE_TAIL_LINES, from_end=True),
+        )
+    ]

@@ -66,8 +66,11 @@ def cell_lines(number: int, cell: CellRecord) -> list[str]:
     lines: list[str] = []
     if cell.tests:
         nested = INDENT
-        lines += [f"{nested}{VERSION_LINE}", f"{nested}# Subtest: {name}",
-                  f"{nested}1..{len(cell.tests)}"]  # fmt: skip
+        lines += [
+            f"{nested}{VERSION_LINE}",
+            f"{nested}# Subtest: {name}",
+            f"{nested}1..{len(cell.tests)}",
+        ]
         for index, test in enumerate(cell.tests, 1):
             lines += case_lines(index, test, nested)
     if cell.status == "pass":

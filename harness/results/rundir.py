@@ -144,8 +144,11 @@ XFAIL_OUTCOMES = {"xfail": Outcome.FAILED, "xfail-error": Outcome.ERROR}
 
 def _case_outcome(case: ET.Element) -> tuple[Outcome, str, str]:
     """(outcome, message, expected-failure note) of a test case."""
-    for tag, outcome in (("failure", Outcome.FAILED), ("error", Outcome.ERROR),
-                         ("skipped", Outcome.SKIPPED)):  # fmt: skip
+    for tag, outcome in (
+        ("failure", Outcome.FAILED),
+        ("error", Outcome.ERROR),
+        ("skipped", Outcome.SKIPPED),
+    ):
         element = case.find(tag)
         if element is None:
             continue
