@@ -8,6 +8,7 @@ instead. A run directory copied from CI is enough; nothing needs the work dir.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,8 +121,21 @@ def read_junit(path: Path, suite_prefix: str) -> list[TestOutcome]:
         for case in suite.iter("testcase"):
             outcome, message, expected = _case_outcome(case)
             nodeid = _nodeid(case.get("classname", ""), case.get("name", ""), suite_name, upstream)
-            tests.append(TestOutcome(nodeid, upstream or GUEST_SUITE, outcome, message, expected))
+            tests.append(
+                TestOutcome(
+                    nodeid, upstream or GUEST_SUITE, outcome, message, expected, _case_seconds(case)
+                )
+            )
     return tests
+
+
+def _case_seconds(case: ET.Element) -> float:
+    """A test case's `time`; 0.0 (unknown) when it is missing or not a number."""
+    try:
+        seconds = float(case.get("time") or 0.0)
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
 
 
 def _upstream_suite(suite_name: str, suite_prefix: str) -> str:
