@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
 
 import pytest
+from run_samples import copy_sample_run
 
 from harness.cli.main import build_parser, main
 from harness.cli.settings import make_config
@@ -104,6 +106,49 @@ def test_commit_range_without_a_git_tree(
     code, err = run_cli(capsys, "build", "--arch", "x86_64", "--commits", "v6.12..HEAD", *isolated)
     assert code == EXIT_BAD_INPUT
     assert err == "harness: error: --commits needs --source, the git tree that holds the commits"
+
+
+def test_a_kcidb_origin_kcidb_refuses_is_bad_input(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it, as any bad value
+        main(["run", "--kcidb", "--kcidb-origin", "My-CI", *isolated])
+    assert refused.value.code == EXIT_BAD_INPUT
+    assert capsys.readouterr().err.strip() == (
+        "harness: error: argument --kcidb-origin: 'My-CI': a KCIDB origin is lower-case "
+        "letters, digits and '_' only, e.g. my_lab_ci; see 'harness run --help'"
+    )
+    assert not (tmp_path / "work").exists() and not (tmp_path / "results").exists()
+
+
+def test_report_kcidb_writes_kcidb_json_with_the_origin_it_is_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The origin: --kcidb-origin, else the matrix file's kcidb-origin, else the default."""
+    run_dir = copy_sample_run(tmp_path / "run")
+    written = run_dir / "kcidb.json"
+
+    def origins() -> set[str]:
+        data = json.loads(written.read_text())
+        return {item["origin"] for kind in ("checkouts", "builds", "tests") for item in data[kind]}
+
+    assert main(["report", "--kcidb", str(run_dir)]) == 0
+    assert str(written) in capsys.readouterr().out.splitlines()
+    assert origins() == {"kernel_series_harness"}  # the checked-in harness.toml's
+    matrix = tmp_path / "harness.toml"
+    matrix.write_text('kcidb-origin = "from_the_file"\n')
+    assert main(["report", "--kcidb", "--matrix", str(matrix), str(run_dir)]) == 0
+    assert origins() == {"from_the_file"}
+    argv = ["report", "--kcidb", "--matrix", str(matrix), "--kcidb-origin", "my_lab", str(run_dir)]
+    assert main(argv) == 0
+    assert origins() == {"my_lab"}
+    matrix.write_text('kcidb-origin = "Lab"\n')
+    code, err = run_cli(capsys, "report", "--kcidb", "--matrix", str(matrix), str(run_dir))
+    assert code == EXIT_BAD_INPUT and err.startswith(f"harness: error: {matrix}: kcidb-origin: ")
+    # Without --kcidb, report neither writes it nor reads the matrix file.
+    written.unlink()
+    assert main(["report", "--matrix", str(matrix), str(run_dir)]) == 0
+    assert not written.exists()
 
 
 def test_readme_race_command_makes_the_race_cell(isolated: list[str]) -> None:

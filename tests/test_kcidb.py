@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
+import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from conftest import ROOT
 from kcidb_io import schema
 from run_samples import CELLS, copy_sample_run, fail_stage, set_test_outcome, update_cell
 
-from harness.core.vocabulary import Outcome
+from harness.cli.main import main
+from harness.core.arches import ARCHES, get_arch
+from harness.core.progress import Progress
+from harness.core.status import Status
+from harness.core.vocabulary import Outcome, Variant
+from harness.core.workdir import WorkDir
+from harness.kernel import kconfig
+from harness.kernel.series import parse_series
+from harness.kernel.source import KernelSource
 from harness.results import kcidb, kcidb_paths
-from harness.results.model import GUEST_SUITE
+from harness.results.model import GUEST_SUITE, Cell, StageState
 from harness.results.model import TestOutcome as Result
-from harness.results.rundir import load_run
+from harness.results.rundir import load_run, read_junit
+from harness.run.cellbuild import CellBuilder
+from harness.run.config import Prepared, RunConfig
+from harness.run.summary import run_matrix
 
 ORIGIN = "test_lab"
 TESTS_PER_CELL = 193  # 94 guest tests and 99 upstream selftests in the sample run
 NEWEST = schema.LATEST  # the newest schema version the installed kcidb-io ships
+SERIES = ROOT / "patches" / "ptrace-seccomp"
 
 
 @pytest.fixture
@@ -354,3 +370,119 @@ def test_a_cell_json_with_results_nul_and_all(run_dir: Path) -> None:
                           "arm64-patched/test_x.py::test_nul"]  # fmt: skip
     failed = tests["arm64-patched/test_x.py::test_nul"]
     assert failed["log_excerpt"] == "E   got \\x00 back" and failed["duration"] == 0.5
+
+
+# -- written at the end of a run (--kcidb) --------------------------------------------------
+
+
+@pytest.fixture
+def one_cell_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RunConfig, Prepared]:
+    """A run of x86_64 patched whose build is faked from the sample: nothing is built or
+    booted, the end of the run is real."""
+    sample = copy_sample_run(tmp_path / "sample")
+
+    def fake_build_cell(self: CellBuilder, arch: object, variant: str, run_dir: Path) -> Cell:
+        data = json.loads((sample / f"x86_64-{variant}" / "cell.json").read_text())
+        cell = Cell(ARCHES["x86_64"], Variant(variant), status=Status.PASS)
+        for name, stage in cell.stages.items():
+            stage.state, stage.seconds = StageState.PASS, data["stages"][name]["seconds"]
+        cell.facts.update(toolchain=data["toolchain"], config_hash=data["config_hash"])
+        cell_dir = run_dir / f"x86_64-{variant}"
+        cell_dir.mkdir(parents=True)
+        shutil.copy(sample / f"x86_64-{variant}" / "junit.xml", cell_dir)
+        cell.results = read_junit(cell_dir / "junit.xml", f"x86_64.{variant}")
+        (cell_dir / "cell.json").write_text(json.dumps(cell.to_json()))
+        return cell
+
+    monkeypatch.setattr(CellBuilder, "build_cell", fake_build_cell)
+    config = RunConfig(
+        arches=[get_arch("x86_64")], variants=[Variant.PATCHED], series_dir=SERIES,
+        config_dir=tmp_path / "configs", guest_tests=tmp_path / "guest-tests",
+        work=WorkDir(tmp_path / "work"), results_dir=tmp_path / "results",
+    )  # fmt: skip
+    prepared = Prepared(
+        source=KernelSource(tmp_path / "linux", "6.12.117", "debian-package", "6.12.117-1"),
+        series=parse_series(SERIES), merged={"x86_64": kconfig.MergedConfig()},
+        index=kconfig.KconfigIndex(tmp_path),
+    )  # fmt: skip
+    return config, prepared
+
+
+def test_a_run_with_kcidb_writes_kcidb_json(
+    one_cell_run: tuple[RunConfig, Prepared], tmp_path: Path
+) -> None:
+    config, prepared = one_cell_run
+    config = dataclasses.replace(config, kcidb=True, kcidb_origin="nightly_lab")
+    stream = io.StringIO()
+    run_matrix(config, prepared, "20250101-120000", Progress(stream, live=False))
+    path = tmp_path / "results" / kcidb.KCIDB_NAME
+    assert f"KCIDB: {path}" in stream.getvalue() and "warning" not in stream.getvalue()
+    data = json.loads(path.read_text())
+    NEWEST.validate_exactly(data)
+    assert [len(data[kind]) for kind in ("checkouts", "builds", "tests")] == [1, 1, 195]
+    assert data["builds"][0]["id"].startswith("nightly_lab:20250101-120000-")
+    assert data["builds"][0]["id"].endswith("/x86_64-patched")
+
+
+def test_a_run_without_kcidb_writes_none(
+    one_cell_run: tuple[RunConfig, Prepared], tmp_path: Path
+) -> None:
+    config, prepared = one_cell_run
+    run_matrix(config, prepared, "r1", Progress(io.StringIO(), live=False))
+    assert (tmp_path / "results" / "summary.json").is_file()
+    assert not (tmp_path / "results" / kcidb.KCIDB_NAME).exists()
+
+
+def test_a_merge_of_cells_run_apart_writes_the_one_runs_kcidb_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report --merge --kcidb`: the four cells run as four jobs, merged, give the objects
+    the one run gives (under the merged run's own ids)."""
+    whole = copy_sample_run(tmp_path / "whole")
+    summary = json.loads((whole / "summary.json").read_text())
+    parts = []
+    for cell in summary["cells"]:
+        name = f"{cell['arch']}-{cell['variant']}"
+        part = tmp_path / "jobs" / name  # as CI names it: --results results/<cell>
+        shutil.copytree(whole / name, part / name)
+        alone = {
+            **summary,
+            "run_id": name,
+            "status": cell["status"],
+            "differences": {},
+            "arches": [cell["arch"]],
+            "variants": [cell["variant"]],
+            "cells": [cell],
+        }
+        (part / "summary.json").write_text(json.dumps(alone))
+        parts.append(str(part))
+    merged = tmp_path / "merged"
+    argv = [
+        "report",
+        "--merge",
+        *parts,
+        "--results",
+        str(merged),
+        "--kcidb",
+        "--kcidb-origin",
+        "ci_verdict",
+    ]
+    assert main(argv) == 0
+    assert str(merged / kcidb.KCIDB_NAME) in capsys.readouterr().out.splitlines()
+    merged_data = json.loads((merged / kcidb.KCIDB_NAME).read_text())
+    NEWEST.validate_exactly(merged_data)
+    one_run = document(whole, "ci_verdict")
+
+    def content(data: dict[str, Any], kind: str) -> list[tuple[str, str, str]]:
+        return sorted(
+            (
+                item["id"].split("/", 1)[1],
+                item.get("path", ""),
+                item.get("status", str(item.get("valid"))),
+            )
+            for item in data[kind]
+        )
+
+    for kind in ("checkouts", "builds", "tests"):
+        assert content(merged_data, kind) == content(one_run, kind)
+    assert merged_data["builds"][0]["id"].startswith("ci_verdict:merged-")

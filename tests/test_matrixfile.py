@@ -42,6 +42,7 @@ def settings(config: RunConfig) -> dict[str, object]:
         ),
         "expectations": config.expectations.path,
         "ktap": config.ktap,
+        "kcidb": (config.kcidb, config.kcidb_origin),
     }
 
 
@@ -68,6 +69,7 @@ def test_the_checked_in_file_is_the_built_in_defaults(tmp_path: Path, isolated: 
         "kconfig_add": [], "accel": "auto", "selftests": True,
         "timeouts": (40.0, 60.0, 600.0, 3600.0, 1.0),
         "expectations": ROOT / "expectations.toml", "ktap": False,
+        "kcidb": (False, "kernel_series_harness"),
     }  # fmt: skip
 
 
@@ -90,6 +92,8 @@ accel = "tcg"
 selftests = false
 expectations = "known.toml"
 ktap = true
+kcidb = true
+kcidb-origin = "my_lab"
 
 [timeouts]
 boot = 90
@@ -103,20 +107,21 @@ factor = 2
         "arches": ["arm64"], "variants": ["patched"], "series": tmp_path / "my-series",
         "features": ["seccomp", "debug-kasan"], "kconfig_add": ["CONFIG_KASAN_INLINE=y"],
         "accel": "tcg", "selftests": False, "timeouts": (90.0, 120.5, 1800.0, 7200.0, 2.0),
-        "expectations": tmp_path / "known.toml", "ktap": True,
+        "expectations": tmp_path / "known.toml", "ktap": True, "kcidb": (True, "my_lab"),
     }  # fmt: skip
     overridden = settings(config_for(
         "test", "--matrix", str(path), "--arch", "x86_64", "--variant", "baseline",
         "--series", str(tmp_path / "other"), "--feature", "seccomp", "--kconfig-add", "X=y",
         "--accel", "auto", "--selftests", "--expectations", str(CHECKED_IN.parent /
-        "expectations.toml"), "--no-ktap", "--boot-timeout", "1", "--test-timeout", "2",
-        "--run-timeout", "3", "--build-timeout", "4", "--timeout-factor", "5", *isolated,
+        "expectations.toml"), "--no-ktap", "--no-kcidb", "--kcidb-origin", "other_ci",
+        "--boot-timeout", "1", "--test-timeout", "2", "--run-timeout", "3", "--build-timeout", "4",
+        "--timeout-factor", "5", *isolated,
     ))  # fmt: skip
     assert overridden == {
         "arches": ["x86_64"], "variants": ["baseline"], "series": tmp_path / "other",
         "features": ["seccomp"], "kconfig_add": ["X=y"], "accel": "auto", "selftests": True,
         "timeouts": (1.0, 2.0, 3.0, 4.0, 5.0), "expectations": ROOT / "expectations.toml",
-        "ktap": False,
+        "ktap": False, "kcidb": (False, "other_ci"),
     }  # fmt: skip
 
 
@@ -127,10 +132,10 @@ def test_boot_takes_one_cell_whatever_the_file_lists(tmp_path: Path, isolated: l
 
 
 def test_build_reads_the_file_but_runs_no_tests(tmp_path: Path, isolated: list[str]) -> None:
-    path = write(tmp_path, 'arches = ["arm64"]\nktap = true\nselftests = true\n')
+    path = write(tmp_path, 'arches = ["arm64"]\nktap = true\nkcidb = true\nselftests = true\n')
     config = config_for("build", "--matrix", str(path), *isolated, do_test=False)
     assert [a.name for a in config.arches] == ["arm64"]
-    assert (config.ktap, config.selftests) == (False, False)
+    assert (config.ktap, config.kcidb, config.selftests) == (False, False, False)
 
 
 @pytest.mark.parametrize(
@@ -143,6 +148,9 @@ def test_build_reads_the_file_but_runs_no_tests(tmp_path: Path, isolated: list[s
         ('variants = ["nightly"]\n', "variants: 'nightly' is unknown"),
         ('arch = ["x86_64"]\n', "arch: unknown key; the keys are arches, variants, series"),
         ("selftests = 1\n", "selftests: expected true or false"),
+        ('kcidb = "yes"\n', "kcidb: expected true or false"),
+        ('kcidb-origin = "My-Lab"\n',
+         "kcidb-origin: 'My-Lab': a KCIDB origin is lower-case letters, digits and '_' only"),
         ('accel = "hvf"\n', "accel: 'hvf' is unknown; choose from auto, kvm, tcg"),
         ("series = 3\n", 'series: expected a non-empty string, e.g. series = "..."'),
         ('kconfig-add = ["CONFIG_X=yes please"]\n',

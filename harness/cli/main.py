@@ -21,6 +21,7 @@ from harness.cli.options import (
     Parser,
     add_boot_options,
     add_guest_options,
+    add_kcidb_origin_option,
     add_matrix_options,
     add_test_options,
 )
@@ -28,7 +29,8 @@ from harness.core.arches import ARCHES
 from harness.core.errors import BadInput, HarnessError, StageFailure
 from harness.core.status import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Status
 from harness.core.workdir import check_directory_option
-from harness.results import compare, ktap, merge, report
+from harness.results import compare, kcidb, ktap, merge, report
+from harness.run import matrixfile
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -63,6 +65,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(path)
     if args.ktap:
         print(ktap.write_ktap(args.run_dir))
+    if args.kcidb:
+        print(kcidb.write_kcidb(args.run_dir, settings.kcidb_origin(args)))
     return 0
 
 
@@ -76,6 +80,8 @@ def cmd_merge(args: argparse.Namespace) -> int:
     merged = merge.write_merged(runs, destination)
     for path in merged.written:
         print(path)
+    if args.kcidb:
+        print(kcidb.write_kcidb(destination, settings.kcidb_origin(args)))
     summary = merged.summary.to_json()
     for cell in summary["cells"]:
         reason = f" -- {cell['reason']}" if cell["reason"] else ""
@@ -138,6 +144,19 @@ def _add_report_commands(sub: argparse._SubParsersAction[Parser]) -> None:
         type=Path,
         metavar="DIR",
         help="with --merge: the new run directory (default: results/<run id>)",
+    )
+    report_parser.add_argument(
+        "--kcidb",
+        action="store_true",
+        help=f"also write {kcidb.KCIDB_NAME} (KernelCI's KCIDB I/O schema)",
+    )
+    add_kcidb_origin_option(report_parser)
+    report_parser.add_argument(
+        "--matrix",
+        type=Path,
+        metavar="FILE",
+        help=f"the matrix file whose kcidb-origin applies (default: "
+        f"{settings.project_root() / matrixfile.DEFAULT_NAME}, when it exists)",
     )
     report_parser.set_defaults(handler=cmd_report)
     compare_parser = sub.add_parser(

@@ -13,12 +13,13 @@ from harness.cli import settings
 from harness.core import limits
 from harness.core.arches import ARCHES
 from harness.core.status import EXIT_BAD_INPUT
-from harness.results import ktap
+from harness.results import kcidb, ktap
 from harness.run import matrixfile
 from harness.run.config import (
     DEFAULT_BUILD_TIMEOUT,
     DEFAULT_FEATURES,
     DEFAULT_GUEST_TESTS,
+    DEFAULT_KCIDB_ORIGIN,
     DEFAULT_SERIES,
 )
 from harness.verdict import expectations
@@ -65,6 +66,14 @@ seconds = _checked_float(limits.seconds_problem)
 
 
 factor = _checked_float(limits.factor_problem)
+
+
+def kcidb_origin(text: str) -> str:
+    """--kcidb-origin: a name KCIDB takes as an origin."""
+    problem = kcidb.origin_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"'{text}': {problem}")
+    return text
 
 
 def add_matrix_options(
@@ -148,6 +157,13 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
         group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
                            help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run "
                            "directory (default: no)")  # fmt: skip
+        group.add_argument(
+            "--kcidb",
+            action=argparse.BooleanOptionalAction,
+            help="also write the run in KernelCI's KCIDB I/O schema, "
+            f"{kcidb.KCIDB_NAME} in the run directory (default: no)",
+        )
+        add_kcidb_origin_option(group)
     defaults = Timeouts()
     for name, what, default in (
         ("boot", "to userspace", defaults.boot),
@@ -159,6 +175,16 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
     group.add_argument("--timeout-factor", type=factor,
                        help="multiply the boot, test and run timeouts, for slow runners "
                        "(default: 1)")  # fmt: skip
+
+
+def add_kcidb_origin_option(group: argparse._ActionsContainer) -> None:
+    group.add_argument(
+        "--kcidb-origin",
+        type=kcidb_origin,
+        metavar="NAME",
+        help="the CI system named in the KCIDB objects and their ids: "
+        f"a-z, 0-9 and _ (default: {DEFAULT_KCIDB_ORIGIN})",
+    )
 
 
 DEFAULT_GDB_PORT = 1234  # gdb's and QEMU's -s own default

@@ -23,6 +23,8 @@ from harness.run.config import (
     DEFAULT_BUILD_TIMEOUT,
     DEFAULT_FEATURES,
     DEFAULT_GUEST_TESTS,
+    DEFAULT_KCIDB,
+    DEFAULT_KCIDB_ORIGIN,
     DEFAULT_KTAP,
     DEFAULT_SELFTESTS,
     DEFAULT_SERIES,
@@ -165,7 +167,19 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         commits=args.commits,
         expectations=_expectations(args, matrix) if do_test else expectations.NO_EXPECTATIONS,
         ktap=_pick(getattr(args, "ktap", None), matrix.ktap, DEFAULT_KTAP) and do_test,
+        kcidb=_pick(getattr(args, "kcidb", None), matrix.kcidb, DEFAULT_KCIDB) and do_test,
+        kcidb_origin=_pick(
+            getattr(args, "kcidb_origin", None), matrix.kcidb_origin, DEFAULT_KCIDB_ORIGIN
+        ),
     )
+
+
+def kcidb_origin(args: argparse.Namespace) -> str:
+    """`harness report --kcidb`'s origin: --kcidb-origin, else the matrix file's, else the
+    built-in one, as for a run."""
+    if args.kcidb_origin is not None:
+        return str(args.kcidb_origin)
+    return _matrix_file(args).kcidb_origin or DEFAULT_KCIDB_ORIGIN
 
 
 def _expectations(

@@ -27,6 +27,8 @@ DEFAULT_TIMEOUT_FACTOR = 1.0
 DEFAULT_BUILD_TIMEOUT = 3600.0
 DEFAULT_SELFTESTS = True
 DEFAULT_KTAP = False
+DEFAULT_KCIDB = False
+DEFAULT_KCIDB_ORIGIN = "kernel_series_harness"  # KCIDB's origin: [a-z0-9_]+
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class RunConfig:
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
     expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell
     ktap: bool = DEFAULT_KTAP  # also write results.ktap into the run directory
+    kcidb: bool = DEFAULT_KCIDB  # also write kcidb.json (KCIDB I/O schema) into the run directory
+    kcidb_origin: str = DEFAULT_KCIDB_ORIGIN  # the CI system its objects and ids name
 
 
 @dataclass

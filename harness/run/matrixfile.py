@@ -21,6 +21,7 @@ from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.tomlfile import read_toml
 from harness.kernel.kconfig import parse_addition
+from harness.results.kcidb import origin_problem
 from harness.results.model import VARIANTS
 from harness.vm.qemu import ACCELS
 
@@ -42,6 +43,8 @@ class MatrixFile:
     selftests: bool | None = None
     expectations: Path | None = None
     ktap: bool | None = None
+    kcidb: bool | None = None
+    kcidb_origin: str | None = None
     timeouts: dict[str, float] = field(default_factory=dict)  # of TIMEOUT_KEYS
 
 
@@ -93,6 +96,14 @@ class _Reader:
         return float(value)
 
 
+def _kcidb_origin(reader: _Reader, key: str, value: object) -> str:
+    origin = reader.string(key, value)
+    problem = origin_problem(origin)
+    if problem:
+        raise reader.fail(key, f"'{origin}': {problem}")
+    return origin
+
+
 def _kconfig_additions(reader: _Reader, key: str, value: object) -> list[str]:
     additions = reader.strings(key, value)
     for addition in additions:
@@ -111,6 +122,8 @@ _KEYS: dict[str, tuple[str, Callable[[_Reader, str, object], object]]] = {
     "selftests": ("selftests", _Reader.boolean),
     "expectations": ("expectations", _Reader.path_value),
     "ktap": ("ktap", _Reader.boolean),
+    "kcidb": ("kcidb", _Reader.boolean),
+    "kcidb-origin": ("kcidb_origin", _kcidb_origin),
 }
 
 

@@ -9,6 +9,7 @@ from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
 from harness.core.vocabulary import Variant
 from harness.results.differences import differing
+from harness.results.kcidb import KCIDB_NAME, write_kcidb
 from harness.results.ktap import write_ktap
 from harness.results.model import GUEST_SUITE, Cell, RunSummary, TestOutcome
 from harness.results.report import write_reports
@@ -96,6 +97,11 @@ def run_matrix(
             progress.line(f"KTAP: {write_ktap(run_dir)}")
         except Exception as error:  # like the report, a by-product of summary.json and JUnit
             progress.line(f"warning: results.ktap not written: {type(error).__name__}: {error}")
+    if config.kcidb:
+        try:
+            progress.line(f"KCIDB: {write_kcidb(run_dir, config.kcidb_origin)}")
+        except Exception as error:  # a by-product too
+            progress.line(f"warning: {KCIDB_NAME} not written: {type(error).__name__}: {error}")
     return summary
 
 
