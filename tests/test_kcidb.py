@@ -422,6 +422,12 @@ def test_a_run_with_kcidb_writes_kcidb_json(
     assert [len(data[kind]) for kind in ("checkouts", "builds", "tests")] == [1, 1, 195]
     assert data["builds"][0]["id"].startswith("nightly_lab:20250101-120000-")
     assert data["builds"][0]["id"].endswith("/x86_64-patched")
+    # summary.json records KCIDB's patchset hash of the series the run applied:
+    # sha256sum patches/ptrace-seccomp/0*.patch | cut -c-64 | sha256sum
+    series = parse_series(SERIES)
+    lines = "".join(hashlib.sha256(p.path.read_bytes()).hexdigest() + "\n" for p in series.patches)
+    assert data["checkouts"][0]["patchset_hash"] == hashlib.sha256(lines.encode()).hexdigest()
+    assert data["checkouts"][0]["misc"]["series_hash"] == series.content_hash()
 
 
 def test_a_run_without_kcidb_writes_none(

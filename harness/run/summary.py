@@ -9,7 +9,7 @@ from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
 from harness.core.vocabulary import Variant
 from harness.results.differences import differing
-from harness.results.kcidb import KCIDB_NAME, write_kcidb
+from harness.results.kcidb import KCIDB_NAME, patchset_hash, write_kcidb
 from harness.results.ktap import write_ktap
 from harness.results.model import GUEST_SUITE, Cell, RunSummary, TestOutcome
 from harness.results.report import write_reports
@@ -127,6 +127,8 @@ def write_summary(summary: RunSummary, config: RunConfig, prepared: Prepared) ->
         series = {
             "name": prepared.series.name,
             "hash": prepared.series.content_hash(),
+            # KCIDB's own hash: the patches' contents only (kcidb.json's patchset_hash).
+            "patchset_hash": patchset_hash(patch.path for patch in prepared.series.patches),
             "patches": [patch.name for patch in prepared.series.patches],
         }
     source = {
