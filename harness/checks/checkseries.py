@@ -62,7 +62,18 @@ def check_inputs(prepared: Prepared) -> Series:
     return prepared.series
 
 
-def _touches_kconfig(files: list[str]) -> bool:
+def headline(failure: StageFailure, tree: Path, build_dir: Path) -> str:
+    """A build's first compiler error rather than its message, its file relative to the tree."""
+    if isinstance(failure, BuildError) and failure.excerpt:
+        text = failure.excerpt.splitlines()[0].strip()
+        if located := _LOCATED.match(text):
+            text = tree_relative(located["path"], tree, build_dir) + located["rest"]
+    else:
+        text = str(failure)
+    return text.replace(f"{tree.resolve()}/", "").replace(f"{tree}/", "")
+
+
+def touches_kconfig(files: list[str]) -> bool:
     return any(Path(name).name.startswith("Kconfig") for name in files)
 
 
@@ -127,7 +138,7 @@ class SeriesChecker:
                 self.progress.line(check.line())
                 continue
             check.applies = True
-            reconfigure = _touches_kconfig(patch.touched_files())
+            reconfigure = touches_kconfig(patch.touched_files())
             for arch in self.config.arches:
                 base = report.base[arch.name]
                 if base.state == "built":
@@ -152,14 +163,7 @@ class SeriesChecker:
         return str(path.relative_to(self.config.results_dir))
 
     def _headline(self, failure: StageFailure, build_dir: Path) -> str:
-        """A build's first compiler error rather than its message, its file relative to the tree."""
-        if isinstance(failure, BuildError) and failure.excerpt:
-            text = failure.excerpt.splitlines()[0].strip()
-            if located := _LOCATED.match(text):
-                text = tree_relative(located["path"], self.tree, build_dir) + located["rest"]
-        else:
-            text = str(failure)
-        return text.replace(f"{self.tree.resolve()}/", "").replace(f"{self.tree}/", "")
+        return headline(failure, self.tree, build_dir)
 
     def _label(self, arch: ArchSpec, number: int) -> str:
         prefix = "base" if number == 0 else f"patch {number}/{len(self.series.patches)}"

@@ -103,6 +103,14 @@ class PrefixBooter:
         self, arch: ArchSpec, number: int, label: str, tree: Path, build_dir: Path
     ) -> BootVerdict:
         """Boot and test the kernel in `build_dir`, built from `tree` as it is now."""
+        cell, relative = self.boot_cell(arch, number, label, tree, build_dir)
+        return verdict_of(cell, relative)
+
+    def boot_cell(
+        self, arch: ArchSpec, number: int, label: str, tree: Path, build_dir: Path
+    ) -> tuple[Cell, str]:
+        """The booted prefix's cell, decided and judged, and its directory (relative to the
+        results dir), which holds its console.log, results.jsonl and cell.json."""
         relative = f"{BOOTS}/{number:02d}-{arch.name}"
         cell_dir = self.config.results_dir / relative
         cell_dir.mkdir(parents=True, exist_ok=True)
@@ -119,4 +127,4 @@ class PrefixBooter:
         except OSError as error:
             cell.fail(Status.INFRA, f"host error: {error}")
         write_json(cell_dir / "cell.json", cell.to_json())
-        return verdict_of(cell, relative)
+        return cell, relative

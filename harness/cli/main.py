@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cli import doctor, settings
+from harness.cli import bisectcmd, doctor, settings
 from harness.cli.livecmds import cmd_boot
 from harness.cli.matrixcmds import cmd_build, cmd_check_series, cmd_run, cmd_test
 from harness.cli.options import (
@@ -179,6 +179,7 @@ EPILOG = """\
 common commands:
   harness run --arch x86_64            build, boot and test baseline and patched
   harness check-series --arch x86_64   per patch: applies, builds, checkpatch, W=1
+  harness bisect --arch x86_64         the first patch at which the cell departs
   harness boot --ssh --arch x86_64 --variant patched; harness test --live -k NAME
   harness compare RUN_A RUN_B          what changed between two runs
   harness report --merge RUN_DIR...    cells run apart (one CI job each) as one run
@@ -238,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_guest_options(check_parser, ktap_option=False)
     check_parser.set_defaults(handler=cmd_check_series)
+    bisectcmd.add_parser(sub)
     doctor_parser = sub.add_parser("doctor", help="check host tools; --install installs them")
     doctor_parser.add_argument(
         "--install", action="store_true", help="apt-get install what is missing"

@@ -14,7 +14,8 @@ made again keeps its build dirs (_swap_in moves them across).
 
 `harness check-series` instead patches one link farm in place, one patch at a
 time (reset_tree, apply_patch), so that a build dir kept across the prefixes
-recompiles only what each patch changed.
+recompiles only what each patch changed; `harness bisect` also walks it back
+(revert_patch).
 """
 
 from __future__ import annotations
@@ -240,3 +241,11 @@ def apply_patch(patch: Patch, tree: Path) -> None:
     """
     _apply(patch, tree, "--dry-run")
     _apply(patch, tree)
+
+
+def revert_patch(patch: Patch, tree: Path) -> None:
+    """Take the last applied patch back off `tree` in place, wholly or not at all (GNU
+    patch -R); the files it restores are new inodes with a fresh mtime, so make rebuilds
+    what they feed."""
+    _apply(patch, tree, "--reverse", "--dry-run")
+    _apply(patch, tree, "--reverse")
