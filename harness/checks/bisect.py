@@ -229,8 +229,9 @@ class Bisector:
         except OSError as error:
             probe.status, probe.reason = Status.INFRA, f"host error: {error}"
         if probe.status is not Status.PASS and probe.status in BEFORE_BOOT:
-            probe.departures = departures_of(Cell(self.arch.name, Variant.PATCHED, probe.status,
-                                                  probe.reason))  # fmt: skip
+            probe.departures = departures_of(
+                Cell(self.arch, Variant.PATCHED, probe.status, probe.reason)
+            )
         probe.verdict = verdict_for(probe.status, self.report.predicate, self.git)
         probe.seconds = time.monotonic() - started
         return probe
