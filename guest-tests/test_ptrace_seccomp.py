@@ -1,8 +1,9 @@
 """PTRACE_SECCOMP (the patch): the request's return value, its
-syscall-entry stop, changing/skipping the syscall there, and how each resume
-request arms or disarms the tracee (per thread). All skipped on kernels whose
-probe says the request is unknown. Its answers that mainline gives anyway
-(ESRCH, EIO) are in test_mainline_behaviour.py."""
+syscall-entry stop, the requests that do not resume it (they leave it armed
+and unacknowledged), and how each resume request arms or disarms the tracee
+(per thread). All skipped on kernels whose probe says the request is
+unknown. Its answers that mainline gives anyway (ESRCH, EIO) are in
+test_mainline_behaviour.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import errno
 import os
 import signal
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -26,12 +29,16 @@ from seccomplib.proc import Lab, Pipe, Reporter
 from seccomplib.ptrace import (
     PTRACE_CONT,
     PTRACE_DETACH,
+    PTRACE_EVENT_STOP,
     PTRACE_EVENTMSG_SYSCALL_ENTRY,
+    PTRACE_INTERRUPT,
     PTRACE_LISTEN,
+    PTRACE_O_EXITKILL,
     PTRACE_O_SUSPEND_SECCOMP,
     PTRACE_O_TRACESECCOMP,
     PTRACE_O_TRACESYSGOOD,
     PTRACE_SECCOMP,
+    PTRACE_SETOPTIONS,
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_NONE,
     event_msg,
@@ -40,10 +47,12 @@ from seccomplib.ptrace import (
     ptrace,
     ptrace_errno,
     resume,
+    rewrite_regs,
     seize_and_interrupt,
     syscall_info,
     syscall_walk_to_entry,
     syscall_walk_to_exit,
+    wait_stop,
 )
 from seccomplib.scenario import (
     Tracee,
@@ -140,24 +149,75 @@ def test_arm64_x7_at_entry_stop(lab: Lab) -> None:
     assert reporter.collect() == {"ret": os.getpid(), "errno": 0}
 
 
-@pytest.mark.parametrize("then", ["seccomp", "detach"])
-def test_listen_at_stop_leaves_it_armed(lab: Lab, then: str) -> None:
-    """LISTEN is no resume request. At the armed stop it fails (EIO, as on
-    mainline at any stop but PTRACE_EVENT_STOP) and must leave the stop and
-    the armed state alone: a later PTRACE_SECCOMP runs the syscall and the
-    thread stays armed; a detach instead still kills before the syscall."""
+@dataclass(frozen=True)
+class AtStop:
+    """A request that does not resume, issued at the armed stop; it checks
+    its own answer. The cover letter: such requests leave the armed state
+    alone, and only a resume request acknowledges the stop."""
+
+    issue: Callable[[int], object]
+    trap_pending: bool = False  # a PTRACE_EVENT_STOP follows the syscall
+
+
+def listen_eio(pid: int) -> None:
+    # EIO, as on mainline at any stop but a PTRACE_EVENT_STOP.
+    assert ptrace_errno(PTRACE_LISTEN, pid) == errno.EIO
+
+
+def interrupt(pid: int) -> None:
+    # Already stopped: 0, and a PTRACE_EVENT_STOP trap waits for the next exit to user mode.
+    assert ptrace(PTRACE_INTERRUPT, pid) == 0
+
+
+def set_other_options(pid: int) -> None:
+    # Rewrites every option bit of ->ptrace (the armed bit sits above them).
+    assert ptrace(PTRACE_SETOPTIONS, pid, 0, SYSGOOD | PTRACE_O_EXITKILL) == 0
+
+
+NON_RESUME_REQUESTS = {
+    "listen": AtStop(listen_eio),
+    "interrupt": AtStop(interrupt, trap_pending=True),
+    "setoptions": AtStop(set_other_options),
+    "regset": AtStop(rewrite_regs),  # GETREGSET then SETREGSET of NT_PRSTATUS
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "then"),
+    [(name, then) for name in NON_RESUME_REQUESTS for then in ("seccomp", "detach")],
+    ids=lambda value: value,
+)
+def test_non_resume_request_at_stop_leaves_it_armed(lab: Lab, name: str, then: str) -> None:
+    """LISTEN, INTERRUPT, SETOPTIONS and register access are no resume
+    requests. At the armed stop they must leave the stop and its fail-closed
+    decision alone: a later PTRACE_SECCOMP runs the syscall and the tracee
+    lives, stopping again at its next traced write; a detach instead still
+    kills before the syscall. A request that acknowledged the stop fails the
+    detach case; one that dropped the stop's state fails the seccomp case
+    (the resume then acknowledges nothing and the tracee kills itself). The
+    armed bit itself cannot show here: the tracee runs again only through a
+    resume request or a detach, and each of them rewrites it."""
+    at_stop = NON_RESUME_REQUESTS[name]
     tracee, effects, reporter = armed_for_two_writes(lab)
     expect_syscall_entry_stop(tracee.pid)
-    assert ptrace_errno(PTRACE_LISTEN, tracee.pid) == errno.EIO
+    at_stop.issue(tracee.pid)
+    assert_write_entry(tracee.pid, effects)  # still in that stop, the syscall unchanged
     if then == "detach":
         ptrace(PTRACE_DETACH, tracee.pid)
         status = lab.wait_gone(tracee.pid)
         assert status.term_sig == signal.SIGKILL, f"expected death by SIGKILL: {status}"
         assert "first" not in reporter.collect() and effects.drain() == b""
         return
-    resume(tracee.pid, PTRACE_SECCOMP)  # still stopped after the failed LISTEN
-    expect_syscall_entry_stop(tracee.pid)  # the second write: still armed
-    assert effects.drain() == b"1"
+    resume(tracee.pid, PTRACE_SECCOMP)
+    written = b""
+    if at_stop.trap_pending:
+        status = wait_stop(tracee.pid)  # INTERRUPT's trap, once the first write has run
+        assert status.is_event(PTRACE_EVENT_STOP), f"expected the interrupt stop: {status}"
+        written = effects.drain()
+        assert written == b"1"
+        resume(tracee.pid, PTRACE_SECCOMP)
+    expect_syscall_entry_stop(tracee.pid)  # the second write, armed by that resume
+    assert written + effects.drain() == b"1"
     resume(tracee.pid, PTRACE_SECCOMP)
     assert lab.wait_gone(tracee.pid).exit_code == 0
     assert reporter.collect() == {"first": {"ret": 1, "errno": 0}, "second": {"ret": 1, "errno": 0}}

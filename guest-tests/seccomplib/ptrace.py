@@ -360,6 +360,14 @@ def get_syscall_arg1(pid: int) -> int:
     return int(_x86_regs(pid).rsi)
 
 
+def rewrite_regs(pid: int) -> None:
+    """PTRACE_GETREGSET of NT_PRSTATUS, then PTRACE_SETREGSET of what it gave:
+    register access that changes nothing."""
+    regs: ctypes.Structure = _Arm64Regs() if IS_ARM64 else _X86Regs()
+    _regset(PTRACE_GETREGSET, pid, NT_PRSTATUS, regs)
+    _regset(PTRACE_SETREGSET, pid, NT_PRSTATUS, regs)
+
+
 def set_syscall_nr(pid: int, nr: int) -> None:
     """Change the syscall about to run; -1 skips it."""
     if IS_ARM64:
