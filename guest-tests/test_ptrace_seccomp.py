@@ -1,9 +1,9 @@
 """PTRACE_SECCOMP (the patch): the request's return value, its
 syscall-entry stop, the requests that do not resume it (they leave it armed
-and unacknowledged), and how each resume request arms or disarms the tracee
-(per thread). All skipped on kernels whose probe says the request is
-unknown. Its answers that mainline gives anyway (ESRCH, EIO) are in
-test_mainline_behaviour.py."""
+and unacknowledged), and how each resume request -- with a signal too --
+arms or disarms the tracee (per thread). All skipped on kernels whose probe
+says the request is unknown. Its answers that mainline gives anyway (ESRCH,
+EIO) are in test_mainline_behaviour.py."""
 
 from __future__ import annotations
 
@@ -345,6 +345,55 @@ def test_second_entry_stop_after_ptrace_syscall_stop(lab: Lab) -> None:
     assert lab.wait_gone(tracee.pid).exit_code == 0
     assert reporter.collect() == {"ret": 1, "errno": 0}
     assert effects.drain() == b"x"
+
+
+@pytest.mark.race
+def test_resume_with_signal_runs_syscall_once_then_handler(lab: Lab) -> None:
+    """PTRACE_SECCOMP from the stop with a signal (SIGUSR1, which the tracee
+    handles) resumes like PTRACE_SYSCALL from an entry stop: the syscall runs,
+    once, then the signal is reported in its signal-delivery stop; delivered
+    from there, the handler runs once. No kill, and the tracee stays armed."""
+    effects, reporter = lab.pipe(), lab.reporter()
+    handler_runs: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        handler_runs.append(signum)
+        reporter.send(handler_runs=handler_runs)
+
+    def install_handler() -> None:
+        signal.signal(signal.SIGUSR1, handler)
+
+    def body() -> None:
+        reporter.send(first=outcome(write_bytes(effects.w, b"1")))
+        reporter.send(second=outcome(write_bytes(effects.w, b"2")))
+
+    tracee = spawn_tracee(
+        lab,
+        body,
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+        prepare=install_handler,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    resume(tracee.pid, PTRACE_SECCOMP, signal.SIGUSR1)
+    status = wait_stop(tracee.pid)
+    assert (status.stop_sig, status.event) == (signal.SIGUSR1, 0), (
+        f"expected SIGUSR1's signal-delivery stop: {status}"
+    )
+    assert effects.drain() == b"1", "the syscall should have run before the signal's stop"
+    resume(tracee.pid, PTRACE_SECCOMP, signal.SIGUSR1)  # deliver it
+    expect_syscall_entry_stop(tracee.pid)  # the second write: still armed
+    assert_write_entry(tracee.pid, effects)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    status = lab.wait_gone(tracee.pid)
+    assert status.exit_code == 0, f"expected a normal exit: {status}"
+    assert reporter.collect() == {
+        "first": {"ret": 1, "errno": 0},
+        "handler_runs": [signal.SIGUSR1],
+        "second": {"ret": 1, "errno": 0},
+    }
+    assert effects.drain() == b"2"
 
 
 # ------------------------------------------------------- per-thread arming
