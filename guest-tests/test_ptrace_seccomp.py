@@ -1,9 +1,9 @@
 """PTRACE_SECCOMP (the patch): the request's return value, its
 syscall-entry stop, the requests that do not resume it (they leave it armed
-and unacknowledged), and how each resume request -- with a signal too --
-arms or disarms the tracee (per thread). All skipped on kernels whose probe
-says the request is unknown. Its answers that mainline gives anyway (ESRCH,
-EIO) are in test_mainline_behaviour.py."""
+and unacknowledged), and how each resume request -- with a signal, by a
+single step or by SYSEMU too -- arms or disarms the tracee (per thread).
+All skipped on kernels whose probe says the request is unknown. Its answers
+that mainline gives anyway (ESRCH, EIO) are in test_mainline_behaviour.py."""
 
 from __future__ import annotations
 
@@ -39,9 +39,12 @@ from seccomplib.ptrace import (
     PTRACE_O_TRACESYSGOOD,
     PTRACE_SECCOMP,
     PTRACE_SETOPTIONS,
+    PTRACE_SINGLESTEP,
+    PTRACE_SYSEMU,
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_NONE,
     event_msg,
+    get_pc,
     get_syscall_nr,
     get_x7,
     ptrace,
@@ -49,6 +52,7 @@ from seccomplib.ptrace import (
     resume,
     rewrite_regs,
     seize_and_interrupt,
+    set_return_value,
     syscall_info,
     syscall_walk_to_entry,
     syscall_walk_to_exit,
@@ -61,6 +65,7 @@ from seccomplib.scenario import (
     traced_write_rule,
 )
 from seccomplib.syscalls import ARCH, IS_ARM64, NR
+from seccomplib.twowrites import CODE, two_writes
 
 pytestmark = pytest.mark.ptrace_seccomp
 
@@ -394,6 +399,103 @@ def test_resume_with_signal_runs_syscall_once_then_handler(lab: Lab) -> None:
         "second": {"ret": 1, "errno": 0},
     }
     assert effects.drain() == b"2"
+
+
+# ----------------------------------- stepping or emulating from the stop
+#
+# A thread resumed from the stop with PTRACE_SINGLESTEP or PTRACE_SYSEMU stops
+# again before it can run far: after one instruction, or at the next
+# syscall's entry. So these tests make their two traced writes in a few
+# instructions of machine code (seccomplib.twowrites), and the tracer reaches
+# the second write from the first with no other request in between.
+
+
+def armed_at_first_of_two_writes(lab: Lab) -> tuple[Tracee, Pipe, Reporter]:
+    """A tracee armed with PTRACE_SECCOMP, stopped at the first of the two
+    writes of two_writes() (1 then 2), which reports their raw results."""
+    code = two_writes()  # mapped here, before the fork: the tracee has it too
+    effects, reporter = lab.pipe(), lab.reporter()
+    tracee = spawn_tracee(
+        lab,
+        lambda: reporter.send(results=code(effects.w, b"1", b"2", NR.write)),
+        rules=[traced_write_rule(effects)],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert_write_entry(tracee.pid, effects)
+    assert get_pc(tracee.pid) == code.address(CODE.after_first)
+    return tracee, effects, reporter
+
+
+def single_step_until(pid: int, target: int, max_steps: int = 32) -> list[int]:
+    """PTRACE_SINGLESTEP the stopped tracee until it stops at `target`; every
+    stop must be a step's plain SIGTRAP. The addresses of the stops."""
+    stops: list[int] = []
+    for _ in range(max_steps):
+        resume(pid, PTRACE_SINGLESTEP)
+        status = wait_stop(pid)
+        if status.is_syscall_stop:
+            raise AssertionError(
+                f"a syscall stop while single-stepping (after stops at {list(map(hex, stops))}): "
+                "the step left the thread armed for PTRACE_SECCOMP"
+            )
+        assert (status.stop_sig, status.event) == (signal.SIGTRAP, 0), (
+            f"expected a single-step SIGTRAP: {status}"
+        )
+        stops.append(get_pc(pid))
+        if stops[-1] == target:
+            return stops
+    raise AssertionError(f"not at {target:#x} after {max_steps} steps: {list(map(hex, stops))}")
+
+
+@pytest.mark.race
+def test_singlestep_from_stop_acknowledges_and_disarms(lab: Lab) -> None:
+    """PTRACE_SINGLESTEP is a resume request: from the armed stop it runs the
+    syscall and disarms. Stepped on to the second write, with no other
+    request, that write's TRACE takes the mainline path (not armed, no
+    PTRACE_O_TRACESECCOMP): no stop, -ENOSYS, not run."""
+    tracee, effects, reporter = armed_at_first_of_two_writes(lab)
+    code = two_writes()
+    stops = single_step_until(tracee.pid, code.address(CODE.last))
+    assert stops[0] == code.address(CODE.after_first), "the first step ends the first write"
+    assert code.address(CODE.after_second) in stops, "a step over the second write"
+    resume(tracee.pid, PTRACE_CONT)
+    status = lab.wait_gone(tracee.pid)
+    assert status.exit_code == 0, f"expected a normal exit: {status}"
+    assert reporter.collect() == {"results": [1, -errno.ENOSYS]}
+    assert effects.drain() == b"1"
+
+
+EMULATED = 0x5EC  # what the tracer makes the emulated write return
+
+
+@pytest.mark.race
+@pytest.mark.parametrize("then", ["cont", "detach"])
+def test_sysemu_from_stop_acknowledges_and_emulates_the_next(lab: Lab, then: str) -> None:
+    """PTRACE_SYSEMU is a resume request: from the armed stop it runs the
+    syscall (no exit stop, as SYSEMU gives none) and disarms. The second
+    write, a TRACE one, then stops in SYSEMU's own entry stop before any
+    filter runs and is not run, whatever the tracer does next; it returns
+    what the tracer set. That stop is mainline's, not a PTRACE_SECCOMP stop:
+    a detach there does not kill. (Under SYSEMU the filter never runs, so the
+    armed state itself cannot show here; the acknowledgment and SYSEMU's path
+    can.)"""
+    tracee, effects, reporter = armed_at_first_of_two_writes(lab)
+    resume(tracee.pid, PTRACE_SYSEMU)
+    expect_syscall_entry_stop(tracee.pid)  # SYSEMU's, at the second write
+    assert_write_entry(tracee.pid, effects)
+    assert get_pc(tracee.pid) == two_writes().address(CODE.after_second)
+    assert effects.drain() == b"1"
+    set_return_value(tracee.pid, EMULATED)
+    if then == "detach":
+        ptrace(PTRACE_DETACH, tracee.pid)
+    else:
+        resume(tracee.pid, PTRACE_CONT)
+    status = lab.wait_gone(tracee.pid)
+    assert status.exit_code == 0, f"expected a normal exit: {status}"
+    assert reporter.collect() == {"results": [1, EMULATED]}
+    assert effects.drain() == b""
 
 
 # ------------------------------------------------------- per-thread arming
