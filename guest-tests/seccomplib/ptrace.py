@@ -15,10 +15,12 @@ from .syscalls import IS_ARM64
 # Requests (include/uapi/linux/ptrace.h and asm/ptrace-abi.h).
 PTRACE_CONT = 7
 PTRACE_KILL = 8
+PTRACE_SINGLESTEP = 9
 PTRACE_GETREGS = 12  # x86_64 only
 PTRACE_SETREGS = 13  # x86_64 only
 PTRACE_DETACH = 17
 PTRACE_SYSCALL = 24
+PTRACE_SYSEMU = 31  # x86 and arm64 alike (asm/ptrace-abi.h, asm/ptrace.h)
 PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETEVENTMSG = 0x4201
 PTRACE_GETREGSET = 0x4204
@@ -358,6 +360,21 @@ def get_syscall_arg1(pid: int) -> int:
     if IS_ARM64:
         return int(_arm64_regs(pid).regs[1])
     return int(_x86_regs(pid).rsi)
+
+
+def get_pc(pid: int) -> int:
+    """Where the stopped tracee will resume (x86: rip; arm64: pc)."""
+    if IS_ARM64:
+        return int(_arm64_regs(pid).pc)
+    return int(_x86_regs(pid).rip)
+
+
+def rewrite_regs(pid: int) -> None:
+    """PTRACE_GETREGSET of NT_PRSTATUS, then PTRACE_SETREGSET of what it gave:
+    register access that changes nothing."""
+    regs: ctypes.Structure = _Arm64Regs() if IS_ARM64 else _X86Regs()
+    _regset(PTRACE_GETREGSET, pid, NT_PRSTATUS, regs)
+    _regset(PTRACE_SETREGSET, pid, NT_PRSTATUS, regs)
 
 
 def set_syscall_nr(pid: int, nr: int) -> None:
