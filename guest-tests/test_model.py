@@ -320,7 +320,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     @initialize(
         options=options_strategy,
-        first=st.sampled_from([*Req, Req.SECCOMP, None]),
+        first=st.sampled_from([Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SECCOMP, None]),
         moves=moves_strategy,
     )
     def start(self, options: Options, first: Req | None, moves: list[Move]) -> None:
