@@ -163,6 +163,7 @@ class TraceeModel:
 
     def _stop_at(self, stop: Stop) -> str:
         self.stop = stop
+        self.trap = False  # "any trap clears pending STOP trap" (ptrace_stop())
         if stop is Stop.INTERRUPT:
             return stop_text(signal.SIGTRAP, EVENT_STOP, "none")
         if stop is Stop.EVENT_SECCOMP:
@@ -172,7 +173,7 @@ class TraceeModel:
         return stop_text(sig, 0, "exit" if stop is Stop.EXIT else "entry")
 
     def _signal_stop(self, sig: int, code: int) -> str:
-        self.stop, self.stop_sig = Stop.SIGNAL, sig
+        self.stop, self.stop_sig, self.trap = Stop.SIGNAL, sig, False
         return stop_text(sig, 0, f"signal code={code}")
 
     def _enter(self, traced: bool) -> str:
