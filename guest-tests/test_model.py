@@ -278,16 +278,17 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         # taken on the way to user mode it steps user code (and a signal
         # handler's entry stops again), which is no PTRACE_SECCOMP question.
         req = move.req
-        if req is Req.SINGLESTEP and model.stop not in ENTRY_STOPS:
+        if req is Req.SINGLESTEP and (model.stop not in ENTRY_STOPS or model.sig_pending):
             req = Req.CONT
+        sig = move.sig and req is not Req.SINGLESTEP
         if move.at_stop == "answer" or (
             # Leaving at once matters where a syscall waits on the answer;
             # after an interrupt stop it mostly ends the example's tracing.
             move.at_stop.endswith("syscall stop") and model.stop is Stop.INTERRUPT
         ):
-            self.resume(req, "stay", sig=move.sig)
+            self.resume(req, "stay", sig=sig)
         elif move.at_stop == "set options, answer":
-            self.resume(req, "stay", move.options, sig=move.sig)
+            self.resume(req, "stay", move.options, sig=sig)
         elif move.at_stop.startswith("answer"):
             self.answer_and_leave(req, move.how)
         else:
