@@ -500,11 +500,24 @@ REGRESSIONS: dict[str, tuple[dict[str, Any], Replay]] = {
         {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
         [("syscall", {"traced": True}), ("resume", {"req": Req.SECCOMP, "then": "exit"})],
     ),
+    # Mutant listen-clears-armed (LISTEN handled as a resume request): the
+    # failed LISTEN at the seccomp stop acknowledged it, and the detach then
+    # let the syscall run (found by test_model_generated with
+    # --model-examples=100 on x86_64, example 22).
+    "mutant-listen-acknowledges": (
+        {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
+        [
+            ("syscall", {"traced": True}),
+            ("before_answer", {"first": "listen"}),
+            ("leave", {"how": "detach"}),
+        ],
+    ),
 }
 PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "syscall": idle,
     "resume": at_stop,
     "leave": at_stop,
+    "before_answer": at_stop,
     "answer_and_leave": at_stop,
     "tracer_acts": idle_traced,
     "new_tracer": idle_untraced,
