@@ -20,6 +20,7 @@ run (REGRESSIONS).
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +33,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from conftest import ptrace_seccomp_verdict
 from seccomplib import probe
-from seccomplib.model import QUIET, Options, Outcome, Req, Stop, TraceeModel
+from seccomplib.model import ENTRY_STOPS, QUIET, SIG, Options, Outcome, Req, Stop, TraceeModel
 from seccomplib.modelworld import World, options_bits
 from seccomplib.ptrace import (
     PTRACE_CONT,
     PTRACE_SECCOMP,
     PTRACE_SEIZE,
+    PTRACE_SINGLESTEP,
     PTRACE_SYSCALL,
     ptrace_errno,
 )
@@ -47,11 +49,17 @@ pytestmark = pytest.mark.model
 
 # The default budget: fixed seed, DEFAULT_EXAMPLES examples, each the start
 # and up to STEPS_PER_EXAMPLE - 1 rule calls of MIN_MOVES..MAX_MOVES moves.
-DEFAULT_EXAMPLES = 12
+DEFAULT_EXAMPLES = 9
 STEPS_PER_EXAMPLE = 3
 MIN_MOVES, MAX_MOVES = 3, 6
 
-REQUESTS = {Req.SECCOMP: PTRACE_SECCOMP, Req.CONT: PTRACE_CONT, Req.SYSCALL: PTRACE_SYSCALL}
+REQUESTS = {
+    Req.SECCOMP: PTRACE_SECCOMP,
+    Req.CONT: PTRACE_CONT,
+    Req.SYSCALL: PTRACE_SYSCALL,
+    Req.SINGLESTEP: PTRACE_SINGLESTEP,
+}
+ARCH = os.uname().machine
 
 # The draws lean towards what the series is about: PTRACE_SECCOMP resumes,
 # traced syscalls, and tracers that leave right after a resume. EXITKILL is
@@ -62,7 +70,9 @@ options_strategy = st.builds(
     traceseccomp=st.booleans(),
     exitkill=st.sampled_from([False, False, False, True]),
 )
-request_strategy = st.sampled_from([Req.SECCOMP, Req.SECCOMP, Req.CONT, Req.SYSCALL])
+request_strategy = st.sampled_from(
+    [Req.SECCOMP, Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SINGLESTEP]
+)
 
 
 @dataclass(frozen=True)
@@ -71,16 +81,19 @@ class Move:
     fit the state (the others are ignored, and shrink to their first value)."""
 
     at_idle: str  # traced / plain (the tracee's syscall), or what the tracer does
+    first: str  # at a stop, before the answer: "", listen / interrupt / skip the syscall
     at_stop: str  # answer (and maybe leave at once) / set options, answer / leave
     req: Req  # the resume request of an answer
+    sig: bool  # the answer, or a detach, passes SIGUSR1
     how: str  # how the tracer goes right after an answer: exit / kill
     leave: str  # how it leaves a stop unanswered: detach / exit / kill
     options: Options  # for PTRACE_SETOPTIONS and a new tracer's PTRACE_SEIZE
 
     def __repr__(self) -> str:
         return (
-            f"Move(idle={self.at_idle!r}, stop={self.at_stop!r}, req={self.req.name}, "
-            f"how={self.how!r}, leave={self.leave!r}, options={self.options})"
+            f"Move(idle={self.at_idle!r}, first={self.first!r}, stop={self.at_stop!r}, "
+            f"req={self.req.name}, sig={self.sig}, how={self.how!r}, leave={self.leave!r}, "
+            f"options={self.options})"
         )
 
 
@@ -99,6 +112,9 @@ move_strategy = st.builds(
             "second seize",
         ]
     ),
+    # Requests that do not resume the tracee, before the answer (or the
+    # leaving: whether they acknowledge a seccomp stop is the fail-closed rule).
+    first=st.sampled_from(["", "", "", "", "listen", "listen", "interrupt", "skip"]),
     at_stop=st.sampled_from(
         [
             "answer",
@@ -110,6 +126,7 @@ move_strategy = st.builds(
         ]
     ),
     req=request_strategy,
+    sig=st.sampled_from([False, False, False, True]),
     how=st.sampled_from(["exit", "kill"]),
     leave=st.sampled_from(["detach", "exit", "kill"]),
     options=options_strategy,
@@ -177,7 +194,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             kmsg(f"model-progress: {cls.examples} examples, {cls.steps_run} steps")
         self.world = World(online_cpus()[0])
         cls.worlds.append(self.world)
-        self.model = TraceeModel(patched=self.patched)
+        self.model = TraceeModel(patched=self.patched, arch=ARCH)
         self.log: list[Step] = []
 
     # ------------------------------------------------------------- checking
@@ -245,22 +262,65 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             self.syscall(move.at_idle == "traced")
         elif model.idle:
             self.tracer_acts(move.at_idle)
-        elif move.at_stop == "answer" or (
+        elif model.listening:
+            self.while_listening(move)
+        else:
+            if move.first:
+                self.before_answer(move.first)
+                if self.model.listening:
+                    return  # the next move finds it listening
+            self.answer_stop(move)
+
+    def answer_stop(self, move: Move) -> None:
+        model = self.model
+        # SINGLESTEP only before the syscall runs, where it steps over the
+        # syscall: the SIGTRAP of its exit comes in the kernel. From a stop
+        # taken on the way to user mode it steps user code (and a signal
+        # handler's entry stops again), which is no PTRACE_SECCOMP question.
+        req = move.req
+        if req is Req.SINGLESTEP and (model.stop not in ENTRY_STOPS or model.sig_pending):
+            req = Req.CONT
+        sig = move.sig and req is not Req.SINGLESTEP
+        if move.at_stop == "answer" or (
             # Leaving at once matters where a syscall waits on the answer;
             # after an interrupt stop it mostly ends the example's tracing.
             move.at_stop.endswith("syscall stop") and model.stop is Stop.INTERRUPT
         ):
-            self.resume(move.req, "stay")
+            self.resume(req, "stay", sig=sig)
         elif move.at_stop == "set options, answer":
-            self.resume(move.req, "stay", move.options)
+            self.resume(req, "stay", move.options, sig=sig)
         elif move.at_stop.startswith("answer"):
-            self.answer_and_leave(move.req, move.how)
+            self.answer_and_leave(req, move.how)
         else:
-            self.leave(move.leave)
+            self.leave(move.leave, move.sig)
+
+    def before_answer(self, first: str) -> None:
+        """A request at a stop that does not resume the tracee."""
+        self.stray()
+        if first == "listen":
+            err = self.world.command(op="listen")
+            self.check("tracer: PTRACE_LISTEN", self.model.listen(), err)
+        elif first == "interrupt":
+            err = self.world.command(op="interrupt")
+            self.check("tracer: PTRACE_INTERRUPT", self.model.interrupt(), err)
+        elif self.model.stop in ENTRY_STOPS:
+            err = self.world.command(op="skip")
+            what = "tracer: skips the syscall (number -1, return -EPERM)"
+            self.check(what, self.model.skip_syscall(), err)
+
+    def while_listening(self, move: Move) -> None:
+        """PTRACE_LISTEN left the tracee stopped, but only PTRACE_INTERRUPT
+        (or the tracer's end) gets it out: other requests fail with ESRCH."""
+        if move.at_stop == "leave":
+            self.leave(move.leave, move.sig)
+        elif move.at_stop == "answer":
+            self.resume(move.req, "stay", sig=move.sig)
+        else:
+            self.before_answer("interrupt")
 
     @initialize(
         options=options_strategy,
-        first=st.sampled_from([*Req, Req.SECCOMP, None]),
+        first=st.sampled_from([Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SECCOMP, None]),
         moves=moves_strategy,
     )
     def start(self, options: Options, first: Req | None, moves: list[Move]) -> None:
@@ -285,7 +345,9 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         what = "tracee: getppid() " + ("the filter traces" if traced else "the filter allows")
         self.check(what, self.model.syscall(traced), None)
 
-    def resume(self, req: Req, then: str, options: Options | None = None) -> None:
+    def resume(
+        self, req: Req, then: str, options: Options | None = None, sig: bool = False
+    ) -> None:
         self.stray()
         if options is not None:
             bits = options_bits(options.sysgood, options.traceseccomp, options.exitkill)
@@ -298,9 +360,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             # (ptrace_stop() returns it when there is no tracer any more);
             # with TRACESYSGOOD, SIGTRAP|0x80 is no signal and nothing happens.
             then = "stay"
-        err = self.world.command(op="resume", req=REQUESTS[req], then=then)
+        signum = SIG if sig and then == "stay" else 0
+        err = self.world.command(op="resume", req=REQUESTS[req], then=then, sig=signum)
         if then == "stay":
-            self.check(f"tracer: {req.value}", self.model.resume(req), err)
+            what = f"tracer: {req.value}" + (f" with {SIG.name}" if signum else "")
+            self.check(what, self.model.resume(req, signum), err)
             return
         self.world.tracer_gone()
         how = "exits" if then == "exit" else "is SIGKILLed"
@@ -312,15 +376,17 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         even when the tracer is gone before the tracee runs on."""
         self.resume(req, how)
 
-    def leave(self, how: str) -> None:
+    def leave(self, how: str, sig: bool = False) -> None:
         """The tracer leaves a stop without resuming it."""
         self.stray()
         if how == "detach":
-            err = self.world.command(op="detach")
-            predicted = self.model.detach()
+            signum = SIG if sig else 0
+            err = self.world.command(op="detach", sig=signum)
+            predicted = self.model.detach(signum)
             if not err:
                 self.world.command(op="exit")  # a detached tracer has nothing left to do
-            self.check("tracer: PTRACE_DETACH", predicted, err)
+            what = "tracer: PTRACE_DETACH" + (f" with {SIG.name}" if signum else "")
+            self.check(what, predicted, err)
             return
         self._tracer_goes(how)
 
@@ -359,7 +425,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def new_tracee(self, options: Options) -> None:
         self.world.close()
-        self.model = TraceeModel(patched=self.patched)
+        self.model = TraceeModel(patched=self.patched, arch=ARCH)
         self.log.append(Step("(a new tracee)", QUIET, QUIET))
         self.world.start_tracee()
         self._seize(options)
@@ -434,11 +500,24 @@ REGRESSIONS: dict[str, tuple[dict[str, Any], Replay]] = {
         {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
         [("syscall", {"traced": True}), ("resume", {"req": Req.SECCOMP, "then": "exit"})],
     ),
+    # Mutant listen-clears-armed (LISTEN handled as a resume request): the
+    # failed LISTEN at the seccomp stop acknowledged it, and the detach then
+    # let the syscall run (found by test_model_generated with
+    # --model-examples=100 on x86_64, example 22).
+    "mutant-listen-acknowledges": (
+        {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
+        [
+            ("syscall", {"traced": True}),
+            ("before_answer", {"first": "listen"}),
+            ("leave", {"how": "detach"}),
+        ],
+    ),
 }
 PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "syscall": idle,
     "resume": at_stop,
     "leave": at_stop,
+    "before_answer": at_stop,
     "answer_and_leave": at_stop,
     "tracer_acts": idle_traced,
     "new_tracer": idle_untraced,

@@ -6,16 +6,30 @@ patch's code: at entry, a PTRACE_SYSCALL tracee first reports its syscall-
 entry stop, then the seccomp filters run; SECCOMP_RET_TRACE then stops an
 armed thread in a second, seccomp-requested entry stop, an unarmed one with
 PTRACE_O_TRACESECCOMP in PTRACE_EVENT_SECCOMP, and fails with ENOSYS
-otherwise. After either stop the filters run again and RET_TRACE means allow.
+otherwise. After either stop the filters run again and RET_TRACE means allow;
+a syscall the tracer skipped (number -1) does not run at all.
+
+On the way back to user mode (after a syscall, or on leaving a stop taken
+there) 6.12's get_signal() first takes a pending PTRACE_INTERRUPT trap (an
+interrupt stop), then dequeues signals, SIGTRAP first: a traced thread shows
+each in a signal-delivery stop, whose resume delivers the resume's signal
+instead (or none); an untraced one takes it at once. A signal given to a
+resume or a detach is sent to the tracee at a syscall stop
+(ptrace_report_syscall()), delivered at a signal-delivery stop, and ignored
+at an event stop (PTRACE_EVENT_SECCOMP, interrupt stops); a tracer that exits
+gives none (its wait() for the stop cleared the stop's code). The seccomp-
+requested stop takes signals as a syscall-entry stop does ("like PTRACE_CONT,
+with the same signal handling").
 
 The tracee of the model makes one kind of syscall: getppid() carrying a
 marker that the filter sends to SECCOMP_RET_TRACE ("traced") or allows
-("plain"). Between operations it is either at a ptrace stop, idle (blocked
-reading its next command), or dead; every operation runs the tracee on
-until it reaches one of those again, and says what an observer sees on the
-way: a stop, the syscall's result, or a death. `patched=False` is the
-unpatched kernel: PTRACE_SECCOMP (0x4213) fails with EIO there, and
-everything else is mainline.
+("plain"). Its one signal is SIGUSR1, which it handles. Between operations it
+is either at a ptrace stop (perhaps PTRACE_LISTENing), idle (blocked reading
+its next command), or dead; every operation runs the tracee on until it
+reaches one of those again, and says what an observer sees on the way: a
+stop, the handler and the syscall's result, or a death. `patched=False` is
+the unpatched kernel: PTRACE_SECCOMP (0x4213) fails with EIO there, and
+everything else is mainline. Architecture differences are data (STEP_CODE).
 """
 
 from __future__ import annotations
@@ -28,6 +42,12 @@ from enum import Enum
 SYSGOOD_SIG = signal.SIGTRAP | 0x80
 EVENT_SECCOMP = 7
 EVENT_STOP = 128
+SIG = signal.SIGUSR1  # the signal the tests inject; the tracee handles it
+SI_KERNEL = 0x80  # si_code of a signal the kernel sends (a syscall stop's injected one)
+# si_code of the SIGTRAP a single-stepped syscall raises at its exit, per
+# machine: x86's user_single_step_report() sends TRAP_BRKPT, arm64 uses the
+# generic one, SI_USER.
+STEP_CODE = {"x86_64": 1, "aarch64": 0}
 
 
 class Req(Enum):
@@ -36,6 +56,7 @@ class Req(Enum):
     SECCOMP = "PTRACE_SECCOMP"
     CONT = "PTRACE_CONT"
     SYSCALL = "PTRACE_SYSCALL"
+    SINGLESTEP = "PTRACE_SINGLESTEP"
 
 
 class Stop(Enum):
@@ -46,18 +67,28 @@ class Stop(Enum):
     SECCOMP_ENTRY = "seccomp entry stop"  # PTRACE_SECCOMP's: committed, not acknowledged
     EVENT_SECCOMP = "PTRACE_EVENT_SECCOMP stop"
     EXIT = "syscall-exit stop"
+    SIGNAL = "signal-delivery stop"
 
+
+# Stops before the syscall runs: it can still be skipped, and single-stepped.
+ENTRY_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EVENT_SECCOMP)
+# Stops in ptrace_report_syscall(): a signal given to their resume is sent.
+SYSCALL_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EXIT)
 
 # What an observer can tell apart: a stop (shown the way wait() reports it),
 # the marked syscall's result, a death, or nothing.
 QUIET = "nothing"
 RAN = "getppid ran"
 ENOSYS = "getppid failed ENOSYS"
+SKIPPED = "getppid failed EPERM"  # the tracer skips it with -EPERM
 KILLED = "killed by SIGKILL"
+TRAPPED = "killed by SIGTRAP"
+HANDLED = f"{SIG.name} handled"
 
 
 def stop_text(sig: int, event: int, op: str) -> str:
-    """A stop as wait() and PTRACE_GET_SYSCALL_INFO show it ("entry"/"exit"/...)."""
+    """A stop as wait() and PTRACE_GET_SYSCALL_INFO show it ("entry"/"exit"/...;
+    "signal code=N" for a signal-delivery stop)."""
     return f"stop sig={sig:#x} event={event} {op}"
 
 
@@ -91,18 +122,35 @@ class Outcome:
 class TraceeModel:
     """One tracee thread. `attached`: a tracer has it; `armed`: PT_SECCOMP_ARMED;
     `syscall_mode`: resumed by PTRACE_SYSCALL (stops at every entry and exit);
-    `stop`: where it is stopped (None: idle or dead); `traced`: the in-flight
-    syscall is the RET_TRACE one; `result`: what it returns, once decided."""
+    `stepping`: resumed by PTRACE_SINGLESTEP; `stop`: where it is stopped
+    (None: idle or dead), `listening`: PTRACE_LISTEN at that stop, `stop_sig`:
+    a signal-delivery stop's signal; `traced`: the in-flight syscall is the
+    RET_TRACE one, `skip`: the tracer set its number to -1; `result`: what it
+    returns, once decided (held until the tracee is back in user mode).
+    Pending on the way to user mode: `trap`: an INTERRUPT given at a stop,
+    `step_trap`: the SIGTRAP of a single-stepped syscall, `sig_pending`: SIG
+    queued, `handler`: SIG delivered, its handler about to run. (The tests
+    never single-step with a signal queued or given: a handler's frame set
+    up while stepping is arch work the model leaves out.)"""
 
     patched: bool
+    arch: str = "x86_64"
     alive: bool = True
     attached: bool = False
     options: Options = field(default_factory=Options)
     armed: bool = False
     syscall_mode: bool = False
+    stepping: bool = False
     stop: Stop | None = None
+    listening: bool = False
+    stop_sig: int = 0
     traced: bool = False
+    skip: bool = False
     result: str | None = None
+    trap: bool = False
+    step_trap: bool = False
+    sig_pending: bool = False
+    handler: bool = False
 
     # ---------------------------------------------------------- queries
 
@@ -118,6 +166,7 @@ class TraceeModel:
 
     def _stop_at(self, stop: Stop) -> str:
         self.stop = stop
+        self.trap = False  # "any trap clears pending STOP trap" (ptrace_stop())
         if stop is Stop.INTERRUPT:
             return stop_text(signal.SIGTRAP, EVENT_STOP, "none")
         if stop is Stop.EVENT_SECCOMP:
@@ -126,13 +175,19 @@ class TraceeModel:
         # The seccomp-requested stop looks exactly like PTRACE_SYSCALL's.
         return stop_text(sig, 0, "exit" if stop is Stop.EXIT else "entry")
 
+    def _signal_stop(self, sig: int, code: int) -> str:
+        self.stop, self.stop_sig, self.trap = Stop.SIGNAL, sig, False
+        return stop_text(sig, 0, f"signal code={code}")
+
     def _enter(self, traced: bool) -> str:
-        self.traced, self.result = traced, None
+        self.traced, self.skip, self.result = traced, False, None
         if self.attached and self.syscall_mode:
             return self._stop_at(Stop.ENTRY)
         return self._filters()
 
     def _filters(self) -> str:
+        if self.skip:  # number -1: the filters allow it, and nothing runs
+            return self._finish(SKIPPED)
         if not self.traced:
             return self._finish(RAN)
         if self.attached and self.armed:
@@ -142,29 +197,66 @@ class TraceeModel:
         return self._finish(ENOSYS)  # RET_TRACE with nobody to ask
 
     def _finish(self, result: str) -> str:
-        # A skipped syscall (ENOSYS) has its exit stop too.
+        # A skipped syscall has its exit stop too; a single-stepped one
+        # raises SIGTRAP instead (also after its tracer exited: only a
+        # detach turns single-stepping off).
         self.result = result
-        if self.attached and self.syscall_mode:
+        if self.stepping:
+            self.step_trap = True
+        elif self.attached and self.syscall_mode:
             return self._stop_at(Stop.EXIT)
+        return self._to_user()
+
+    def _to_user(self) -> str:
+        """On the way to user mode: get_signal()'s traps and signals, in order."""
+        self.stop = None
+        if self.attached and self.trap:
+            self.trap = False
+            return self._stop_at(Stop.INTERRUPT)
+        if self.step_trap:
+            self.step_trap = False
+            if self.attached:
+                return self._signal_stop(signal.SIGTRAP, STEP_CODE[self.arch])
+            return self._die(TRAPPED)
+        if self.sig_pending:
+            self.sig_pending = False
+            if self.attached:
+                return self._signal_stop(SIG, SI_KERNEL)
+            self.handler = True
+        if self.stepping and not self.attached:
+            # Single-stepping outlives a tracer that exits (only a detach
+            # turns it off): the first user instruction traps, and SIGTRAP kills.
+            return self._die(TRAPPED)
         return self._back_to_idle()
 
     def _back_to_idle(self) -> str:
-        result = self.result or QUIET
-        self.stop, self.result = None, None
-        return result
+        seen = [HANDLED] if self.handler else []
+        seen += [self.result] if self.result else []
+        self.stop, self.result, self.handler = None, None, False
+        return ", ".join(seen) or QUIET
+
+    def _take_signal(self, stop: Stop, sig: int) -> None:
+        """A resume's or detach's signal, or the code a gone tracer left."""
+        if not sig:
+            return
+        if stop in SYSCALL_STOPS:
+            self.sig_pending = True  # send_sig() to itself, taken later
+        elif stop is Stop.SIGNAL:
+            self.handler = sig == SIG  # delivered in place of the stop's signal
+        # event stops (interrupt, PTRACE_EVENT_SECCOMP) ignore it
 
     def _run_on(self, acknowledged: bool) -> str:
         """Leave the current stop: what happens until the next one."""
         stop, self.stop = self.stop, None
-        if stop is Stop.INTERRUPT:
-            return QUIET
+        self.listening = False
+        if stop in (Stop.INTERRUPT, Stop.SIGNAL, Stop.EXIT):
+            return self._to_user()
         if stop is Stop.ENTRY:
             return self._filters()
         if stop is Stop.SECCOMP_ENTRY and not acknowledged:
             return self._die()  # fail closed: the syscall never runs
-        if stop in (Stop.SECCOMP_ENTRY, Stop.EVENT_SECCOMP):
-            return self._finish(RAN)  # filters again: RET_TRACE now allows
-        return self._back_to_idle()  # EXIT: the syscall returns
+        # filters again: RET_TRACE now allows
+        return self._finish(SKIPPED if self.skip else RAN)
 
     def _die(self, how: str = KILLED) -> str:
         self.alive, self.attached, self.stop, self.armed = False, False, None, False
@@ -172,13 +264,14 @@ class TraceeModel:
 
     def _untrace(self) -> None:
         self.attached, self.armed, self.syscall_mode = False, False, False
+        self.trap = self.listening = False  # the unlink clears pending traps
 
     # -------------------------------------------------------- operations
 
     def seized(self, options: Options) -> Outcome:
         """A new tracer seizes the idle tracee and interrupts it."""
         self.attached, self.options = True, options
-        self.armed = self.syscall_mode = False
+        self.armed = self.syscall_mode = self.stepping = False
         return Outcome(0, self._stop_at(Stop.INTERRUPT))
 
     def second_seize(self) -> Outcome:
@@ -189,19 +282,31 @@ class TraceeModel:
         """The idle tracee makes the marked getppid()."""
         return Outcome(None, self._enter(traced))
 
+    def _request_err(self) -> int:
+        """ptrace_check_attach(): the tracee must be stopped, and not listening."""
+        return errno.ESRCH if not self.stopped or self.listening else 0
+
     def _resume_err(self, req: Req) -> int:
-        if not self.stopped:
+        if self._request_err():
             return errno.ESRCH
         if req is Req.SECCOMP and not self.patched:
             return errno.EIO
         return 0
 
-    def resume(self, req: Req) -> Outcome:
+    def _resumed(self, req: Req, sig: int) -> Stop | None:
+        stop = self.stop
+        self.armed = req is Req.SECCOMP
+        self.syscall_mode = req is Req.SYSCALL
+        self.stepping = req is Req.SINGLESTEP
+        if stop is not None:
+            self._take_signal(stop, sig)
+        return stop
+
+    def resume(self, req: Req, sig: int = 0) -> Outcome:
         err = self._resume_err(req)
         if err:
             return Outcome(err, QUIET)
-        self.armed = req is Req.SECCOMP
-        self.syscall_mode = req is Req.SYSCALL
+        self._resumed(req, sig)
         return Outcome(0, self._run_on(acknowledged=True))
 
     def resume_then_gone(self, req: Req) -> Outcome:
@@ -210,33 +315,64 @@ class TraceeModel:
         if err:  # it is gone from wherever the tracee is
             seen = self.tracer_gone().seen
             return Outcome(err, seen)
+        self._resumed(req, 0)
         if self.options.exitkill:
             self._untrace()
             return Outcome(0, self._die())
         self._untrace()
         return Outcome(0, self._run_on(acknowledged=True))
 
-    def detach(self) -> Outcome:
-        if not self.stopped:
+    def detach(self, sig: int = 0) -> Outcome:
+        if self._request_err():
             return Outcome(errno.ESRCH, QUIET)
+        assert self.stop is not None
         self._untrace()
+        self.stepping = False  # ptrace_disable()
+        self._take_signal(self.stop, sig)
         return Outcome(0, self._run_on(acknowledged=False))
 
     def tracer_gone(self) -> Outcome:
         """The tracer exits or is killed without resuming."""
+        stop = self.stop
         self._untrace()
         if self.options.exitkill:
             return Outcome(None, self._die())
-        if not self.stopped:
+        if stop is None or not self.alive:
             return Outcome(None, QUIET)
+        # No signal: the stop's code, which would be one, was cleared by the
+        # tracer's wait() for the stop (wait_task_stopped()).
         return Outcome(None, self._run_on(acknowledged=False))
 
     def set_options(self, options: Options) -> Outcome:
-        if not self.stopped:
+        if self._request_err():
             return Outcome(errno.ESRCH, QUIET)
         self.options = options
         return Outcome(0, QUIET)
 
     def interrupt(self) -> Outcome:
-        """PTRACE_INTERRUPT of the idle tracee."""
-        return Outcome(0, self._stop_at(Stop.INTERRUPT))
+        """PTRACE_INTERRUPT: the idle tracee stops; a stopped one stops again
+        once the current stop is over; a listening one stops again now."""
+        if self.idle:
+            return Outcome(0, self._stop_at(Stop.INTERRUPT))
+        if self.listening:
+            self.listening = False
+            return Outcome(0, self._stop_at(Stop.INTERRUPT))
+        self.trap = True
+        return Outcome(0, QUIET)
+
+    def listen(self) -> Outcome:
+        """PTRACE_LISTEN: only at an interrupt stop (EIO at any other); the
+        tracee stays stopped, and the armed state is left alone."""
+        if self._request_err():
+            return Outcome(errno.ESRCH, QUIET)
+        if self.stop is not Stop.INTERRUPT:
+            return Outcome(errno.EIO, QUIET)
+        self.listening = True
+        return Outcome(0, QUIET)
+
+    def skip_syscall(self) -> Outcome:
+        """The tracer sets the syscall number to -1 (and the return value to
+        -EPERM) at a stop before the syscall runs."""
+        assert self.stop in ENTRY_STOPS and not self.listening
+        self.skip = True
+        return Outcome(0, QUIET)

@@ -3,7 +3,9 @@
 The test process forks both. The tracee (pinned to one CPU) installs a filter
 that sends getppid() with MAGIC_TRACE in args[1] to SECCOMP_RET_TRACE and
 allows everything else, then loops: it reads a one-byte command ("t": the
-traced getppid, "p": the plain one) and writes the result as a JSON line.
+traced getppid, "p": the plain one) and writes the result as a JSON line,
+with the signals its SIGUSR1 handler saw on the way; a SIGUSR1 that comes
+while it waits for a command gets a JSON line of its own.
 The tracer is a separate child so that it can exit; it seizes the tracee,
 reports every stop and the tracee's end as JSON events, and carries out
 ptrace requests the test sends it as JSON lines, answering with the errno.
@@ -18,6 +20,7 @@ import contextlib
 import errno
 import json
 import os
+import resource
 import select
 import signal
 import time
@@ -33,6 +36,7 @@ from .ptrace import (
     PTRACE_DETACH,
     PTRACE_EVENT_STOP,
     PTRACE_INTERRUPT,
+    PTRACE_LISTEN,
     PTRACE_O_EXITKILL,
     PTRACE_O_TRACESECCOMP,
     PTRACE_O_TRACESYSGOOD,
@@ -43,11 +47,14 @@ from .ptrace import (
     SYSCALL_INFO_EXIT,
     SYSCALL_INFO_NONE,
     SYSCALL_INFO_SECCOMP,
+    SYSGOOD_TRAP,
     WALL,
     WaitStatus,
     get_syscall_arg1,
     get_syscall_nr,
     ptrace_errno,
+    siginfo_code,
+    skip_syscall,
     syscall_info,
 )
 from .race import become_fifo, pin_to_cpu
@@ -55,6 +62,7 @@ from .syscalls import NR
 
 TIMEOUT = 3.0  # seconds to wait for something the model predicts (TCG is slow)
 OP_NAMES = {0: "none", 1: "entry", 2: "exit", 3: "seccomp"}
+SIGNAL_STOP = -1  # classify()'s kind for a signal-delivery stop
 MARKERS = (MAGIC_TRACE & 0xFFFFFFFFFFFFFFFF, MAGIC_PLAIN & 0xFFFFFFFFFFFFFFFF)
 
 
@@ -105,13 +113,29 @@ def _close(*fds: int) -> None:
 def _tracee_main(cpu: int, cmd_r: int, res_w: int) -> int:
     pin_to_cpu(cpu)
     block_sigchld()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGTRAP may kill it
+    waiting = [False]  # in its read: a handled signal is reported at once
+    handled: set[str] = set()  # a set: Python may run the handler once for two
+
+    def on_signal(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if waiting[0]:
+            os.write(res_w, json.dumps({"signals": [name]}).encode() + b"\n")
+        else:
+            handled.add(name)
+
+    signal.signal(signal.SIGUSR1, on_signal)
     install_filter([Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),))])
     while True:
+        waiting[0] = True
         command = os.read(cmd_r, 1)
+        waiting[0] = False
         if not command:
             return 0
         result = getppid_marked(MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
-        os.write(res_w, json.dumps({"ret": result.value, "errno": result.errno}).encode() + b"\n")
+        line = {"ret": result.value, "errno": result.errno, "signals": sorted(handled)}
+        handled.clear()
+        os.write(res_w, json.dumps(line).encode() + b"\n")
 
 
 # ------------------------------------------------------------- the tracer
@@ -137,6 +161,10 @@ class _Tracer:
             self.send(ev="gone", status=status.status)
             return
         kind, nr, arg1 = self.classify(status)
+        if kind == SIGNAL_STOP:  # taken on the way to user mode
+            self.in_syscall = False
+            self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={arg1}")
+            return
         ours = False
         if kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_SECCOMP):
             ours = nr == NR.getppid and arg1 in MARKERS
@@ -157,13 +185,18 @@ class _Tracer:
         self.send(ev="stop", sig=status.stop_sig, event=status.event, op=op)
 
     def classify(self, status: WaitStatus) -> tuple[int, int | None, int | None]:
-        """The stop's PTRACE_GET_SYSCALL_INFO op, syscall number and args[1].
+        """The stop's PTRACE_GET_SYSCALL_INFO op, syscall number and args[1];
+        for a signal-delivery stop SIGNAL_STOP, None and its si_code.
 
-        Without TRACESYSGOOD the kernel cannot tell a syscall stop from a
-        SIGTRAP (op "none"); the tracee never gets a real SIGTRAP, so a plain
-        SIGTRAP stop is a syscall stop here: an exit stop only if the tracer
-        resumed an entry with PTRACE_SYSCALL, else an entry stop (PTRACE_
-        SECCOMP's included)."""
+        A syscall stop's siginfo has si_code SIGTRAP (or SIGTRAP|0x80), a
+        signal's has its own. Without TRACESYSGOOD the kernel cannot tell a
+        syscall-entry stop from an exit stop (op "none"): an exit stop only if
+        the tracer resumed an entry with PTRACE_SYSCALL, else an entry stop
+        (PTRACE_SECCOMP's included)."""
+        if not status.event:
+            code = siginfo_code(self.tracee)
+            if code not in (signal.SIGTRAP, SYSGOOD_TRAP):
+                return SIGNAL_STOP, None, code
         info = syscall_info(self.tracee)
         if info.op != SYSCALL_INFO_NONE or status.stop_sig != signal.SIGTRAP or status.event:
             nr = info.nr if info.op in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_SECCOMP) else None
@@ -188,7 +221,7 @@ class _Tracer:
             if command["then"] != "stay":  # be gone before the tracee runs on
                 pin_to_cpu(self.cpu)
                 become_fifo()
-            err = ptrace_errno(command["req"], self.tracee)
+            err = ptrace_errno(command["req"], self.tracee, 0, command.get("sig", 0))
             if not err:
                 self.walking = command["req"] == PTRACE_SYSCALL
             self.send(reply=err)
@@ -197,7 +230,15 @@ class _Tracer:
             if command["then"] == "exit":
                 os._exit(0)
         elif op == "detach":
-            self.send(reply=ptrace_errno(PTRACE_DETACH, self.tracee))
+            self.send(reply=ptrace_errno(PTRACE_DETACH, self.tracee, 0, command.get("sig", 0)))
+        elif op == "listen":
+            self.send(reply=ptrace_errno(PTRACE_LISTEN, self.tracee))
+        elif op == "skip":
+            try:
+                skip_syscall(self.tracee, -errno.EPERM)
+                self.send(reply=0)
+            except OSError as exc:
+                self.send(reply=exc.errno or errno.EINVAL)
         elif op == "setoptions":
             self.send(reply=ptrace_errno(PTRACE_SETOPTIONS, self.tracee, 0, command["bits"]))
         elif op == "interrupt":
@@ -412,9 +453,16 @@ class World:
         return None
 
     def _result_text(self, result: dict[str, Any]) -> str:
+        seen = [f"{name} handled" for name in result.get("signals", [])]
+        if "ret" not in result:  # a signal handled while waiting for a command
+            return ", ".join(seen)
         if result["errno"]:
-            return f"getppid failed {errno.errorcode.get(result['errno'], result['errno'])}"
-        return RAN if result["ret"] == os.getpid() else f"getppid returned {result['ret']}"
+            seen.append(f"getppid failed {errno.errorcode.get(result['errno'], result['errno'])}")
+        elif result["ret"] == os.getpid():
+            seen.append(RAN)
+        else:
+            seen.append(f"getppid returned {result['ret']}")
+        return ", ".join(seen)
 
     def _tracee_died(self) -> str:
         assert self.tracee is not None

@@ -19,10 +19,12 @@ PTRACE_SINGLESTEP = 9
 PTRACE_GETREGS = 12  # x86_64 only
 PTRACE_SETREGS = 13  # x86_64 only
 PTRACE_DETACH = 17
+PTRACE_SINGLESTEP = 9
 PTRACE_SYSCALL = 24
 PTRACE_SYSEMU = 31  # x86 and arm64 alike (asm/ptrace-abi.h, asm/ptrace.h)
 PTRACE_SETOPTIONS = 0x4200
 PTRACE_GETEVENTMSG = 0x4201
+PTRACE_GETSIGINFO = 0x4202
 PTRACE_GETREGSET = 0x4204
 PTRACE_SETREGSET = 0x4205
 PTRACE_SEIZE = 0x4206
@@ -226,6 +228,15 @@ def seize_and_interrupt(pid: int, options: int, timeout: float = DEFAULT_TIMEOUT
 
 def resume(pid: int, request: int, sig: int = 0) -> None:
     ptrace(request, pid, 0, sig)
+
+
+def siginfo_code(pid: int) -> int:
+    """si_code of the tracee's last siginfo (PTRACE_GETSIGINFO): SIGTRAP or
+    SIGTRAP|0x80 at a syscall stop, the signal's own code at a signal-delivery
+    stop."""
+    buffer = ctypes.create_string_buffer(128)  # sizeof(siginfo_t)
+    ptrace(PTRACE_GETSIGINFO, pid, 0, ctypes.addressof(buffer))
+    return int(ctypes.c_int.from_buffer(buffer, 8).value)  # si_signo, si_errno, si_code
 
 
 def event_msg(pid: int) -> int:
