@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.core.jsonfile import write_json
+from harness.core.jsonfile import write_json, write_whole
 from harness.core.status import EXIT_INTERRUPTED, Status
 
 JSON_NAME = "bisect.json"
@@ -240,7 +240,5 @@ def write_report(report: BisectReport, results_dir: Path) -> tuple[Path, Path]:
     """bisect.json and bisect.md, each written whole or not at all."""
     json_path, markdown_path = results_dir / JSON_NAME, results_dir / MARKDOWN_NAME
     write_json(json_path, report.to_json())
-    partial = markdown_path.with_name(markdown_path.name + ".partial")
-    partial.write_text(report.markdown())
-    partial.replace(markdown_path)
+    write_whole(markdown_path, report.markdown())
     return json_path, markdown_path

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.checks.extrawarn import CompilerWarning
 from harness.checks.hygiene import CheckpatchResult, SignOff
-from harness.core.jsonfile import write_json
+from harness.core.jsonfile import write_json, write_whole
 from harness.core.status import Status, worst
 
 JSON_NAME = "check-series.json"
@@ -314,7 +314,5 @@ def write_report(report: SeriesReport, results_dir: Path) -> tuple[Path, Path]:
     """check-series.json and check-series.md, each written whole or not at all."""
     json_path, markdown_path = results_dir / JSON_NAME, results_dir / MARKDOWN_NAME
     write_json(json_path, report.to_json())
-    partial = markdown_path.with_name(markdown_path.name + ".partial")
-    partial.write_text(report.markdown())
-    partial.replace(markdown_path)
+    write_whole(markdown_path, report.markdown())
     return json_path, markdown_path

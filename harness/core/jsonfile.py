@@ -1,4 +1,4 @@
-"""JSON files the harness writes whole or not at all, and reads forgivingly."""
+"""JSON (and report) files the harness writes whole or not at all, and reads forgivingly."""
 
 from __future__ import annotations
 
@@ -19,7 +19,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def write_json(path: Path, data: object) -> None:
-    """Write through a temporary file, so a reader never sees half of it.
+    """Write through a temporary file, so a reader never sees half of it."""
+    write_whole(path, json.dumps(data, indent=2))
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` through a temporary file, so a reader never sees half of it.
 
     The temporary name is unique: two threads may write the same file.
     """
@@ -27,7 +32,7 @@ def write_json(path: Path, data: object) -> None:
     partial = Path(name)
     try:
         with os.fdopen(fd, "w") as stream:
-            stream.write(json.dumps(data, indent=2))
+            stream.write(text)
         partial.chmod(0o644)  # mkstemp makes it 0600; these files are for everyone
         partial.replace(path)
     except BaseException:
