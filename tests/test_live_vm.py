@@ -25,7 +25,7 @@ from harness.live import session as livetest
 from harness.live import state as live_state
 from harness.live import vm as live
 from harness.vm import initramfs
-from harness.vm.boot import BootEnd
+from harness.vm.boot import USERSPACE_UP, BootEnd
 from harness.vm.cpio import CpioWriter, member_names
 from harness.vm.initramfs import GUEST_DIR
 from harness.vm.records import parse_records
@@ -440,3 +440,24 @@ def test_a_live_boot_with_no_ssh_in_time_is_a_boot_timeout(
         live.wait_until_ready(stand_in, timeout=0.3, expected_uts="#1 SMP")
     assert failure.value.status is Status.BOOT_TIMEOUT
     assert "no SSH after 0 s" in str(failure.value)
+
+
+def test_a_report_while_the_live_vm_came_up_fails_its_boot(
+    stand_in: live_state.LiveVM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """test --live judges only the console of its own run, so a WARNING printed while
+    the VM booted must fail `boot --ssh`, or no status would ever show it."""
+    monkeypatch.setattr(live, "connect", lambda vm, timeout: paramiko.SSHClient())
+    up = (
+        BANNER + "HARNESS: userspace up: 6.12.117 #1 SMP\n"
+        "HARNESS: live: sshd exit status 0\nHARNESS: live: pytest ready\n"
+    )
+    stand_in.console_log.write_text(up)
+    assert live.wait_until_ready(stand_in, timeout=5.0, expected_uts="#1 SMP") >= 0
+    warning = (Path(__file__).parent / "data/console-x86_64-lkdtm-warning.log").read_text()
+    recorded = USERSPACE_UP.search(warning)  # the recorded boot's own kernel
+    assert recorded is not None
+    stand_in.console_log.write_text(warning + up)
+    with pytest.raises(live.BootFailed) as failure:
+        live.wait_until_ready(stand_in, timeout=5.0, expected_uts=recorded["version"].strip())
+    assert failure.value.status is Status.KERNEL_WARNING

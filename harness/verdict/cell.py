@@ -36,7 +36,7 @@ from harness.core.vocabulary import Outcome
 from harness.kernel import selftests
 from harness.results.model import StageState
 from harness.verdict.judge import Judgement
-from harness.verdict.reports import fail_reported_tests, kernel_verdict
+from harness.verdict.reports import KernelVerdict, fail_reported_tests, kernel_verdict
 from harness.vm.boot import KERNEL_BANNER, BootEnd
 from harness.vm.kernellog import KernelReport, find_reports
 from harness.vm.records import GuestRun, TestResult
@@ -101,11 +101,7 @@ def decide(evidence: GuestEvidence, judge: Judge) -> Verdict:
         guest.results.append(
             GuestRun.unfinished(guest.running, evidence.detail or evidence.end.value)
         )
-    kernel = kernel_verdict(verdict.reports, evidence.tainted)
-    panicked = evidence.end is BootEnd.PANIC or (
-        kernel is not None and kernel.status is Status.KERNEL_PANIC
-    )
-    panic_reason = kernel.reason if panicked and kernel else "kernel panic: see console.log"
+    kernel, panicked, panic_reason = _kernel_reports(evidence, verdict)
     if not evidence.reached_userspace:
         _never_booted(evidence, verdict, panicked, panic_reason)
     else:
@@ -131,16 +127,17 @@ def decide_boot(evidence: GuestEvidence) -> Verdict:
     live VM comes up. The rules are decide's for a guest that never reached
     userspace, ran another kernel, panicked or timed out."""
     verdict = Verdict(reports=find_reports(evidence.console))
-    kernel = kernel_verdict(verdict.reports, evidence.tainted)
-    panicked = evidence.end is BootEnd.PANIC or (
-        kernel is not None and kernel.status is Status.KERNEL_PANIC
-    )
-    panic_reason = kernel.reason if panicked and kernel else "kernel panic: see console.log"
+    kernel, panicked, panic_reason = _kernel_reports(evidence, verdict)
     if not evidence.reached_userspace:
         _never_booted(evidence, verdict, panicked, panic_reason)
         return verdict
     verdict.boot.state = StageState.PASS
     _check_kernel(evidence, verdict)
+    # test --live judges only the console of its own run: a report printed while
+    # the live VM came up is judged here, or nowhere.
+    if kernel is not None and kernel.status is not Status.KERNEL_PANIC:
+        verdict.boot.fail(kernel.reason)
+        verdict.fail(kernel.status, f"boot: {kernel.reason}")
     if panicked:
         verdict.boot.fail("kernel panic")
         verdict.fail(Status.KERNEL_PANIC, f"boot: {panic_reason}")
@@ -151,6 +148,19 @@ def decide_boot(evidence: GuestEvidence) -> Verdict:
         verdict.boot.fail(evidence.detail or evidence.end.value)
         verdict.fail(Status.BOOT_TIMEOUT, f"boot: {verdict.boot.message}")
     return verdict
+
+
+def _kernel_reports(
+    evidence: GuestEvidence, verdict: Verdict
+) -> tuple[KernelVerdict | None, bool, str]:
+    """What the console's reports and the taint make of a run, whether it panicked, and
+    the panic's reason."""
+    kernel = kernel_verdict(verdict.reports, evidence.tainted)
+    panicked = evidence.end is BootEnd.PANIC or (
+        kernel is not None and kernel.status is Status.KERNEL_PANIC
+    )
+    panic_reason = kernel.reason if panicked and kernel else "kernel panic: see console.log"
+    return kernel, panicked, panic_reason
 
 
 def _never_booted(
