@@ -102,8 +102,10 @@ class PrefixTree:
             try:
                 revert_patch(patch, self.path)
             except PatchError as failure:
-                raise InfraError(f"cannot take {patch.name} back off {self.path}: {failure}",
-                                 excerpt=failure.excerpt) from None  # fmt: skip
+                raise InfraError(
+                    f"cannot take {patch.name} back off {self.path}: {failure}",
+                    excerpt=failure.excerpt,
+                ) from None
             self.kconfig_changed |= touches_kconfig(patch.touched_files())
             self.at -= 1
 
@@ -157,8 +159,11 @@ class Bisector:
                     self.report.probes.append(probe)
                     self.progress.line(probe.line())
                     return self.finish()
-                verdict: Verdict = "skip" if probe.verdict == "skip" else (
-                    "good" if probe.verdict == "good" else "bad")  # fmt: skip
+                verdict: Verdict = (
+                    "skip"
+                    if probe.verdict == "skip"
+                    else ("good" if probe.verdict == "good" else "bad")
+                )
                 search.mark(prefix, verdict)
                 probe.planned = probe.step + search.left()
                 self.report.probes.append(probe)
@@ -198,9 +203,12 @@ class Bisector:
         report.result, report.culprit, report.last_good = CULPRIT, first, search.good
         bad, good = report.probe_at(first), report.probe_at(search.good)
         report.evidence = gather(
-            self.config.results_dir, self.cells.get(first), bad.boot_dir if bad else "",
-            good.boot_dir if good else "", self.build_errors.get(first, ""),
-        )  # fmt: skip
+            self.config.results_dir,
+            self.cells.get(first),
+            bad.boot_dir if bad else "",
+            good.boot_dir if good else "",
+            self.build_errors.get(first, ""),
+        )
 
     def _name(self, prefix: int) -> str:
         return self.report.name_of(prefix)
@@ -246,13 +254,28 @@ class Bisector:
         try:
             if self.tree.kconfig_changed:
                 with self.progress.stage(label, "config"):
-                    build.configure(self.arch, self.tree.path, build_dir, merged,
-                                    self.prepared.index, log, work.ccache)  # fmt: skip
+                    build.configure(
+                        self.arch,
+                        self.tree.path,
+                        build_dir,
+                        merged,
+                        self.prepared.index,
+                        log,
+                        work.ccache,
+                    )
                 self.tree.kconfig_changed = False
             with self.progress.stage(label, "build") as meter:
-                metered_build(self.arch, self.tree.path, build_dir, merged.digest(),
-                              self.config.jobs, log, work, meter,
-                              self.config.build_timeout)  # fmt: skip
+                metered_build(
+                    self.arch,
+                    self.tree.path,
+                    build_dir,
+                    merged.digest(),
+                    self.config.jobs,
+                    log,
+                    work,
+                    meter,
+                    self.config.build_timeout,
+                )
         except StageFailure:
             self.tree.kconfig_changed = True  # configure again: a half-made .config may be left
             raise

@@ -43,12 +43,20 @@ def test_window(console: str, nodeid: str) -> str:
     """The console lines from the test's `harness: test-start` to its `test-end`; "" when
     the console never names it."""
     lines = console.splitlines()
-    start = next((i for i, line in enumerate(lines)
-                  if line.rstrip().endswith(f"harness: test-start {nodeid}")), None)  # fmt: skip
+    start = next(
+        (
+            i
+            for i, line in enumerate(lines)
+            if line.rstrip().endswith(f"harness: test-start {nodeid}")
+        ),
+        None,
+    )
     if start is None:
         return ""
-    end = next((i for i in range(start, len(lines))
-                if f"harness: test-end {nodeid} " in lines[i]), len(lines) - 1)  # fmt: skip
+    end = next(
+        (i for i in range(start, len(lines)) if f"harness: test-end {nodeid} " in lines[i]),
+        len(lines) - 1,
+    )
     return clip_lines("\n".join(lines[start : end + 1]), EXCERPT_LINES)
 
 
@@ -95,8 +103,9 @@ def gather(
     elif test:
         result = next((r for r in bad.results if r.nodeid == test), None)
         evidence.failure_title = f"{test} at first bad"
-        evidence.failure = clip_lines(result.message if result and result.message
-                                      else "(no failure text)")  # fmt: skip
+        evidence.failure = clip_lines(
+            result.message if result and result.message else "(no failure text)"
+        )
     if test and (window := test_window(console_bad, test)):
         evidence.console_title = f"during {test}"
         evidence.console_bad = window

@@ -75,12 +75,19 @@ class Probe:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "step": self.step, "prefix": self.prefix, "name": self.name, "commit": self.commit,
-            "verdict": self.verdict, "status": self.status.label, "reason": self.reason,
+            "step": self.step,
+            "prefix": self.prefix,
+            "name": self.name,
+            "commit": self.commit,
+            "verdict": self.verdict,
+            "status": self.status.label,
+            "reason": self.reason,
             "departures": [d.to_json() for d in self.departures],
-            "seconds": round(self.seconds, 1), "build_log": self.build_log,
-            "boot_dir": self.boot_dir, "line": self.line(),
-        }  # fmt: skip
+            "seconds": round(self.seconds, 1),
+            "build_log": self.build_log,
+            "boot_dir": self.boot_dir,
+            "line": self.line(),
+        }
 
 
 @dataclass
@@ -95,10 +102,12 @@ class Evidence:
 
     def to_json(self) -> dict[str, str]:
         return {
-            "failure_title": self.failure_title, "failure": self.failure,
-            "console_title": self.console_title, "console_first_bad": self.console_bad,
+            "failure_title": self.failure_title,
+            "failure": self.failure,
+            "console_title": self.console_title,
+            "console_first_bad": self.console_bad,
             "console_last_good": self.console_good,
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -147,8 +156,7 @@ class BisectReport:
         if self.result == NO_DEPARTURE:
             return f"no departure: the whole range behaves ({self.arch}), {timing}"
         if self.result == BASE_DEPARTS:
-            return (f"the base (no patches) departs already: nothing in the range to blame, "
-                    f"{timing}")  # fmt: skip
+            return f"the base (no patches) departs already: nothing in the range to blame, {timing}"
         if self.result == UNDECIDED:
             names = ", ".join(self.name_of(k) for k in self.candidates)
             return f"undecided: the first bad is one of {names} (skipped ones between), {timing}"
@@ -171,31 +179,46 @@ class BisectReport:
             if evidence.failure:
                 out += [f"--- {evidence.failure_title}", evidence.failure]
             if evidence.console_bad:
-                out += [f"--- console at first bad, {evidence.console_title}",
-                        evidence.console_bad]  # fmt: skip
+                out += [f"--- console at first bad, {evidence.console_title}", evidence.console_bad]
             if evidence.console_good:
-                out += [f"--- console at last good, {evidence.console_title}",
-                        evidence.console_good]  # fmt: skip
+                out += [
+                    f"--- console at last good, {evidence.console_title}",
+                    evidence.console_good,
+                ]
         return out
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "mode": self.mode, "series": self.series, "series_hash": self.series_hash,
-            "kernel_version": self.kernel, "arch": self.arch, "predicate": self.predicate,
-            "selection": self.selection, "expectations": self.expectations,
-            "patches": self.patches, "result": self.result, "exit_code": self.exit_code(),
-            "culprit": None if self.culprit is None else {
-                "prefix": self.culprit, "name": self.name_of(self.culprit),
+            "mode": self.mode,
+            "series": self.series,
+            "series_hash": self.series_hash,
+            "kernel_version": self.kernel,
+            "arch": self.arch,
+            "predicate": self.predicate,
+            "selection": self.selection,
+            "expectations": self.expectations,
+            "patches": self.patches,
+            "result": self.result,
+            "exit_code": self.exit_code(),
+            "culprit": None
+            if self.culprit is None
+            else {
+                "prefix": self.culprit,
+                "name": self.name_of(self.culprit),
                 "commit": (p.commit if (p := self.probe_at(self.culprit)) else ""),
             },
-            "last_good": None if self.last_good is None else {
-                "prefix": self.last_good, "name": self.name_of(self.last_good),
+            "last_good": None
+            if self.last_good is None
+            else {
+                "prefix": self.last_good,
+                "name": self.name_of(self.last_good),
             },
             "candidates": [self.name_of(k) for k in self.candidates],
             "evidence": None if self.evidence is None else self.evidence.to_json(),
             "steps": [probe.to_json() for probe in self.probes],
-            "seconds": round(self.seconds, 1), "line": self.verdict_line(),
-        }  # fmt: skip
+            "seconds": round(self.seconds, 1),
+            "line": self.verdict_line(),
+        }
 
     def markdown(self) -> str:
         judged = f"`{self.expectations}`" if self.expectations else "no expectations file"
@@ -230,8 +253,9 @@ class BisectReport:
                     out += [f"### {title}", "", "```", text, "```", ""]
         out += ["", "## Logs", ""]
         for probe in self.probes:
-            logs = [log for log in (probe.build_log, probe.boot_dir and f"{probe.boot_dir}/")
-                    if log]  # fmt: skip
+            logs = [
+                log for log in (probe.build_log, probe.boot_dir and f"{probe.boot_dir}/") if log
+            ]
             out.append(f"- {probe.label()}: {', '.join(logs) or 'none'}")
         return "\n".join(out).rstrip("\n") + "\n"
 

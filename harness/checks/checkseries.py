@@ -182,13 +182,23 @@ class SeriesChecker:
                 self.configured.discard(arch.name)
                 merged = self.prepared.merged[arch.name]
                 with self.progress.stage(label, "config"):
-                    build.configure(arch, self.tree, build_dir, merged, self.prepared.index, log,
-                                    work.ccache)  # fmt: skip
+                    build.configure(
+                        arch, self.tree, build_dir, merged, self.prepared.index, log, work.ccache
+                    )
                 self.configured.add(arch.name)
             digest = self.prepared.merged[arch.name].digest()
             with self.progress.stage(label, "build") as meter:
-                outputs = metered_build(arch, self.tree, build_dir, digest, self.config.jobs, log,
-                                        work, meter, self.config.build_timeout)  # fmt: skip
+                outputs = metered_build(
+                    arch,
+                    self.tree,
+                    build_dir,
+                    digest,
+                    self.config.jobs,
+                    log,
+                    work,
+                    meter,
+                    self.config.build_timeout,
+                )
             step.state, step.build_seconds = "built", outputs.seconds
         except StageFailure as failure:
             step.fail(failure.status, self._headline(failure, build_dir))
@@ -226,9 +236,14 @@ class SeriesChecker:
             try:
                 with self.progress.stage(self._label(arch, number), stage):
                     step.warnings = compile_with_extra_warnings(
-                        arch, self.tree, build_dir, step.w1_sources, self.config.jobs, log,
+                        arch,
+                        self.tree,
+                        build_dir,
+                        step.w1_sources,
+                        self.config.jobs,
+                        log,
                         self.config.work.ccache,
-                    )  # fmt: skip
+                    )
             except StageFailure as failure:
                 # The normal build passed, so this is the harness's or the host's doing.
                 step.fail(Status.INFRA, self._headline(failure, build_dir))

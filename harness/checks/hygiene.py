@@ -64,9 +64,14 @@ def parse_checkpatch(output: str) -> CheckpatchResult | None:
 def run_checkpatch(tree: Path, patch: Path, log_path: Path) -> CheckpatchResult:
     """`checkpatch.pl --strict` of `tree` on one patch file, run from the top of the tree."""
     command = [
-        "perl", str(tree / CHECKPATCH), "--strict", "--show-types", "--color=never",
-        f"--root={tree}", str(patch.resolve()),
-    ]  # fmt: skip
+        "perl",
+        str(tree / CHECKPATCH),
+        "--strict",
+        "--show-types",
+        "--color=never",
+        f"--root={tree}",
+        str(patch.resolve()),
+    ]
     log_path.unlink(missing_ok=True)
     result = run_logged(command, log_path, cwd=tree)
     parsed = parse_checkpatch(result.output)

@@ -63,9 +63,13 @@ def verdict_of(cell: Cell, directory: str) -> BootVerdict:
     """The prefix's verdict from its cell, once the matrix has classified and judged it."""
     booted = cell.stages["boot"].state is not StageState.NOT_RUN
     return BootVerdict(
-        judged_as=cell.variant, booted=booted, status=cell.status, reason=cell.reason,
-        departures=departures_of(cell) if booted else [], directory=directory,
-    )  # fmt: skip
+        judged_as=cell.variant,
+        booted=booted,
+        status=cell.status,
+        reason=cell.reason,
+        departures=departures_of(cell) if booted else [],
+        directory=directory,
+    )
 
 
 def not_booted(number: int, reason: str) -> BootVerdict:

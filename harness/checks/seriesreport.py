@@ -45,10 +45,14 @@ class BootVerdict:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "judged_as": self.judged_as, "booted": self.booted, "status": self.status.label,
-            "reason": self.reason, "departures": self.departures, "dir": self.directory,
+            "judged_as": self.judged_as,
+            "booted": self.booted,
+            "status": self.status.label,
+            "reason": self.reason,
+            "departures": self.departures,
+            "dir": self.directory,
             "line": self.text(),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -92,8 +96,11 @@ class Step:
 
 
 def _builds(steps: dict[str, Step]) -> str:
-    built = [f"{arch} ({step.build_seconds:.0f} s)" for arch, step in steps.items()
-             if step.state == "built"]  # fmt: skip
+    built = [
+        f"{arch} ({step.build_seconds:.0f} s)"
+        for arch, step in steps.items()
+        if step.state == "built"
+    ]
     parts = ["builds " + " ".join(built)] if built else []
     for arch, step in steps.items():
         if step.state == "failed":
@@ -151,8 +158,9 @@ class PatchCheck:
         else:
             parts += ["applies", _builds(self.steps)]
         parts.append(f"checkpatch {self.checkpatch.counts()}")
-        parts.append(f"NOT SIGNED OFF: {problem}" if (problem := self.signoff.problem())
-                     else "signed-off")  # fmt: skip
+        parts.append(
+            f"NOT SIGNED OFF: {problem}" if (problem := self.signoff.problem()) else "signed-off"
+        )
         if self.applies:
             parts += [self._w1(), _boots(self.steps)]
         return f"{self.name}: " + ", ".join(part for part in parts if part)
@@ -208,8 +216,10 @@ class SeriesReport:
     expectations: str | None = None  # the file it was judged by, None without one
 
     def status(self) -> Status:
-        return worst([status for step in self.base.values() for status in step.statuses()]
-                     + [patch.status() for patch in self.patches])  # fmt: skip
+        return worst(
+            [status for step in self.base.values() for status in step.statuses()]
+            + [patch.status() for patch in self.patches]
+        )
 
     def base_line(self) -> str:
         boots = _boots(self.base)
@@ -265,8 +275,9 @@ class SeriesReport:
         for arch, step in self.base.items():
             out.append(f"- base {arch}: {', '.join(_logs(step))}")
         for patch in self.patches:
-            logs = [patch.checkpatch_log] + [log for step in patch.steps.values()
-                                             for log in _logs(step)]  # fmt: skip
+            logs = [patch.checkpatch_log] + [
+                log for step in patch.steps.values() for log in _logs(step)
+            ]
             out.append(f"- {patch.name}: {', '.join(logs)}")
         return "\n".join(out) + "\n"
 
@@ -283,8 +294,11 @@ class SeriesReport:
         if problem := patch.signoff.problem():
             items.append(f"- sign-off: {problem}")
         items += [f"- {arch} W=1: `{w.describe()}`" for arch, w in patch.new_warnings()]
-        items += [f"- {arch}: {step.message} ({step.log})"
-                  for arch, step in patch.steps.items() if step.state == "failed"]  # fmt: skip
+        items += [
+            f"- {arch}: {step.message} ({step.log})"
+            for arch, step in patch.steps.items()
+            if step.state == "failed"
+        ]
         if patch.applies is False:
             items.append(f"- does not apply: {patch.apply_message}")
         items += _boot_problems(patch.steps)
@@ -305,8 +319,10 @@ def _boot_problems(steps: dict[str, Step]) -> list[str]:
         boot = step.boot
         if boot is not None and boot.status is not Status.PASS:
             where = f"{boot.directory}/console.log" if boot.booted else f"{boot.directory}/"
-            problems.append(f"- {arch} boot, judged by the {boot.judged_as} expectations: "
-                            f"{boot.reason} ({where})")  # fmt: skip
+            problems.append(
+                f"- {arch} boot, judged by the {boot.judged_as} expectations: "
+                f"{boot.reason} ({where})"
+            )
     return problems
 
 

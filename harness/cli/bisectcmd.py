@@ -32,21 +32,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_matrix_options(parser, ["x86_64"], variants=False)
     group = parser.add_argument_group("bisect")
     group.add_argument(
-        "--predicate", choices=PREDICATES, default="tests",
+        "--predicate",
+        choices=PREDICATES,
+        default="tests",
         help="how far each step goes: build (a build failure departs), boot (also a boot "
         "failure or kernel report), tests (also a guest test's departure; default)",
-    )  # fmt: skip
-    group.add_argument("--good", metavar="REV",
-                       help="git mode: a commit of the --source git tree that behaves")  # fmt: skip
-    group.add_argument("--bad", metavar="REV",
-                       help="git mode: a later commit that departs (default: HEAD)")  # fmt: skip
+    )
+    group.add_argument(
+        "--good", metavar="REV", help="git mode: a commit of the --source git tree that behaves"
+    )
+    group.add_argument(
+        "--bad", metavar="REV", help="git mode: a later commit that departs (default: HEAD)"
+    )
     add_guest_options(parser, ktap_option=False)
     parser.set_defaults(handler=cmd_bisect)
 
 
 def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        ["git", "-C", str(tree), *args], capture_output=True, text=True, check=False
+    )
 
 
 def git_range(args: argparse.Namespace) -> str | None:
@@ -57,8 +62,10 @@ def git_range(args: argparse.Namespace) -> str | None:
     if args.good is None:
         raise BadInput("--bad needs --good: the commit the range starts from, which behaves")
     if args.series or args.mbox or args.commits:
-        raise BadInput("--good/--bad bisect the --source git tree's commits: leave out "
-                       "--series, --mbox and --commits")  # fmt: skip
+        raise BadInput(
+            "--good/--bad bisect the --source git tree's commits: leave out "
+            "--series, --mbox and --commits"
+        )
     if args.source is None or _git(args.source, "rev-parse", "--git-dir").returncode != 0:
         raise BadInput("--good/--bad: --source must be a git checkout of the kernel")
     bad = args.bad or "HEAD"
@@ -69,8 +76,10 @@ def git_range(args: argparse.Namespace) -> str | None:
         raise BadInput(f"--good {args.good} is not an ancestor of --bad {bad}")
     merges = _git(args.source, "rev-list", "--merges", f"{args.good}..{bad}").stdout.split()
     if merges:
-        raise BadInput(f"{args.good}..{bad} holds {len(merges)} merge commit(s), e.g. "
-                       f"{merges[0][:12]}; bisect a linear range")  # fmt: skip
+        raise BadInput(
+            f"{args.good}..{bad} holds {len(merges)} merge commit(s), e.g. "
+            f"{merges[0][:12]}; bisect a linear range"
+        )
     return f"{args.good}..{bad}"
 
 
@@ -113,10 +122,13 @@ def cmd_bisect(args: argparse.Namespace) -> int:
         report = BisectReport(
             mode="git" if git else "series",
             series=config.commits if git and config.commits else series.name,
-            series_hash=series.content_hash(), kernel=prepared.source.kernel_version,
-            arch=arch, predicate=args.predicate, patches=[p.name for p in series.patches],
+            series_hash=series.content_hash(),
+            kernel=prepared.source.kernel_version,
+            arch=arch,
+            predicate=args.predicate,
+            patches=[p.name for p in series.patches],
             selection=args.keyword or "",
-        )  # fmt: skip
+        )
         if args.predicate != "build" and config.expectations.path is not None:
             report.expectations = str(config.expectations.path.resolve())
         progress.line(
@@ -124,8 +136,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
             f"{report.series} ({len(series.patches)} {'commits' if git else 'patches'}) on "
             f"{arch}, predicate {args.predicate}; results: {config.results_dir}"
         )
-        bisector = Bisector(config, prepared, progress, report, git=git,
-                            commits=commits_of(series) if git else None)  # fmt: skip
+        bisector = Bisector(
+            config, prepared, progress, report, git=git, commits=commits_of(series) if git else None
+        )
         result = bisector.run()
     for probe in result.probes:
         print(probe.line())

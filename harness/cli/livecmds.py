@@ -70,18 +70,25 @@ def live_test(args: argparse.Namespace) -> int:
 
 
 def _run_live_vm(
-    vm: LiveVM, args: argparse.Namespace, config: RunConfig, results: Path,
-    pytest_args: list[str], progress: Progress,
-) -> LiveOutcome:  # fmt: skip
+    vm: LiveVM,
+    args: argparse.Namespace,
+    config: RunConfig,
+    results: Path,
+    pytest_args: list[str],
+    progress: Progress,
+) -> LiveOutcome:
     from harness.live import session as livetest
 
     factor = ACCEL_TIME_FACTOR[vm.accel] * config.timeout_factor
     run = livetest.LiveRun(
-        vm=vm, guest_tests=args.guest_tests.resolve(), pytest_args=pytest_args,
+        vm=vm,
+        guest_tests=args.guest_tests.resolve(),
+        pytest_args=pytest_args,
         cell_dir=results / f"{vm.arch}-{vm.variant}",
-        test_timeout=config.timeouts.test * factor, run_timeout=config.timeouts.run * factor,
+        test_timeout=config.timeouts.test * factor,
+        run_timeout=config.timeouts.run * factor,
         expectations=config.expectations,
-    )  # fmt: skip
+    )
     outcome = livetest.run_live(run, progress)
     progress.line(livetest.summary_line(vm.cell, outcome))
     if outcome.status is not Status.PASS:
@@ -124,19 +131,26 @@ def cmd_boot(args: argparse.Namespace) -> int:
             cmdline.append("nokaslr")  # symbols at vmlinux's addresses
             print(_gdb_hint(arch, build_dir / "vmlinux", gdb_port, args.gdb_wait), file=sys.stderr)
         if args.ssh:
-            return _boot_live(config, arch, variant, build_dir, image, accel, cmdline, gdb_port,
-                              args.ssh_port)  # fmt: skip
+            return _boot_live(
+                config, arch, variant, build_dir, image, accel, cmdline, gdb_port, args.ssh_port
+            )
         base = initramfs.build_base(
             arch, config.work.initramfs, config.work.initramfs / "build.log"
         )
         initrd = config.work.initramfs / f"initrd-{arch.name}-interactive.cpio"
         initramfs.assemble(base, config.guest_tests, [], initrd)
         setup = qemu.QemuSetup(
-            arch=arch, kernel=image, initrd=initrd, results=initrd.with_suffix(".results"),
-            selftests=initrd.with_suffix(".tap"), accel=accel,
-            cmdline_extra=["harness.shell", *cmdline], qemu_extra=config.qemu_args,
-            gdb_port=gdb_port, gdb_wait=args.gdb_wait,
-        )  # fmt: skip
+            arch=arch,
+            kernel=image,
+            initrd=initrd,
+            results=initrd.with_suffix(".results"),
+            selftests=initrd.with_suffix(".tap"),
+            accel=accel,
+            cmdline_extra=["harness.shell", *cmdline],
+            qemu_extra=config.qemu_args,
+            gdb_port=gdb_port,
+            gdb_wait=args.gdb_wait,
+        )
     command = qemu.qemu_command(setup)
     print(f"$ {shlex.join(command)}", file=sys.stderr)
     os.execvp(command[0], command)
@@ -161,9 +175,10 @@ def _gdb_hint(arch: ArchSpec, vmlinux: Path, port: int, wait: bool) -> str:
     binary, package = arch.gdb
     lines = [
         f"harness: gdb stub on 127.0.0.1:{port}"
-        + (" (the CPUs wait for gdb's 'continue')" if wait else "") + "; debug with:",
+        + (" (the CPUs wait for gdb's 'continue')" if wait else "")
+        + "; debug with:",
         f"  {shlex.join([binary, str(vmlinux), '-ex', f'target remote 127.0.0.1:{port}'])}",
-    ]  # fmt: skip
+    ]
     if not vmlinux.is_file():
         lines.append(f"harness: note: {vmlinux} is missing; rebuild the cell to get symbols")
     if shutil.which(binary) is None:
@@ -181,31 +196,51 @@ def _already_live(work: WorkDir, arch: str, variant: str) -> bool:
     if vm is None:
         return False
     live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
-    print(f"harness: a live VM for {vm.cell} already runs (QEMU pid {vm.pid}); log in with: "
-          f"{live.login_hint(vm)}", file=sys.stderr)  # fmt: skip
+    print(
+        f"harness: a live VM for {vm.cell} already runs (QEMU pid {vm.pid}); log in with: "
+        f"{live.login_hint(vm)}",
+        file=sys.stderr,
+    )
     return True
 
 
 def _boot_live(
-    config: RunConfig, arch: ArchSpec, variant: Variant, build_dir: Path, image: Path,
-    accel: Accel, cmdline: list[str], gdb_port: int | None, ssh_port: int | None,
-) -> int:  # fmt: skip
+    config: RunConfig,
+    arch: ArchSpec,
+    variant: Variant,
+    build_dir: Path,
+    image: Path,
+    accel: Accel,
+    cmdline: list[str],
+    gdb_port: int | None,
+    ssh_port: int | None,
+) -> int:
     from harness.kernel import build
     from harness.live import vm as live
 
     factor = ACCEL_TIME_FACTOR[accel] * config.timeout_factor
     spec = live.LiveBoot(
-        arch=arch, variant=variant, work=config.work, kernel=image, build_dir=build_dir,
+        arch=arch,
+        variant=variant,
+        work=config.work,
+        kernel=image,
+        build_dir=build_dir,
         build_key=read_json(build_dir / keys.BUILD_STAMP).get("key"),
-        uts_version=build.built_uts_version(build_dir), accel=accel,
-        guest_tests=config.guest_tests.resolve(), boot_timeout=config.timeouts.boot * factor,
-        ssh_port=ssh_port, gdb_port=gdb_port, cmdline=tuple(cmdline),
+        uts_version=build.built_uts_version(build_dir),
+        accel=accel,
+        guest_tests=config.guest_tests.resolve(),
+        boot_timeout=config.timeouts.boot * factor,
+        ssh_port=ssh_port,
+        gdb_port=gdb_port,
+        cmdline=tuple(cmdline),
         qemu_args=tuple(config.qemu_args),
-    )  # fmt: skip
+    )
     progress = Progress()
     vm = live.boot(spec, progress.line)
-    progress.line(f"{vm.cell}: live VM up, SSH answered after {time.time() - vm.started:.1f} s "
-                  f"(console: {vm.console_log}); log in with:")  # fmt: skip
+    progress.line(
+        f"{vm.cell}: live VM up, SSH answered after {time.time() - vm.started:.1f} s "
+        f"(console: {vm.console_log}); log in with:"
+    )
     print(live.login_hint(vm), flush=True)
     progress.line(
         f"run the guest tests there with 'harness test --live --arch {arch.name} --variant "

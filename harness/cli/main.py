@@ -212,9 +212,11 @@ EXTRA_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="harness", description=DESCRIPTION, epilog=EPILOG,
+        prog="harness",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every command run")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (handler, help_text, guest, default_arches) in COMMANDS.items():
@@ -231,12 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_matrix_options(check_parser, list(ARCHES), variants=False)
     check_parser.add_argument(
-        "--boot", action="store_true",
+        "--boot",
+        action="store_true",
         help="also boot every prefix that builds in QEMU and run the guest tests, judged by "
         "the expectations: the base by its baseline entries, each prefix by both (a test "
         "may stand where baseline or patched puts it, never fail); "
         "the guest options below apply only with --boot",
-    )  # fmt: skip
+    )
     add_guest_options(check_parser, ktap_option=False)
     check_parser.set_defaults(handler=cmd_check_series)
     bisectcmd.add_parser(sub)
@@ -255,8 +258,9 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s"
+    )
     # A closed terminal (SIGHUP) stops a run as Ctrl-C and SIGTERM do: children stopped,
     # exit 130.
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -307,6 +311,9 @@ def _report_bug(args: argparse.Namespace, error: Exception) -> int:
             stream.write(text)
         saved = Path(name)
     message = " ".join(str(error).split("\n", 1)[0].split())
-    print(f"harness: infra: {type(error).__name__}{': ' if message else ''}{message} "
-          f"(a bug of the harness; traceback in {saved})", file=sys.stderr)  # fmt: skip
+    print(
+        f"harness: infra: {type(error).__name__}{': ' if message else ''}{message} "
+        f"(a bug of the harness; traceback in {saved})",
+        file=sys.stderr,
+    )
     return Status.INFRA.exit_code

@@ -37,12 +37,16 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
     status = finished.status()
     for cell in finished.cells:
         counts = " ".join(f"{k}={v}" for k, v in cell.tests.items() if v) or "no tests"
-        progress.line(f"{cell.name}: {cell.status.label}: {counts}"
-                      + (f" -- {cell.reason}" if cell.reason else ""))  # fmt: skip
+        progress.line(
+            f"{cell.name}: {cell.status.label}: {counts}"
+            + (f" -- {cell.reason}" if cell.reason else "")
+        )
     if config.expectations.path is not None:
         judged = [cell.facts.get("expectations") or {} for cell in finished.cells]
-        totals = [sum(len(j.get(key, [])) for j in judged)
-                  for key in ("departures", "expected_failures", "stale")]  # fmt: skip
+        totals = [
+            sum(len(j.get(key, [])) for j in judged)
+            for key in ("departures", "expected_failures", "stale")
+        ]
         progress.line(
             f"expectations {config.expectations.path}: {totals[0]} departure(s), "
             f"{totals[1]} expected failure(s), {totals[2]} stale glob(s)"

@@ -83,11 +83,17 @@ def add_matrix_options(
     group = parser.add_argument_group(
         "matrix", f"options left out take their value from {matrixfile.DEFAULT_NAME}"
     )
-    group.add_argument("--matrix", type=Path, metavar="FILE",
-                       help=f"the matrix file (default: {root / matrixfile.DEFAULT_NAME}, "
-                       "when it exists)")  # fmt: skip
-    group.add_argument("--arch", action="append", help=f"{', '.join(ARCHES)} (repeatable; "
-                       f"default: {' and '.join(default_arches)})")  # fmt: skip
+    group.add_argument(
+        "--matrix",
+        type=Path,
+        metavar="FILE",
+        help=f"the matrix file (default: {root / matrixfile.DEFAULT_NAME}, when it exists)",
+    )
+    group.add_argument(
+        "--arch",
+        action="append",
+        help=f"{', '.join(ARCHES)} (repeatable; default: {' and '.join(default_arches)})",
+    )
     group.set_defaults(default_arches=default_arches)
     if variants:
         group.add_argument(
@@ -108,27 +114,49 @@ def add_matrix_options(
     )
     group.add_argument("--source", type=Path, help="kernel source tree (never modified)")
     group.add_argument("--source-tarball", type=Path, help="kernel source tarball")
-    group.add_argument("--work-dir", type=Path,
-                       default=Path(os.environ.get("HARNESS_WORK_DIR", root / ".work")),
-                       help="sources, trees, builds and caches (default: %(default)s)")  # fmt: skip
-    group.add_argument("--configs", type=Path, default=root / "kernel-configs",
-                       help="config fragment directory (default: %(default)s)")  # fmt: skip
-    group.add_argument("--feature", action="append",
-                       help="extra fragment from the configs dir, e.g. debug-kasan: NAME.config "
-                       "and/or NAME.<arch>.config (repeatable; "
-                       f"default: {', '.join(DEFAULT_FEATURES)})")  # fmt: skip
-    group.add_argument("--kconfig-add", action="append", metavar="CONFIG_X=y",
-                       help="add a config option (repeatable)")  # fmt: skip
+    group.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path(os.environ.get("HARNESS_WORK_DIR", root / ".work")),
+        help="sources, trees, builds and caches (default: %(default)s)",
+    )
+    group.add_argument(
+        "--configs",
+        type=Path,
+        default=root / "kernel-configs",
+        help="config fragment directory (default: %(default)s)",
+    )
+    group.add_argument(
+        "--feature",
+        action="append",
+        help="extra fragment from the configs dir, e.g. debug-kasan: NAME.config "
+        "and/or NAME.<arch>.config (repeatable; "
+        f"default: {', '.join(DEFAULT_FEATURES)})",
+    )
+    group.add_argument(
+        "--kconfig-add",
+        action="append",
+        metavar="CONFIG_X=y",
+        help="add a config option (repeatable)",
+    )
     group.add_argument("--results", type=Path, help="run directory (default: results/<run id>)")
-    group.add_argument("-j", "--jobs", type=jobs_count, default=limits.cores(),
-                       help=f"CPU budget: make's jobs and guests at once (default: the "
-                       f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)")  # fmt: skip
+    group.add_argument(
+        "-j",
+        "--jobs",
+        type=jobs_count,
+        default=limits.cores(),
+        help=f"CPU budget: make's jobs and guests at once (default: the "
+        f"cores, %(default)s; at most {limits.JOBS_PER_CORE} per core)",
+    )
     group.add_argument(
         "-q", "--quiet", action="store_true", help="no progress meters, the stage lines only"
     )
-    group.add_argument("--build-timeout", type=seconds, metavar="SECONDS",
-                       help="one kernel build (default: "
-                       f"{DEFAULT_BUILD_TIMEOUT:g})")  # fmt: skip
+    group.add_argument(
+        "--build-timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help=f"one kernel build (default: {DEFAULT_BUILD_TIMEOUT:g})",
+    )
 
 
 def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True) -> None:
@@ -136,27 +164,46 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
     group = parser.add_argument_group(
         "guest", f"options left out take their value from {matrixfile.DEFAULT_NAME} too"
     )
-    group.add_argument("--accel", choices=qemu.ACCELS,
-                       help="auto uses KVM only where it works here (default: auto)")  # fmt: skip
+    group.add_argument(
+        "--accel",
+        choices=qemu.ACCELS,
+        help="auto uses KVM only where it works here (default: auto)",
+    )
     group.add_argument(
         "--cmdline", action="append", default=[], help="add to the kernel command line"
     )
-    group.add_argument("--qemu-arg", action="append", default=[],
-                       help="add a QEMU argument (write --qemu-arg=-foo)")  # fmt: skip
+    group.add_argument(
+        "--qemu-arg",
+        action="append",
+        default=[],
+        help="add a QEMU argument (write --qemu-arg=-foo)",
+    )
     group.add_argument("--guest-tests", type=Path, default=root / DEFAULT_GUEST_TESTS)
     group.add_argument("-k", dest="keyword", help="pytest -k expression for the guest tests")
-    group.add_argument("--pytest-arg", action="append", default=[],
-                       help="pass an argument to the guest's pytest (repeatable)")  # fmt: skip
-    group.add_argument("--selftests", action=argparse.BooleanOptionalAction,
-                       help="run the kernel's own seccomp selftests in the guest (default: "
-                       "yes)")  # fmt: skip
-    group.add_argument("--expectations", type=Path, metavar="FILE",
-                       help="known outcomes per arch and variant (default: "
-                       f"{root / expectations.DEFAULT_NAME}, when it exists)")  # fmt: skip
+    group.add_argument(
+        "--pytest-arg",
+        action="append",
+        default=[],
+        help="pass an argument to the guest's pytest (repeatable)",
+    )
+    group.add_argument(
+        "--selftests",
+        action=argparse.BooleanOptionalAction,
+        help="run the kernel's own seccomp selftests in the guest (default: yes)",
+    )
+    group.add_argument(
+        "--expectations",
+        type=Path,
+        metavar="FILE",
+        help="known outcomes per arch and variant (default: "
+        f"{root / expectations.DEFAULT_NAME}, when it exists)",
+    )
     if ktap_option:
-        group.add_argument("--ktap", action=argparse.BooleanOptionalAction,
-                           help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run "
-                           "directory (default: no)")  # fmt: skip
+        group.add_argument(
+            "--ktap",
+            action=argparse.BooleanOptionalAction,
+            help=f"also write the run as KTAP, {ktap.KTAP_NAME} in the run directory (default: no)",
+        )
         group.add_argument(
             "--kcidb",
             action=argparse.BooleanOptionalAction,
@@ -172,9 +219,11 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
     ):
         help_text = f"{what}, at KVM speed; x3 under TCG (default: {default:g})"
         group.add_argument(f"--{name}-timeout", type=seconds, metavar="SECONDS", help=help_text)
-    group.add_argument("--timeout-factor", type=factor,
-                       help="multiply the boot, test and run timeouts, for slow runners "
-                       "(default: 1)")  # fmt: skip
+    group.add_argument(
+        "--timeout-factor",
+        type=factor,
+        help="multiply the boot, test and run timeouts, for slow runners (default: 1)",
+    )
 
 
 def add_kcidb_origin_option(group: argparse._ActionsContainer) -> None:
@@ -192,22 +241,36 @@ DEFAULT_GDB_PORT = 1234  # gdb's and QEMU's -s own default
 
 def add_boot_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("live VM and debugging")
-    group.add_argument("--ssh", action="store_true",
-                       help="keep the guest running in the background with an SSH server on "
-                       "127.0.0.1; returns once SSH answers")  # fmt: skip
-    group.add_argument("--ssh-port", type=int, metavar="PORT",
-                       help="host port for --ssh (default: a free one)")  # fmt: skip
-    group.add_argument("--stop", action="store_true",
-                       help="stop the live VMs of the cells given (all, if none is)")  # fmt: skip
-    group.add_argument("--gdb", action="store_true",
-                       help="QEMU's gdb stub on 127.0.0.1, for the cell's vmlinux")  # fmt: skip
-    group.add_argument("--gdb-port", type=int, metavar="PORT",
-                       help=f"gdb stub port (default: {DEFAULT_GDB_PORT} if free)")  # fmt: skip
-    group.add_argument("--gdb-wait", action="store_true",
-                       help="with --gdb: the CPUs wait for gdb's 'continue'")  # fmt: skip
+    group.add_argument(
+        "--ssh",
+        action="store_true",
+        help="keep the guest running in the background with an SSH server on "
+        "127.0.0.1; returns once SSH answers",
+    )
+    group.add_argument(
+        "--ssh-port", type=int, metavar="PORT", help="host port for --ssh (default: a free one)"
+    )
+    group.add_argument(
+        "--stop", action="store_true", help="stop the live VMs of the cells given (all, if none is)"
+    )
+    group.add_argument(
+        "--gdb", action="store_true", help="QEMU's gdb stub on 127.0.0.1, for the cell's vmlinux"
+    )
+    group.add_argument(
+        "--gdb-port",
+        type=int,
+        metavar="PORT",
+        help=f"gdb stub port (default: {DEFAULT_GDB_PORT} if free)",
+    )
+    group.add_argument(
+        "--gdb-wait", action="store_true", help="with --gdb: the CPUs wait for gdb's 'continue'"
+    )
 
 
 def add_test_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--live", action="store_true",
-                        help="copy the guest tests into the running live VMs (harness boot "
-                        "--ssh) and run them there, over SSH")  # fmt: skip
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="copy the guest tests into the running live VMs (harness boot "
+        "--ssh) and run them there, over SSH",
+    )

@@ -28,7 +28,7 @@ from harness.run.config import (
     DEFAULT_KTAP,
     DEFAULT_SELFTESTS,
     DEFAULT_SERIES,
-    DEFAULT_TIMEOUT_FACTOR,  # fmt: skip
+    DEFAULT_TIMEOUT_FACTOR,
     RunConfig,
 )
 from harness.verdict import expectations
@@ -113,10 +113,11 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     variants = [
         parse_variant(name)
         for name in _pick(
-            getattr(args, "variant", None), matrix.variants if cells_from_file else None,
+            getattr(args, "variant", None),
+            matrix.variants if cells_from_file else None,
             list(Variant),
         )
-    ]  # fmt: skip
+    ]
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]

@@ -63,17 +63,25 @@ class TestOutcome:
     duration: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"nodeid": self.nodeid, "suite": self.suite, "outcome": str(self.outcome),
-                "message": self.message, "expected": self.expected,
-                "duration": round(self.duration, 3)}  # fmt: skip
+        return {
+            "nodeid": self.nodeid,
+            "suite": self.suite,
+            "outcome": str(self.outcome),
+            "message": self.message,
+            "expected": self.expected,
+            "duration": round(self.duration, 3),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TestOutcome:
         return cls(
-            nodeid=str(data.get("nodeid", "")), suite=str(data.get("suite", GUEST_SUITE)),
-            outcome=Outcome.parse(data.get("outcome")), message=str(data.get("message", "")),
-            expected=str(data.get("expected", "")), duration=float(data.get("duration") or 0.0),
-        )  # fmt: skip
+            nodeid=str(data.get("nodeid", "")),
+            suite=str(data.get("suite", GUEST_SUITE)),
+            outcome=Outcome.parse(data.get("outcome")),
+            message=str(data.get("message", "")),
+            expected=str(data.get("expected", "")),
+            duration=float(data.get("duration") or 0.0),
+        )
 
 
 # The keys of a cell's JSON that are its own fields or follow from them; the rest are facts.

@@ -201,9 +201,14 @@ def expectations_view(run: RunRecord) -> Expectations:
         view.file = view.file or str(judged.get("file") or "")
         for entry in judged.get("departures") or []:
             view.departures.append(
-                Departure(cell.name, str(entry.get("test")), str(entry.get("expected")),
-                          str(entry.get("actual")), str(entry.get("reason", "")))
-            )  # fmt: skip
+                Departure(
+                    cell.name,
+                    str(entry.get("test")),
+                    str(entry.get("expected")),
+                    str(entry.get("actual")),
+                    str(entry.get("reason", "")),
+                )
+            )
         for entry in judged.get("expected_failures") or []:
             text = f"expected failure: {entry.get('reason', '')}"
             view.expected_failures.append(ExpectationNote(cell.name, str(entry.get("test")), text))

@@ -112,8 +112,10 @@ def interrupted_summary(matrix: Matrix, run_id: str) -> RunSummary:
     for cell, cell_dir in begun:
         cell.interrupted = True
         guest = read_records(cell_dir / "results.jsonl")
-        cell.results = [TestOutcome(r.nodeid, GUEST_SUITE, r.outcome, r.message,
-                                    duration=r.duration) for r in guest.results]  # fmt: skip
+        cell.results = [
+            TestOutcome(r.nodeid, GUEST_SUITE, r.outcome, r.message, duration=r.duration)
+            for r in guest.results
+        ]
         cell.tests = guest.counts()
         cell.outcomes = {r.nodeid: r.outcome for r in guest.results}
         write_json(cell_dir / "cell.json", cell.to_json())
