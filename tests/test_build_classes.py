@@ -17,6 +17,7 @@ from harness.core.arches import get_arch
 from harness.core.errors import BuildError, InfraError
 from harness.core.process import Completed
 from harness.core.status import Status
+from harness.core.toolchains import TOOLCHAINS
 from harness.kernel import selftests
 
 
@@ -79,7 +80,7 @@ def test_a_selftest_the_series_broke_is_build_failed(
     source.write_text("int main(void) { return 0; }\n")
     with pytest.raises(failure) as raised:
         selftests.build_seccomp_bpf(
-            get_arch("x86_64"), tmp_path, tmp_path / "build", tmp_path / "sysroot",
+            get_arch("x86_64"), TOOLCHAINS["gcc"], tmp_path, tmp_path / "build", tmp_path / "sysroot",
             tmp_path / "log", tmp_path / "ccache", source=source, from_series=from_series,
         )  # fmt: skip
     assert "error: 'PTRACE_SECCOMP' undeclared" in str(raised.value)

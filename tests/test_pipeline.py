@@ -13,6 +13,7 @@ from conftest import one_cell_matrix
 from harness.core.arches import ARCHES, get_arch
 from harness.core.errors import BadInput
 from harness.core.status import Status
+from harness.core.toolchains import TOOLCHAINS, Platform
 from harness.core.vocabulary import Variant
 from harness.kernel import kconfig
 from harness.kernel.series import Patch, Series
@@ -25,6 +26,8 @@ from harness.run.keys import build_key, config_key
 from harness.run.matrix import Matrix, guest_slots
 from harness.vm import records
 from harness.vm.boot import BootEnd, BootOutcome
+
+GCC_X86_64 = Platform(get_arch("x86_64"), TOOLCHAINS["gcc"])
 
 
 @pytest.fixture
@@ -39,11 +42,31 @@ def test_host_error_in_a_cell_is_infra_and_the_cell_is_still_written(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(matrix.builder, "tree_for", disk_full)
-    cell = matrix.run_cell(get_arch("x86_64"), "baseline", tmp_path / "results")
+    cell = matrix.run_cell(GCC_X86_64, "baseline", tmp_path / "results")
     assert cell.status is Status.INFRA
     assert "No space left on device" in cell.reason
     written = json.loads((tmp_path / "results/x86_64-baseline/cell.json").read_text())
     assert written["status"] == "infra" and written["exit_code"] == 10
+    assert written["toolchain"] == "gcc"
+
+
+def test_a_clang_cell_is_named_and_written_apart_from_the_gcc_one(
+    matrix: Matrix, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(variant: str) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(matrix.builder, "tree_for", disk_full)
+    clang = Platform(get_arch("x86_64"), TOOLCHAINS["clang"])
+    cell = matrix.run_cell(clang, "patched", tmp_path / "results")
+    assert cell.name == "x86_64-clang/patched"
+    written = json.loads((tmp_path / "results/x86_64-clang-patched/cell.json").read_text())
+    assert (written["arch"], written["toolchain"], written["variant"]) == (
+        "x86_64",
+        "clang",
+        "patched",
+    )
+    assert not (tmp_path / "results/x86_64-patched").exists()
 
 
 def test_build_key_follows_every_input(tmp_path: Path) -> None:
@@ -62,10 +85,9 @@ def test_build_key_follows_every_input(tmp_path: Path) -> None:
 
 
 def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_path: Path) -> None:
-    arch = get_arch("x86_64")
-    baseline = matrix.builder.build_dir(arch, "baseline")
+    baseline = matrix.builder.build_dir(GCC_X86_64, "baseline")
     matrix.builder.prepared.series = Series("my-series", tmp_path, ())
-    patched = matrix.builder.build_dir(arch, "patched")
+    patched = matrix.builder.build_dir(GCC_X86_64, "patched")
     digest = matrix.builder.prepared.merged["x86_64"].digest()[:12]
     # Each a direct child of its variant's tree (kbuild's srctree is then ".."),
     # by the same name: the two cells' compile commands are the same text.
@@ -73,6 +95,10 @@ def test_patched_build_dir_is_keyed_by_series_and_config(matrix: Matrix, tmp_pat
     assert baseline.parent.name == "baseline"
     assert patched.parent.name == "series-my-series"
     assert baseline.parent.parent == patched.parent.parent
+    # clang's objects differ from gcc's: its own build dir beside gcc's, in the same tree.
+    clang = matrix.builder.build_dir(Platform(get_arch("x86_64"), TOOLCHAINS["clang"]), "patched")
+    assert clang.name == f"harness-build-x86_64-clang-{digest}"
+    assert clang.parent == patched.parent
 
 
 class _ScheduleProbe:

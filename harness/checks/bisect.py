@@ -39,6 +39,7 @@ from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError, PatchError, StageFailure
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.kernel import build
 from harness.kernel.buildmeter import metered_build
@@ -128,7 +129,8 @@ class Bisector:
         self.report = report
         self.git = git
         self.commits = commits or []
-        self.arch: ArchSpec = config.arches[0]
+        self.platform: Platform = config.platforms[0]  # the command gives one of each
+        self.arch: ArchSpec = self.platform.arch
         self.series = prepared.series
         self.tree = PrefixTree(config, prepared, self.series)
         self.logs = config.results_dir / LOGS
@@ -141,7 +143,7 @@ class Bisector:
     @property
     def build_dir(self) -> Path:
         digest = self.prepared.merged[self.arch.name].digest()
-        return build_dir_in(self.tree.path, self.arch.name, digest)
+        return build_dir_in(self.tree.path, self.platform.name, digest)
 
     def run(self) -> BisectReport:
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -221,7 +223,7 @@ class Bisector:
             probe.commit = self.commits[prefix - 1]
         unit = "commit" if self.git else "patch"
         where = "base" if prefix == 0 else f"{unit} {prefix}/{len(self.series.patches)}"
-        label = f"{self.arch.name} {where}"
+        label = f"{self.platform.name} {where}"
         unappliable = self.tree.unappliable
         try:
             if unappliable is not None and prefix >= unappliable:
@@ -238,7 +240,13 @@ class Bisector:
             probe.status, probe.reason = Status.INFRA, f"host error: {error}"
         if probe.status is not Status.PASS and probe.status in BEFORE_BOOT:
             probe.departures = departures_of(
-                Cell(self.arch, Variant.PATCHED, probe.status, probe.reason)
+                Cell(
+                    self.arch,
+                    Variant.PATCHED,
+                    probe.status,
+                    probe.reason,
+                    toolchain=self.platform.toolchain,
+                )
             )
         probe.verdict = verdict_for(probe.status, self.report.predicate, self.git)
         probe.seconds = time.monotonic() - started
@@ -246,7 +254,7 @@ class Bisector:
 
     def build(self, probe: Probe, prefix: int, label: str) -> None:
         """Configure when needed, build, and boot unless the predicate is `build`."""
-        log = self.logs / f"{prefix:02d}-{self.arch.name}-build.log"
+        log = self.logs / f"{prefix:02d}-{self.platform.name}-build.log"
         log.unlink(missing_ok=True)
         probe.build_log = str(log.relative_to(self.config.results_dir))
         build_dir, work = self.build_dir, self.config.work
@@ -256,6 +264,7 @@ class Bisector:
                 with self.progress.stage(label, "config"):
                     build.configure(
                         self.arch,
+                        self.platform.toolchain,
                         self.tree.path,
                         build_dir,
                         merged,
@@ -267,6 +276,7 @@ class Bisector:
             with self.progress.stage(label, "build") as meter:
                 metered_build(
                     self.arch,
+                    self.platform.toolchain,
                     self.tree.path,
                     build_dir,
                     merged.digest(),
@@ -281,7 +291,9 @@ class Bisector:
             raise
         if self.booter is None:
             return
-        cell, relative = self.booter.boot_cell(self.arch, prefix, label, self.tree.path, build_dir)
+        cell, relative = self.booter.boot_cell(
+            self.platform, prefix, label, self.tree.path, build_dir
+        )
         self.cells[prefix] = cell
         probe.boot_dir = relative
         probe.status, probe.reason = cell.status, cell.reason

@@ -30,10 +30,10 @@ from harness.checks.extrawarn import (
 from harness.checks.hygiene import CHECKPATCH, read_signoff, run_checkpatch
 from harness.checks.seriesboot import PrefixBooter, not_booted
 from harness.checks.seriesreport import PatchCheck, SeriesReport, Step, write_report
-from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput, BuildError, PatchError, StageFailure
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.toolchains import Platform
 from harness.kernel import build
 from harness.kernel.buildmeter import metered_build
 from harness.kernel.series import Series
@@ -94,9 +94,11 @@ class SeriesChecker:
         # --boot: every prefix that builds is booted and judged by the expectations.
         self.booter = PrefixBooter(config, prepared, progress) if config.do_test else None
 
-    def build_dir(self, arch: ArchSpec) -> Path:
-        """One per source, arch, series and config, kept from one check-series run to the next."""
-        return build_dir_in(self.tree, arch.name, self.prepared.merged[arch.name].digest())
+    def build_dir(self, platform: Platform) -> Path:
+        """One per source, arch, toolchain, series and config, kept from one check-series
+        run to the next."""
+        digest = self.prepared.merged[platform.arch.name].digest()
+        return build_dir_in(self.tree, platform.name, digest)
 
     def run(self) -> SeriesReport:
         started = time.monotonic()
@@ -107,7 +109,7 @@ class SeriesChecker:
             series=self.series.name,
             series_hash=self.series.content_hash(),
             kernel=self.prepared.source.kernel_version,
-            arches=[arch.name for arch in self.config.arches],
+            arches=[platform.name for platform in self.config.platforms],
             boot=self.booter is not None,
         )
         if self.booter is not None and self.config.expectations.path is not None:
@@ -119,8 +121,8 @@ class SeriesChecker:
             ]
         with self.progress.stage("check-series", "link farm"):
             reset_tree(self.pristine, self.tree, self.series.touched_files())
-        for arch in self.config.arches:
-            report.base[arch.name] = self.step(arch, 0, configure=True)
+        for platform in self.config.platforms:
+            report.base[platform.name] = self.step(platform, 0, configure=True)
         self.progress.line(report.base_line())
         not_applied: str | None = None
         for number, (patch, check) in enumerate(
@@ -139,12 +141,12 @@ class SeriesChecker:
                 continue
             check.applies = True
             reconfigure = touches_kconfig(patch.touched_files())
-            for arch in self.config.arches:
-                base = report.base[arch.name]
+            for platform in self.config.platforms:
+                base = report.base[platform.name]
                 if base.state == "built":
-                    check.steps[arch.name] = self.step(arch, number, reconfigure)
+                    check.steps[platform.name] = self.step(platform, number, reconfigure)
                 else:
-                    check.steps[arch.name] = self.unbuilt(number, "the base failed")
+                    check.steps[platform.name] = self.unbuilt(number, "the base failed")
             self.progress.line(check.line())
         report.seconds = time.monotonic() - started
         write_report(report, self.config.results_dir)
@@ -165,31 +167,41 @@ class SeriesChecker:
     def _headline(self, failure: StageFailure, build_dir: Path) -> str:
         return headline(failure, self.tree, build_dir)
 
-    def _label(self, arch: ArchSpec, number: int) -> str:
+    def _label(self, platform: Platform, number: int) -> str:
         prefix = "base" if number == 0 else f"patch {number}/{len(self.series.patches)}"
-        return f"{arch.name} {prefix}"
+        return f"{platform.name} {prefix}"
 
-    def step(self, arch: ArchSpec, number: int, configure: bool) -> Step:
-        """Configure (when needed), build and W=1-compile the tree as it is now, for `arch`."""
-        label = self._label(arch, number)
-        build_dir = self.build_dir(arch)
-        log = self.logs / f"{number:02d}-{arch.name}-build.log"
+    def step(self, platform: Platform, number: int, configure: bool) -> Step:
+        """Configure (when needed), build and W=1-compile the tree as it is now, for one
+        arch and toolchain."""
+        arch, toolchain = platform.arch, platform.toolchain
+        label = self._label(platform, number)
+        build_dir = self.build_dir(platform)
+        log = self.logs / f"{number:02d}-{platform.name}-build.log"
         log.unlink(missing_ok=True)
         step = Step(log=self._relative(log))
         work = self.config.work
         try:
-            if configure or arch.name not in self.configured:
-                self.configured.discard(arch.name)
+            if configure or platform.name not in self.configured:
+                self.configured.discard(platform.name)
                 merged = self.prepared.merged[arch.name]
                 with self.progress.stage(label, "config"):
                     build.configure(
-                        arch, self.tree, build_dir, merged, self.prepared.index, log, work.ccache
+                        arch,
+                        toolchain,
+                        self.tree,
+                        build_dir,
+                        merged,
+                        self.prepared.index,
+                        log,
+                        work.ccache,
                     )
-                self.configured.add(arch.name)
+                self.configured.add(platform.name)
             digest = self.prepared.merged[arch.name].digest()
             with self.progress.stage(label, "build") as meter:
                 outputs = metered_build(
                     arch,
+                    toolchain,
                     self.tree,
                     build_dir,
                     digest,
@@ -206,10 +218,10 @@ class SeriesChecker:
         except OSError as error:
             step.fail(Status.INFRA, f"host error: {error}")
             return self.not_booted(step, number, "does not build")
-        self.extra_warnings(arch, number, build_dir, step)
+        self.extra_warnings(platform, number, build_dir, step)
         if self.booter is not None:
             # Now, before the next patch changes the tree and this build dir's kernel.
-            step.boot = self.booter.boot(arch, number, label, self.tree, build_dir)
+            step.boot = self.booter.boot(platform, number, label, self.tree, build_dir)
         return step
 
     def unbuilt(self, number: int, message: str) -> Step:
@@ -221,22 +233,23 @@ class SeriesChecker:
             step.boot = not_booted(number, reason)
         return step
 
-    def extra_warnings(self, arch: ArchSpec, number: int, build_dir: Path, step: Step) -> None:
+    def extra_warnings(self, platform: Platform, number: int, build_dir: Path, step: Step) -> None:
         """W=1 warnings of the series' C files the config builds, and which of them are new."""
         step.w1_sources = built_sources(self.tree, build_dir, self.sources)
         if not step.w1_sources:
             step.warnings = Counter()
         else:
-            log = self.logs / f"{number:02d}-{arch.name}-w1.log"
+            log = self.logs / f"{number:02d}-{platform.name}-w1.log"
             log.unlink(missing_ok=True)
             step.w1_log = self._relative(log)
             started = time.monotonic()
             count = len(step.w1_sources)
             stage = f"W=1 compile of {count} file{'s' if count > 1 else ''}"
             try:
-                with self.progress.stage(self._label(arch, number), stage):
+                with self.progress.stage(self._label(platform, number), stage):
                     step.warnings = compile_with_extra_warnings(
-                        arch,
+                        platform.arch,
+                        platform.toolchain,
                         self.tree,
                         build_dir,
                         step.w1_sources,
@@ -249,10 +262,10 @@ class SeriesChecker:
                 step.fail(Status.INFRA, self._headline(failure, build_dir))
                 return
             step.w1_seconds = time.monotonic() - started
-        previous = self.last_warnings.get(arch.name)
+        previous = self.last_warnings.get(platform.name)
         if previous is not None:
             step.new_warnings = sorted((step.warnings - previous).elements())
-        self.last_warnings[arch.name] = step.warnings
+        self.last_warnings[platform.name] = step.warnings
 
 
 def run_check_series(config: RunConfig, prepared: Prepared, progress: Progress) -> SeriesReport:

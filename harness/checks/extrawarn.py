@@ -16,6 +16,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.errors import BuildError
 from harness.core.process import run_logged
+from harness.core.toolchains import Toolchain
 from harness.kernel.build import first_errors, make_command, make_env
 
 _DIAGNOSTIC = re.compile(
@@ -83,6 +84,7 @@ def built_sources(tree: Path, build_dir: Path, sources: list[str]) -> list[str]:
 
 def compile_with_extra_warnings(
     arch: ArchSpec,
+    toolchain: Toolchain,
     tree: Path,
     build_dir: Path,
     sources: list[str],
@@ -104,7 +106,7 @@ def compile_with_extra_warnings(
     for target in targets:
         (build_dir / target).unlink(missing_ok=True)
     options = ["-k", "--output-sync=target", "W=1"]
-    command = make_command(arch, tree, build_dir, [*options, *targets], jobs)
+    command = make_command(arch, toolchain, tree, build_dir, [*options, *targets], jobs)
     result = run_logged(command, log_path, cwd=build_dir, env=make_env(ccache_dir))
     found = parse_warnings(result.output, tree, build_dir)
     if result.returncode != 0 and not any(w.message.startswith("error:") for w in found):

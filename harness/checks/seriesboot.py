@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checks.seriesreport import BootVerdict
-from harness.core.arches import ArchSpec
 from harness.core.errors import StageFailure
 from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.kernel import build
 from harness.results.model import Cell, StageState
@@ -104,21 +104,22 @@ class PrefixBooter:
         shutil.rmtree(self.config.results_dir / BOOTS, ignore_errors=True)
 
     def boot(
-        self, arch: ArchSpec, number: int, label: str, tree: Path, build_dir: Path
+        self, platform: Platform, number: int, label: str, tree: Path, build_dir: Path
     ) -> BootVerdict:
         """Boot and test the kernel in `build_dir`, built from `tree` as it is now."""
-        cell, relative = self.boot_cell(arch, number, label, tree, build_dir)
+        cell, relative = self.boot_cell(platform, number, label, tree, build_dir)
         return verdict_of(cell, relative)
 
     def boot_cell(
-        self, arch: ArchSpec, number: int, label: str, tree: Path, build_dir: Path
+        self, platform: Platform, number: int, label: str, tree: Path, build_dir: Path
     ) -> tuple[Cell, str]:
         """The booted prefix's cell, decided and judged, and its directory (relative to the
         results dir), which holds its console.log, results.jsonl and cell.json."""
-        relative = f"{BOOTS}/{number:02d}-{arch.name}"
+        arch = platform.arch
+        relative = f"{BOOTS}/{number:02d}-{platform.name}"
         cell_dir = self.config.results_dir / relative
         cell_dir.mkdir(parents=True, exist_ok=True)
-        cell = PrefixCell(arch, variant_for(number), label=label)
+        cell = PrefixCell(arch, variant_for(number), toolchain=platform.toolchain, label=label)
         cell.facts.update(prefix=number, built_uts_version=build.built_uts_version(build_dir))
         build_log = cell_dir / "selftests-build.log"
         try:

@@ -96,6 +96,8 @@ def commits_of(series: Series) -> list[str]:
 def _config(args: argparse.Namespace) -> RunConfig:
     if args.arch is not None and len(args.arch) > 1:
         raise BadInput(f"bisect follows one cell: give one --arch, not {len(args.arch)}")
+    if args.toolchain is not None and len(args.toolchain) > 1:
+        raise BadInput(f"bisect follows one cell: give one --toolchain, not {len(args.toolchain)}")
     commits = git_range(args)
     do_test = args.predicate != "build"
     config = settings.make_config(args, True, do_test)

@@ -101,10 +101,11 @@ def cmd_boot(args: argparse.Namespace) -> int:
     if args.stop:
         return _stop_live(args)
     config = settings.make_config(args, do_build=False, do_test=True)
-    if len(config.arches) != 1 or len(config.variants) != 1:
-        raise BadInput("boot: give exactly one --arch and one --variant")
+    if len(config.platforms) != 1 or len(config.variants) != 1:
+        raise BadInput("boot: give exactly one --arch, one --variant and at most one --toolchain")
     _check_boot_options(args)
-    arch, variant = config.arches[0], config.variants[0]
+    platform, variant = config.platforms[0], config.variants[0]
+    arch = platform.arch
     if args.ssh and _already_live(config.work, arch.name, variant):
         return 0
     # The work-dir lock, as a run takes it: boot may unpack the tree, make the guest
@@ -114,11 +115,15 @@ def cmd_boot(args: argparse.Namespace) -> int:
         WorkDirLock(config.work.root),
     ):
         prepared = inputs.prepare(config)
-        build_dir = keys.build_dir_for(config.work, prepared, arch, variant)
+        build_dir = keys.build_dir_for(config.work, prepared, platform, variant)
         image = build_dir / arch.image_path
         if not image.is_file():
+            toolchain = (
+                "" if platform.toolchain.is_default else f" --toolchain {platform.toolchain}"
+            )
             raise BadInput(
-                f"{image}: not built; run 'harness build --arch {arch.name} --variant {variant}'"
+                f"{image}: not built; run "
+                f"'harness build --arch {arch.name}{toolchain} --variant {variant}'"
             )
         accel = qemu.interactive_accel(config.accel, arch, qemu.AccelVerdicts(config.work.verdicts))
         # The guest tests' own waits stretch with --timeout-factor, as in a run.

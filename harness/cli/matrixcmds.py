@@ -29,7 +29,7 @@ def _matrix(args: argparse.Namespace, do_build: bool, do_test: bool) -> int:
         prepared = inputs.prepare(config, progress.line)
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); "
-            f"cells: {', '.join(f'{a.name}/{v}' for a in config.arches for v in config.variants)}; "
+            f"cells: {', '.join(f'{p}/{v}' for p in config.platforms for v in config.variants)}; "
             f"results: {config.results_dir}"
         )
         finished = summary.run_matrix(config, prepared, config.results_dir.name, progress)
@@ -103,7 +103,7 @@ def cmd_check_series(args: argparse.Namespace) -> int:
         progress.line(
             f"kernel {prepared.source.kernel_version} ({prepared.source.origin}); check-series "
             f"of {series.name} ({len(series.patches)} patches) for "
-            f"{', '.join(a.name for a in config.arches)}; results: {config.results_dir}"
+            f"{', '.join(p.name for p in config.platforms)}; results: {config.results_dir}"
         )
         if args.boot:
             progress.line(f"--boot: each prefix is booted and judged by {_judged_by(config)}")

@@ -13,6 +13,7 @@ from harness.cli import settings
 from harness.core import limits
 from harness.core.arches import ARCHES
 from harness.core.status import EXIT_BAD_INPUT
+from harness.core.toolchains import TOOLCHAINS
 from harness.results import kcidb, ktap
 from harness.run import matrixfile
 from harness.run.config import (
@@ -95,6 +96,13 @@ def add_matrix_options(
         help=f"{', '.join(ARCHES)} (repeatable; default: {' and '.join(default_arches)})",
     )
     group.set_defaults(default_arches=default_arches)
+    group.add_argument(
+        "--toolchain",
+        action="append",
+        choices=list(TOOLCHAINS),
+        help="the compiler the kernels are built with: gcc, or clang with LLVM=1 "
+        "(repeatable: a cell per arch x toolchain x variant; default: gcc)",
+    )
     if variants:
         group.add_argument(
             "--variant", action="append", help="baseline, patched (repeatable; default both)"

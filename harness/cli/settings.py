@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from harness.core.arches import get_arch
 from harness.core.errors import BadInput
+from harness.core.toolchains import DEFAULT_TOOLCHAIN, get_toolchain
 from harness.core.vocabulary import Accel, Variant, parse_variant
 from harness.core.workdir import KBUILD_UNSAFE, WorkDir, check_directory_option
 from harness.run import matrixfile
@@ -110,6 +111,9 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     matrix = _matrix_file(args)
     cells_from_file = args.command in FILE_CELL_COMMANDS
     arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
+    toolchain_names = _pick(
+        args.toolchain, matrix.toolchains if cells_from_file else None, [DEFAULT_TOOLCHAIN]
+    )
     variants = [
         parse_variant(name)
         for name in _pick(
@@ -172,6 +176,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         kcidb_origin=_pick(
             getattr(args, "kcidb_origin", None), matrix.kcidb_origin, DEFAULT_KCIDB_ORIGIN
         ),
+        toolchains=[get_toolchain(name) for name in dict.fromkeys(toolchain_names)],
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.errors import BuildError, ConfigError, InfraError, host_trouble
 from harness.core.process import run_logged
+from harness.core.toolchains import Toolchain
 from harness.kernel.kconfig import KconfigIndex, MergedConfig, parse_dotconfig, verify
 
 BUILD_NICENESS = 10
@@ -31,14 +32,17 @@ class BuildOutputs:
 
 
 def make_command(
-    arch: ArchSpec, tree: Path, build_dir: Path, targets: list[str], jobs: int
+    arch: ArchSpec,
+    toolchain: Toolchain,
+    tree: Path,
+    build_dir: Path,
+    targets: list[str],
+    jobs: int,
 ) -> list[str]:
-    prefix = arch.compiler_prefix()
+    """make for one build dir. Every make in a build dir must name the same compiler:
+    kbuild re-syncs .config (CONFIG_CC_IS_CLANG, …) when it sees another one."""
     command = ["make", "-C", str(tree), f"O={build_dir}", f"ARCH={arch.linux_arch}", f"-j{jobs}"]
-    if prefix:
-        command.append(f"CROSS_COMPILE={prefix}")
-    if shutil.which("ccache"):
-        command += [f"CC=ccache {prefix}gcc", "HOSTCC=ccache gcc"]
+    command += toolchain.make_arguments(arch, ccache=shutil.which("ccache") is not None)
     return command + targets
 
 
@@ -82,6 +86,7 @@ def config_hash(dotconfig: Path) -> str:
 
 def configure(
     arch: ArchSpec,
+    toolchain: Toolchain,
     tree: Path,
     build_dir: Path,
     merged: MergedConfig,
@@ -102,7 +107,7 @@ def configure(
     fragment.write_text(merged.fragment_text())
     env = make_env(ccache_dir)
     steps = [
-        make_command(arch, tree, build_dir, ["tinyconfig"], 1),
+        make_command(arch, toolchain, tree, build_dir, ["tinyconfig"], 1),
         [
             str(tree / "scripts/kconfig/merge_config.sh"),
             "-m",
@@ -111,7 +116,7 @@ def configure(
             str(dotconfig),
             str(fragment),
         ],
-        make_command(arch, tree, build_dir, ["olddefconfig"], 1),
+        make_command(arch, toolchain, tree, build_dir, ["olddefconfig"], 1),
     ]
     for step in steps:
         result = run_logged(step, log_path, cwd=build_dir, env=env)
@@ -139,6 +144,7 @@ def configure(
 
 def build(
     arch: ArchSpec,
+    toolchain: Toolchain,
     tree: Path,
     build_dir: Path,
     jobs: int,
@@ -151,7 +157,7 @@ def build(
     # Niced: a guest booting beside this build (the overlapped matrix) keeps
     # its speed, so its timeouts hold; alone, the build runs as fast as ever.
     command = ["nice", "-n", str(BUILD_NICENESS)]
-    command += make_command(arch, tree, build_dir, [arch.image_target], jobs)
+    command += make_command(arch, toolchain, tree, build_dir, [arch.image_target], jobs)
     env = make_env(ccache_dir)
     result = run_logged(command, log_path, cwd=build_dir, env=env, timeout=timeout, on_line=on_line)
     if result.timed_out:

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.jsonfile import read_json, write_json
 from harness.core.progress import Meter, clock
+from harness.core.toolchains import Toolchain
 from harness.core.workdir import WorkDir
 from harness.kernel import build
 
@@ -133,6 +134,7 @@ class BuildMeter:
 
 def metered_build(
     arch: ArchSpec,
+    toolchain: Toolchain,
     tree: Path,
     build_dir: Path,
     config_digest: str,
@@ -143,12 +145,17 @@ def metered_build(
     timeout: float | None = None,
 ) -> build.BuildOutputs:
     """build.build, its progress reported on `stage` as kbuild's lines arrive."""
-    meter = meter_for(work.build_objects, arch.name, config_digest, build_dir, work.ccache)
+    # Counted per platform: clang and gcc compile the same objects, but not
+    # at the same pace, and a meter's total is that of the last full build.
+    platform = toolchain.platform(arch)
+    meter = meter_for(work.build_objects, platform, config_digest, build_dir, work.ccache)
 
     def on_line(line: str) -> None:
         meter.see(line)
         stage.report(meter.describe())
 
-    outputs = build.build(arch, tree, build_dir, jobs, log_path, work.ccache, timeout, on_line)
-    remember(meter, work.build_objects, arch.name, config_digest)
+    outputs = build.build(
+        arch, toolchain, tree, build_dir, jobs, log_path, work.ccache, timeout, on_line
+    )
+    remember(meter, work.build_objects, platform, config_digest)
     return outputs

@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.errors import BuildError, InfraError, host_trouble
 from harness.core.process import run_logged
+from harness.core.toolchains import Toolchain
 from harness.core.vocabulary import Outcome
 from harness.core.workdir import scratch_prefix
 from harness.kernel.build import first_errors, make_command, make_env
@@ -75,6 +76,7 @@ def build_sysroot(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Path:
 
 def build_seccomp_bpf(
     arch: ArchSpec,
+    toolchain: Toolchain,
     tree: Path,
     build_dir: Path,
     sysroot: Path,
@@ -92,7 +94,10 @@ def build_seccomp_bpf(
     the pristine file), so a compile error is the series' build failure, not the
     host's."""
     env = make_env(ccache_dir)
-    headers = make_command(arch, tree, build_dir, ["headers"], 1)
+    # The headers come from the cell's build dir, made by the cell's compiler
+    # (another one there would re-sync its .config); the test itself is built
+    # by gcc for every toolchain, so clang and gcc kernels face one oracle.
+    headers = make_command(arch, toolchain, tree, build_dir, ["headers"], 1)
     if run_logged(headers, log_path, env=env).returncode != 0:
         raise InfraError(f"make headers failed for the selftests; see {log_path}", log=log_path)
     output = build_dir / "selftests" / name

@@ -124,10 +124,11 @@ def _keep_unchanged_mtimes(previous: Path, scratch: Path, touched: list[str]) ->
             os.utime(new, ns=(kept.st_atime_ns, kept.st_mtime_ns))
 
 
-def build_dir_in(tree: Path, arch: str, config_digest: str) -> Path:
-    """The build dir of `tree` for one arch and merged config: a direct child of the tree,
-    so that kbuild's srctree is ".." (see the module's docstring)."""
-    return tree / f"{BUILD_DIR_PREFIX}{arch}-{config_digest[:12]}"
+def build_dir_in(tree: Path, platform: str, config_digest: str) -> Path:
+    """The build dir of `tree` for one platform (arch, or arch-toolchain) and merged
+    config: a direct child of the tree, so that kbuild's srctree is ".." (see the
+    module's docstring)."""
+    return tree / f"{BUILD_DIR_PREFIX}{platform}-{config_digest[:12]}"
 
 
 def prepare_tree(

@@ -25,6 +25,7 @@ from typing import Any
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.jsonfile import write_json
+from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS
 from harness.core.vocabulary import Variant
 from harness.results.ktap import write_ktap
 from harness.results.model import INTERRUPTED, Cell, RunSummary
@@ -143,15 +144,24 @@ def _rank(name: str, known: list[str]) -> tuple[int, str]:
     return (known.index(name) if name in known else len(known), name)
 
 
-def matrix_order(arch: str, variant: str) -> tuple[int, str, int, str]:
+def matrix_order(
+    arch: str, variant: str, toolchain: str = DEFAULT_TOOLCHAIN
+) -> tuple[int, str, int, str, int, str]:
     """Where a cell stands in a run of the whole matrix: arch by arch as ARCHES lists them,
-    baseline before patched (run/summary.py plans a run's cells in that order)."""
-    return (*_rank(arch, list(ARCHES)), *_rank(variant, list(Variant)))
+    then toolchain by toolchain, baseline before patched (run/summary.py plans a run's
+    cells in that order)."""
+    return (
+        *_rank(arch, list(ARCHES)),
+        *_rank(toolchain, list(TOOLCHAINS)),
+        *_rank(variant, list(Variant)),
+    )
 
 
 def _union_in_matrix_order(runs: list[RunRecord], key: str, known: list[str]) -> list[str]:
     """The arches (or variants) the runs were asked for, as one run of them all lists them."""
-    names = {str(name) for run in runs for name in run.summary.get(key) or []}
+    # A run from before the toolchain axis was gcc's only.
+    absent = [DEFAULT_TOOLCHAIN] if key == "toolchains" else []
+    names = {str(name) for run in runs for name in run.summary.get(key) or absent}
     return sorted(names, key=lambda name: _rank(name, known))
 
 
@@ -160,7 +170,7 @@ def write_merged(runs: list[RunRecord], destination: Path) -> MergedRun:
     directory copied, its cell.json and the run's summary.json written as a run writes
     them, then the reports and KTAP rendered from it."""
     cells = [cell for run in runs for cell in _cells_of(run)]
-    cells.sort(key=lambda cell: matrix_order(cell.arch.name, cell.variant))
+    cells.sort(key=lambda cell: matrix_order(cell.arch.name, cell.variant, cell.toolchain.name))
     destination.mkdir(parents=True, exist_ok=True)
     for run in runs:
         for record in run.cells:
@@ -168,7 +178,7 @@ def write_merged(runs: list[RunRecord], destination: Path) -> MergedRun:
             if source_dir.is_dir():
                 shutil.copytree(source_dir, destination / record.directory_name)
     for cell in cells:
-        cell_dir = destination / f"{cell.arch}-{cell.variant}"
+        cell_dir = destination / cell.directory_name
         cell_dir.mkdir(exist_ok=True)
         write_json(cell_dir / "cell.json", cell.to_json())
     first = runs[0].summary
@@ -183,6 +193,7 @@ def write_merged(runs: list[RunRecord], destination: Path) -> MergedRun:
             expectations_file=_expectations_file(runs),
             arches=_union_in_matrix_order(runs, "arches", list(ARCHES)),
             variants=_union_in_matrix_order(runs, "variants", list(Variant)),
+            toolchains=_union_in_matrix_order(runs, "toolchains", list(TOOLCHAINS)),
             series=first.get("series"),
             source=first.get("source") or {},
         )

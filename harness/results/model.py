@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.core.arches import ARCHES, ArchSpec
 from harness.core.status import EXIT_INTERRUPTED, Status, worst
+from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS, Platform, Toolchain
 from harness.core.vocabulary import Outcome, Variant
 
 STAGES = ("patch", "config", "build", "boot", "test")
@@ -88,6 +89,7 @@ class TestOutcome:
 CELL_KEYS = frozenset(
     (
         "arch",
+        "toolchain",
         "variant",
         "status",
         "exit_code",
@@ -118,10 +120,21 @@ class Cell:
     files: dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     results: list[TestOutcome] = field(default_factory=list)  # every test, guest and upstream
     interrupted: bool = False  # begun, never decided: the run was interrupted
+    toolchain: Toolchain = TOOLCHAINS[DEFAULT_TOOLCHAIN]
+
+    @property
+    def platform(self) -> Platform:
+        return Platform(self.arch, self.toolchain)
 
     @property
     def name(self) -> str:
-        return f"{self.arch}/{self.variant}"
+        """ "x86_64/patched", "arm64-clang/baseline": the toolchain shows unless it is gcc."""
+        return f"{self.platform}/{self.variant}"
+
+    @property
+    def directory_name(self) -> str:
+        """The cell's directory in its run dir."""
+        return f"{self.platform}-{self.variant}"
 
     def fail(self, status: Status, reason: str) -> None:
         if status.outranks(self.status):
@@ -130,6 +143,7 @@ class Cell:
     def to_json(self) -> dict[str, Any]:
         return {
             "arch": self.arch.name,
+            "toolchain": self.toolchain.name,
             "variant": self.variant,
             "status": INTERRUPTED if self.interrupted else self.status.label,
             "exit_code": EXIT_INTERRUPTED if self.interrupted else self.status.exit_code,
@@ -165,6 +179,13 @@ class Cell:
         stages = {name: StageResult() for name in STAGES}
         for name, stage in (data.get("stages") or {}).items():
             stages[name] = StageResult.from_json(stage)
+        facts = {key: value for key, value in data.items() if key not in CELL_KEYS}
+        toolchain = str(data.get("toolchain") or DEFAULT_TOOLCHAIN)
+        if toolchain not in TOOLCHAINS and "compiler" not in data:
+            # Written before the toolchain axis: "toolchain" was gcc's --version line.
+            facts["compiler"], toolchain = toolchain, DEFAULT_TOOLCHAIN
+        if toolchain not in TOOLCHAINS:
+            raise ValueError(f"unknown toolchain {toolchain!r}")
         return cls(
             arch=ARCHES[arch_name],
             variant=Variant(str(data.get("variant", ""))),
@@ -174,11 +195,12 @@ class Cell:
             tests=dict(data.get("tests") or {}),
             # As a run fills it (run/celltest.py): every test, guest and upstream.
             outcomes={result.nodeid: result.outcome for result in results},
-            facts={key: value for key, value in data.items() if key not in CELL_KEYS},
+            facts=facts,
             kernel_reports=list(data.get("kernel_reports") or []),
             files=dict(data.get("files") or {}),
             results=results,
             interrupted=interrupted,
+            toolchain=TOOLCHAINS[toolchain],
         )
 
     @classmethod

@@ -20,6 +20,7 @@ from harness.core.errors import StageFailure
 from harness.core.jsonfile import read_json, write_json
 from harness.core.progress import Meter, Progress
 from harness.core.status import Status
+from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.kernel import build, selftests
 from harness.kernel.buildmeter import metered_build
@@ -104,8 +105,8 @@ class CellBuilder:
         result.state, result.seconds = StageState.PASS, time.monotonic() - started
         return value
 
-    def build_dir(self, arch: ArchSpec, variant: Variant) -> Path:
-        return build_dir_for(self.config.work, self.prepared, arch, variant)
+    def build_dir(self, platform: Platform, variant: Variant) -> Path:
+        return build_dir_for(self.config.work, self.prepared, platform, variant)
 
     def tree_for(self, variant: Variant) -> Path:
         """The variant's tree: a link farm of the pristine tree, the series applied
@@ -140,14 +141,15 @@ class CellBuilder:
             cell.fail(failure.status, f"guest userspace: {failure}")
             raise
 
-    def build_cell(self, arch: ArchSpec, variant: Variant, run_dir: Path) -> BuiltCell | Cell:
+    def build_cell(self, platform: Platform, variant: Variant, run_dir: Path) -> BuiltCell | Cell:
         """Patch, configure and build a cell (and its selftests).
 
         Returns the cell, written and finished, when a stage failed or there
         is nothing to test; else what its boot and test stage needs.
         """
-        cell = Cell(arch, variant)
-        cell_dir = run_dir / f"{arch.name}-{variant}"
+        arch, toolchain = platform.arch, platform.toolchain
+        cell = Cell(arch, variant, toolchain=toolchain)
+        cell_dir = run_dir / cell.directory_name
         cell_dir.mkdir(parents=True, exist_ok=True)
         self.opened.append((cell, cell_dir))
         source = self.prepared.source
@@ -158,10 +160,10 @@ class CellBuilder:
             source=str(source.tree) if source.origin != "debian-package" else source.origin,
             series=series.name if series else None,
             series_hash=series.content_hash() if series else None,
-            toolchain=toolchain_version(arch),
+            compiler=toolchain_version(platform),
             qemu=qemu.qemu_version(arch.qemu_binary),
         )
-        build_dir = self.build_dir(arch, variant)
+        build_dir = self.build_dir(platform, variant)
         build_log = cell_dir / "build.log"
         cell.files["build_log"] = build_log.name
         try:
@@ -169,12 +171,10 @@ class CellBuilder:
             assert isinstance(tree, Path)
             image = build_dir / arch.image_path
             stamp = build_dir / BUILD_STAMP
-            key = build_key(
-                source, series, self.prepared.merged[arch.name], cell.facts["toolchain"]
-            )
+            key = build_key(source, series, self.prepared.merged[arch.name], cell.facts["compiler"])
             cell.facts["build_key"] = key
             merged = self.prepared.merged[arch.name]
-            configured = config_key(source, series, merged, cell.facts["toolchain"], tree)
+            configured = config_key(source, series, merged, cell.facts["compiler"], tree)
             previous = read_json(stamp)
             if self.config.do_build and previous.get("key") == key and image.is_file():
                 # Same source, series, config and compiler as the kernel there: reuse it.
@@ -192,6 +192,7 @@ class CellBuilder:
                         "config",
                         lambda _: build.configure(
                             arch,
+                            toolchain,
                             tree,
                             build_dir,
                             merged,
@@ -205,6 +206,7 @@ class CellBuilder:
                     "build",
                     lambda meter: metered_build(
                         arch,
+                        toolchain,
                         tree,
                         build_dir,
                         merged.digest(),
@@ -260,6 +262,7 @@ class CellBuilder:
         binaries = [
             selftests.build_seccomp_bpf(
                 arch,
+                cell.toolchain,
                 tree,
                 build_dir,
                 sysroot,
@@ -287,6 +290,7 @@ class CellBuilder:
         return [
             selftests.build_seccomp_bpf(
                 arch,
+                cell.toolchain,
                 pristine,
                 build_dir,
                 sysroot,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.core import limits
 from harness.core.arches import ArchSpec
+from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS, Platform, Toolchain, platforms
 from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
@@ -61,6 +62,12 @@ class RunConfig:
     ktap: bool = DEFAULT_KTAP  # also write results.ktap into the run directory
     kcidb: bool = DEFAULT_KCIDB  # also write kcidb.json (KCIDB I/O schema) into the run directory
     kcidb_origin: str = DEFAULT_KCIDB_ORIGIN  # the CI system its objects and ids name
+    toolchains: list[Toolchain] = field(default_factory=lambda: [TOOLCHAINS[DEFAULT_TOOLCHAIN]])
+
+    @property
+    def platforms(self) -> list[Platform]:
+        """Every (arch, toolchain) the run builds for."""
+        return platforms(self.arches, self.toolchains)
 
 
 @dataclass

@@ -45,10 +45,14 @@ def check_tools(config: RunConfig) -> None:
     needed: list[tuple[str, str]] = [("make", "build-essential"), ("patch", "patch")]
     for arch in config.arches:
         if config.do_build or (config.do_test and config.selftests):
-            # The selftests are compiled for the target too, even by `harness test`.
+            # The selftests are compiled by gcc for the target, whatever the
+            # kernel's toolchain, and even by `harness test`.
             needed.append((f"{arch.compiler_prefix()}gcc", arch.cross_package))
         if config.do_test:
             needed.append((arch.qemu_binary, arch.qemu_package))
+    for platform in config.platforms:
+        if config.do_build or (config.do_test and config.selftests):
+            needed += platform.toolchain.needed_tools(platform.arch)
     if config.do_test:
         needed.append(("mmdebstrap", "mmdebstrap"))
     for tool, package in needed:
@@ -113,13 +117,15 @@ def prepare(config: RunConfig, announce: Callable[[str], None] = lambda _: None)
     for merged_config in merged.values():
         kconfig.check_symbols(merged_config, index)
     if not config.do_build:
-        for arch in config.arches:
+        for platform in config.platforms:
             for variant in config.variants:
                 prepared = Prepared(source, series, merged, index)
-                image = build_dir_for(config.work, prepared, arch, variant) / arch.image_path
-                if not image.is_file():
+                built = build_dir_for(config.work, prepared, platform, variant)
+                if not (built / platform.arch.image_path).is_file():
+                    toolchain = platform.toolchain
+                    option = "" if toolchain.is_default else f" --toolchain {toolchain}"
                     raise BadInput(
-                        f"{arch.name}/{variant} is not built yet; run 'harness build "
-                        f"--arch {arch.name} --variant {variant}' first"
+                        f"{platform}/{variant} is not built yet; run 'harness build "
+                        f"--arch {platform.arch.name}{option} --variant {variant}' first"
                     )
     return Prepared(source, series, merged, index)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from harness.core.arches import ArchSpec
 from harness.core.process import capture
+from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
@@ -68,10 +68,10 @@ def tree_dir_for(work: WorkDir, prepared: Prepared, variant: Variant) -> Path:
     return work.trees / source_key(prepared.source) / label
 
 
-def build_dir_for(work: WorkDir, prepared: Prepared, arch: ArchSpec, variant: Variant) -> Path:
-    """A cell's build dir: in its variant's tree, per arch and merged config."""
+def build_dir_for(work: WorkDir, prepared: Prepared, platform: Platform, variant: Variant) -> Path:
+    """A cell's build dir: in its variant's tree, per arch, toolchain and merged config."""
     tree = tree_dir_for(work, prepared, variant)
-    return build_dir_in(tree, arch.name, prepared.merged[arch.name].digest())
+    return build_dir_in(tree, platform.name, prepared.merged[platform.arch.name].digest())
 
 
 def source_key(source: KernelSource) -> str:
@@ -80,6 +80,8 @@ def source_key(source: KernelSource) -> str:
     return source.tree.name
 
 
-def toolchain_version(arch: ArchSpec) -> str:
-    first = capture([f"{arch.compiler_prefix()}gcc", "--version"]).splitlines()
+def toolchain_version(platform: Platform) -> str:
+    """The compiler's first line of --version: part of the build key."""
+    compiler = platform.toolchain.compiler_for(platform.arch)
+    first = capture([compiler, "--version"]).splitlines()
     return first[0] if first else "unknown"

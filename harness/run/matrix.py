@@ -1,4 +1,4 @@
-"""The matrix: every arch x variant cell built, booted and tested, scheduled.
+"""The matrix: every arch x toolchain x variant cell built, booted and tested, scheduled.
 
 Builds run one after another in the calling thread (kbuild already uses every
 core it is given); each built cell is booted by a worker while the next one
@@ -12,10 +12,10 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from harness.core.arches import ArchSpec
 from harness.core.errors import StageFailure
 from harness.core.progress import Progress
 from harness.core.status import Status
+from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.results.model import Cell
 from harness.run.cellbuild import BuiltCell, CellBuilder, write_cell
@@ -44,9 +44,9 @@ class Matrix:
     def cancel(self) -> threading.Event:
         return self.tester.cancel
 
-    def run_cell(self, arch: ArchSpec, variant: Variant, run_dir: Path) -> Cell:
+    def run_cell(self, platform: Platform, variant: Variant, run_dir: Path) -> Cell:
         """Build and then test one cell, in this thread."""
-        built = self.builder.build_cell(arch, variant, run_dir)
+        built = self.builder.build_cell(platform, variant, run_dir)
         return built if isinstance(built, Cell) else self.test_cell(built)
 
     def test_cell(self, built: BuiltCell) -> Cell:
@@ -69,7 +69,7 @@ class Matrix:
         done = {id(cell) for cell in self.finished.values()}
         return [(cell, where) for cell, where in self.builder.opened if id(cell) not in done]
 
-    def run_cells(self, plan: list[tuple[ArchSpec, Variant]], run_dir: Path) -> list[Cell]:
+    def run_cells(self, plan: list[tuple[Platform, Variant]], run_dir: Path) -> list[Cell]:
         """Every cell of `plan`, builds one after another, boots overlapped.
 
         Builds run in this thread, in order; each built cell is booted and
@@ -81,8 +81,8 @@ class Matrix:
         pending: dict[int, Future[Cell]] = {}
         pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="guest")
         try:
-            for index, (arch, variant) in enumerate(plan):
-                built = self.builder.build_cell(arch, variant, run_dir)
+            for index, (platform, variant) in enumerate(plan):
+                built = self.builder.build_cell(platform, variant, run_dir)
                 if isinstance(built, Cell):
                     finished[index] = built
                 else:

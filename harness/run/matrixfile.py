@@ -20,6 +20,7 @@ from harness.core import limits
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.tomlfile import read_toml
+from harness.core.toolchains import TOOLCHAINS
 from harness.kernel.kconfig import parse_addition
 from harness.results.kcidb import origin_problem
 from harness.results.model import VARIANTS
@@ -36,6 +37,7 @@ class MatrixFile:
     path: Path | None = None
     arches: list[str] | None = None
     variants: list[str] | None = None
+    toolchains: list[str] | None = None
     series: Path | None = None
     features: list[str] | None = None
     kconfig_add: list[str] | None = None
@@ -115,6 +117,7 @@ def _kconfig_additions(reader: _Reader, key: str, value: object) -> list[str]:
 _KEYS: dict[str, tuple[str, Callable[[_Reader, str, object], object]]] = {
     "arches": ("arches", lambda r, k, v: r.strings(k, v, tuple(ARCHES))),
     "variants": ("variants", lambda r, k, v: r.strings(k, v, VARIANTS)),
+    "toolchains": ("toolchains", lambda r, k, v: r.strings(k, v, tuple(TOOLCHAINS))),
     "series": ("series", _Reader.path_value),
     "features": ("features", _Reader.strings),
     "kconfig-add": ("kconfig_add", _kconfig_additions),

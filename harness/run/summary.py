@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from harness import __version__
 from harness.core.jsonfile import write_json
 from harness.core.progress import Progress
+from harness.core.toolchains import DEFAULT_TOOLCHAIN
 from harness.core.vocabulary import Variant
 from harness.results.differences import differing
 from harness.results.kcidb import KCIDB_NAME, patchset_hash, write_kcidb
@@ -20,12 +21,13 @@ from harness.vm.records import read_records
 
 
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
-    """Per arch with both variants, the tests whose outcome differs between them."""
-    by_key = {(cell.arch, cell.variant): cell for cell in cells}
+    """Per platform ("x86_64", "x86_64-clang") with both variants, the tests whose
+    outcome differs between them."""
+    by_key = {(cell.platform.name, cell.variant): cell for cell in cells}
     return {
-        arch.name: differing(baseline.outcomes, by_key[arch, Variant.PATCHED].outcomes)
-        for (arch, variant), baseline in by_key.items()
-        if variant == Variant.BASELINE and (arch, Variant.PATCHED) in by_key
+        platform: differing(baseline.outcomes, by_key[platform, Variant.PATCHED].outcomes)
+        for (platform, variant), baseline in by_key.items()
+        if variant == Variant.BASELINE and (platform, Variant.PATCHED) in by_key
     }
 
 
@@ -56,6 +58,7 @@ def summary_facts(
     expectations_file: str | None,
     arches: Sequence[str],
     variants: Sequence[str],
+    toolchains: Sequence[str] = (DEFAULT_TOOLCHAIN,),
     series: Mapping[str, object] | None,
     source: Mapping[str, object],
 ) -> dict[str, object]:
@@ -70,6 +73,7 @@ def summary_facts(
         **judged_facts(cells),
         "arches": list(arches),
         "variants": list(variants),
+        "toolchains": list(toolchains),
         "series": series,
         "source": source,
     }
@@ -80,7 +84,9 @@ def run_matrix(
 ) -> RunSummary:
     matrix = Matrix(config, prepared, progress)
     run_dir = config.results_dir
-    plan = [(arch, variant) for arch in config.arches for variant in config.variants]
+    # Per platform, baseline then patched: the patched build right after its
+    # baseline finds the same compiler's objects hot in ccache.
+    plan = [(platform, variant) for platform in config.platforms for variant in config.variants]
     try:
         cells = matrix.run_cells(plan, run_dir)
     except KeyboardInterrupt:
@@ -145,6 +151,7 @@ def write_summary(summary: RunSummary, config: RunConfig, prepared: Prepared) ->
             expectations_file=expectations_path(config.expectations),
             arches=[arch.name for arch in config.arches],
             variants=config.variants,
+            toolchains=[toolchain.name for toolchain in config.toolchains],
             series=series,
             source=source,
         )
