@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from harness.core.arches import ARCHES
+from harness.core.toolchains import TOOLCHAINS
 from harness.results.model import VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,7 @@ def test_github_matrix_covers_every_cell_and_publishes_results() -> None:
     cell = load(GITHUB)["jobs"]["cell"]
     matrix = cell["strategy"]["matrix"]
     assert set(matrix["arch"]) == set(ARCHES)
+    assert set(matrix["toolchain"]) == set(TOOLCHAINS)
     assert set(matrix["variant"]) == set(VARIANTS)
     steps = {step.get("uses", "").split("@")[0]: step for step in cell["steps"]}
     assert "actions/cache" in steps and ".work/ccache" in steps["actions/cache"]["with"]["path"]
@@ -60,7 +62,8 @@ def test_github_matrix_covers_every_cell_and_publishes_results() -> None:
     assert "junit.xml" in steps["mikepenz/action-junit-report"]["with"]["report_paths"]
     commands = " ".join(step.get("run", "") for step in cell["steps"])
     assert "scripts/setup-host.sh" in commands
-    assert "tox -e ${{ matrix.arch }}" in commands
+    assert "tox -e ${{ matrix.arch }}" in words(commands)
+    assert "--toolchain ${{ matrix.toolchain }} --variant ${{ matrix.variant }}" in words(commands)
 
 
 def test_gitlab_pipeline_structure() -> None:
@@ -71,10 +74,14 @@ def test_gitlab_pipeline_structure() -> None:
     assert cell["stage"] in pipeline["stages"]
     (axes,) = cell["parallel"]["matrix"]
     assert set(axes["ARCH"]) == set(ARCHES)
+    assert set(axes["TOOLCHAIN"]) == set(TOOLCHAINS)
     assert set(axes["VARIANT"]) == set(VARIANTS)
     assert ".work/ccache" in cell["cache"]["paths"]
     assert cell["artifacts"]["reports"]["junit"].endswith("junit.xml")
-    assert any("tox -e" in line for line in cell["script"])
+    assert any(
+        'tox -e "$ARCH" -- --toolchain "$TOOLCHAIN" --variant "$VARIANT"' in words(line)
+        for line in cell["script"]
+    )
     for name, job in pipeline.items():
         if isinstance(job, dict) and "script" in job:
             assert job.get("stage") in pipeline["stages"], name
@@ -120,8 +127,9 @@ def test_ci_run_does_not_run_the_race_cell() -> None:
 # -- the verdict job: every cell's run directory merged into one run ------------------------
 
 
-def every_cell() -> list[tuple[str, str]]:
-    return [(arch, variant) for arch in ARCHES for variant in VARIANTS]
+def every_cell() -> list[tuple[str, str, str]]:
+    """(arch, toolchain, variant) in the order a run of the whole matrix takes them."""
+    return [(a, t, v) for a in ARCHES for t in TOOLCHAINS for v in VARIANTS]
 
 
 def merge_command(commands: str) -> list[str]:
@@ -156,7 +164,9 @@ def test_github_verdict_job_merges_every_cell_and_publishes_the_report() -> None
         step for step in jobs["cell"]["steps"]
         if step.get("uses", "").startswith("actions/upload-artifact")
     )  # fmt: skip
-    assert cell_upload["with"]["name"] == "run-${{ matrix.arch }}-${{ matrix.variant }}"
+    assert cell_upload["with"]["name"] == (
+        "run-${{ matrix.arch }}-${{ matrix.toolchain }}-${{ matrix.variant }}"
+    )
     assert download["pattern"] == "run-*"
     race_upload = next(step for step in jobs["race"]["steps"] if "upload-artifact" in
                        step.get("uses", ""))  # fmt: skip
@@ -164,8 +174,8 @@ def test_github_verdict_job_merges_every_cell_and_publishes_the_report() -> None
     merge_step = next(step for step in steps if "tox -e merge" in step.get("run", ""))
     assert "if" not in merge_step and "continue-on-error" not in merge_step
     arguments = merge_command(merge_step["run"])
-    run_dirs = [f"{download['path']}/run-{arch}-{variant}" for arch, variant in every_cell()]
-    assert arguments == [*run_dirs, "--results", MERGED]
+    run_dirs = [f"{download['path']}/run-{a}-{t}-{v}" for a, t, v in every_cell()]
+    assert arguments == [*run_dirs, "--kcidb", "--results", MERGED]
     publish = [step for step in steps if step is not merge_step and step.get("if", "")]
     assert all(step["if"].startswith("always()") for step in publish)
     upload = next(step for step in publish if "upload-artifact" in step.get("uses", ""))
@@ -183,11 +193,11 @@ def test_gitlab_verdict_job_merges_every_cell_and_publishes_the_report() -> None
     )
     assert verdict["needs"] == ["cell"] and verdict["when"] == "always"
     assert "allow_failure" not in verdict
-    # The cells' artifacts land where their jobs wrote them: results/ARCH-VARIANT.
-    assert pipeline["cell"]["artifacts"]["paths"] == ["results/$ARCH-$VARIANT"]
+    # The cells' artifacts land where their jobs wrote them: results/ARCH-TOOLCHAIN-VARIANT.
+    assert pipeline["cell"]["artifacts"]["paths"] == ["results/$ARCH-$TOOLCHAIN-$VARIANT"]
     (command,) = [line for line in verdict["script"] if "tox -e merge" in line]
-    run_dirs = [f"results/{arch}-{variant}" for arch, variant in every_cell()]
-    assert merge_command(command) == [*run_dirs, "--results", MERGED]
+    run_dirs = [f"results/{a}-{t}-{v}" for a, t, v in every_cell()]
+    assert merge_command(command) == [*run_dirs, "--kcidb", "--results", MERGED]
     artifacts = verdict["artifacts"]
     assert artifacts["when"] == "always" and artifacts["paths"] == [f"{MERGED}/"]
     assert "setup-host" not in " ".join(verdict["before_script"])

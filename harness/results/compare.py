@@ -51,8 +51,8 @@ def status_rank(label: str) -> int:
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     comparison = Comparison(load_run(run_a), load_run(run_b))
-    before = {(cell.arch, cell.variant): cell for cell in comparison.run_a.cells}
-    after = {(cell.arch, cell.variant): cell for cell in comparison.run_b.cells}
+    before = {cell.name: cell for cell in comparison.run_a.cells}
+    after = {cell.name: cell for cell in comparison.run_b.cells}
     cell_regressions: list[str] = []
     test_regressions: list[str] = []
     for key in [*before, *(key for key in after if key not in before)]:

@@ -10,7 +10,7 @@ Objects:
   patchset hash when summary.json records it; the harness's series hash, which
   also covers the patches' names, goes into misc). `valid` is false when a
   patch did not apply.
-- builds, one per cell (arch x variant): compiler, the config and build
+- builds, one per cell (arch x toolchain x variant): compiler, the config and build
   stages' seconds, the config hash, the cell's `.config` as an output file
   (and config_url), build.log.
 - tests of every cell that booted: `boot`, `kernel_log` (the console held no
@@ -18,8 +18,9 @@ Objects:
   upstream selftest with its duration, the cell's QEMU as environment and its
   failure text or skip reason as log excerpt.
 
-Ids are `<origin>:<run key>/<variant>` (checkouts), `.../<arch>-<variant>`
-(builds) and `.../<arch>-<variant>/<node id>` (tests; `boot` and `kernel_log`
+Ids are `<origin>:<run key>/<variant>` (checkouts), `.../<cell dir>` such as
+`x86_64-patched` or `x86_64-clang-patched` (builds) and `.../<cell dir>/<node id>`
+(tests; `boot` and `kernel_log`
 are not node ids). The run key is the run id and 8 hex digits of a hash of
 what only this run has (its cells' stage timings, the source, the series): CI
 names its run directories after the cell (`--results results/x86_64-patched`),
@@ -138,7 +139,7 @@ def run_key(run: RunRecord) -> str:
         "run_id": run.run_id,
         "source": run.summary.get("source"),
         "series": (run.summary.get("series") or {}).get("hash"),
-        "cells": [[cell.arch, cell.variant, stage_facts(cell, "seconds")] for cell in run.cells],
+        "cells": [[cell.name, stage_facts(cell, "seconds")] for cell in run.cells],
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{run.run_id}-{digest[:8]}"
@@ -196,12 +197,15 @@ def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, 
         "origin": origin,
         "checkout_id": f"{origin}:{key}/{cell.variant}",
         "status": status,
-        "comment": text(f"{cell.arch} {cell.variant}: {cell.status}"),
+        "comment": text(f"{cell.name}: {cell.status}"),
     }
     if ARCHITECTURE.fullmatch(cell.arch):  # always, for a cell the harness wrote
         record["architecture"] = cell.arch
-    if data.get("toolchain"):
-        record["compiler"] = text(str(data["toolchain"]))
+    # The compiler's --version line; a run dir from before the toolchain axis kept it
+    # as "toolchain".
+    compiler = data.get("compiler") or data.get("toolchain")
+    if compiler:
+        record["compiler"] = text(str(compiler))
     seconds = sum(
         float((stages.get(name) or {}).get("seconds") or 0) for name in ("config", "build")
     )
@@ -301,6 +305,7 @@ def environment(cell: CellRecord) -> dict[str, Any]:
     data = cell.data
     keys = ("qemu", "accel", "kernel_release", "booted_kernel_version")
     misc = {key: data[key] for key in keys if data.get(key)}
+    misc["toolchain"] = cell.toolchain
     accel = f" ({data['accel']})" if data.get("accel") else ""
     return {"comment": text(f"QEMU {cell.arch}{accel}"), "misc": misc}
 

@@ -277,7 +277,8 @@ def outcome_rows(run: RunRecord) -> list[tuple[str, list[TestRow]]]:
 
 
 def differing_tests(run: RunRecord) -> dict[str, set[str]]:
-    """nodeid -> the arches whose baseline and patched outcomes differ.
+    """nodeid -> the platforms ("x86_64", "x86_64-clang") whose baseline and patched
+    outcomes differ.
 
     From the cells' own results, joined with summary.json's `differences`
     (which a run without junit files still has).
@@ -287,11 +288,11 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
         for entry in entries:
             found.setdefault(str(entry.get("test")), set()).add(arch)
     for baseline in run.cells:
-        patched = run.cell(baseline.arch, Variant.PATCHED)
+        patched = run.cell(baseline.platform, Variant.PATCHED)
         if baseline.variant != Variant.BASELINE or patched is None:
             continue
         for entry in differing(baseline.outcomes(), patched.outcomes()):
-            found.setdefault(entry["test"], set()).add(baseline.arch)
+            found.setdefault(entry["test"], set()).add(baseline.platform)
     return found
 
 

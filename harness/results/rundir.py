@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
+from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS
 from harness.core.vocabulary import Outcome
 from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 
@@ -37,12 +38,24 @@ class CellRecord:
         return str(self.data.get("variant", "?"))
 
     @property
+    def toolchain(self) -> str:
+        """gcc for a cell written before the toolchain axis (its "toolchain" was gcc's
+        version line; results/model.py reads it so too)."""
+        name = str(self.data.get("toolchain", DEFAULT_TOOLCHAIN))
+        return name if name in TOOLCHAINS else DEFAULT_TOOLCHAIN
+
+    @property
+    def platform(self) -> str:
+        suffix = "" if self.toolchain == DEFAULT_TOOLCHAIN else f"-{self.toolchain}"
+        return f"{self.arch}{suffix}"
+
+    @property
     def name(self) -> str:
-        return f"{self.arch}/{self.variant}"
+        return f"{self.platform}/{self.variant}"
 
     @property
     def directory_name(self) -> str:
-        return f"{self.arch}-{self.variant}"
+        return f"{self.platform}-{self.variant}"
 
     @property
     def status(self) -> str:
@@ -66,9 +79,10 @@ class RunRecord:
     def status(self) -> str:
         return str(self.summary.get("status", "unknown"))
 
-    def cell(self, arch: str, variant: str) -> CellRecord | None:
+    def cell(self, platform: str, variant: str) -> CellRecord | None:
+        """The cell of `platform` ("x86_64", "x86_64-clang") and `variant`, if the run has it."""
         for cell in self.cells:
-            if (cell.arch, cell.variant) == (arch, variant):
+            if (cell.platform, cell.variant) == (platform, variant):
                 return cell
         return None
 

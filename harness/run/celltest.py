@@ -127,6 +127,8 @@ class CellTester:
         junit = cell_dir / "junit.xml"
         properties = {
             "arch": cell.arch.name,
+            "toolchain": cell.toolchain.name,
+            "compiler": str(cell.facts.get("compiler")),
             "variant": cell.variant,
             "kernel_release": outcome.kernel_release,
             "kernel_version": outcome.kernel_version,
@@ -134,9 +136,11 @@ class CellTester:
             "config_hash": str(cell.facts.get("config_hash")),
         }
         expected = judgement.expected_failure_reasons()
-        suites = [Suite(f"{cell.arch}.{cell.variant}", verdict.results, properties, expected)]
+        # "x86_64.patched", "x86_64-clang.patched": CI's test pages keep the cells apart.
+        suite = f"{cell.platform}.{cell.variant}"
+        suites = [Suite(suite, verdict.results, properties, expected)]
         if selftests_ran:
-            name = f"{cell.arch}.{cell.variant}.{selftests.SUITE_NAME}"
+            name = f"{suite}.{selftests.SUITE_NAME}"
             suites.append(Suite(name, verdict.upstream, properties, expected))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name
