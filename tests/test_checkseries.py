@@ -664,3 +664,31 @@ def test_commit_range_creating_a_symlink_out_of_the_tree_is_refused(
     assert "kernel/out: a symlink to ../../../../../outside, outside the tree" in err
     assert ".patch" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "work/trees").exists()
+
+
+def test_check_series_walks_each_toolchain_in_its_own_build_dir(
+    tmp_path: Path, linux: Path, configs: Path, writer: SeriesWriter,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    writer.change("kernel/a.c", "int a_two;", "int a_two = 2;")
+    code = main([
+        "check-series", "--arch=x86_64", "--toolchain=gcc", "--toolchain=clang",
+        "--source", str(linux), "--series", str(writer.write()), "--configs", str(configs),
+        "--work-dir", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "-j", "2",
+    ])  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, lines
+    assert re.match(r"base \(no patches\): builds x86_64 \(\d+ s\) x86_64-clang \(", lines[0])
+    report = json.loads((tmp_path / "results/check-series.json").read_text())
+    assert report["arches"] == ["x86_64", "x86_64-clang"]
+    assert set(report["patches"][0]["builds"]) == {"x86_64", "x86_64-clang"}
+    logs = tmp_path / "results/logs"
+    # Every make of the clang build dir says LLVM=1 (kbuild would re-sync .config on a
+    # make that named another compiler); none of gcc's does.
+    for number in ("00", "01"):
+        clang_log = (logs / f"{number}-x86_64-clang-build.log").read_text()
+        gcc_log = (logs / f"{number}-x86_64-build.log").read_text()
+        make_lines = [line for line in clang_log.splitlines() if " make -C " in f" {line}"]
+        assert make_lines and all(" LLVM=1" in line for line in make_lines)
+        assert all("harness-build-x86_64-clang-" in line for line in make_lines)
+        assert " LLVM=1" not in gcc_log
