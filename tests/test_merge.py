@@ -88,7 +88,7 @@ def test_the_split_run_merged_is_the_original_run(parts: dict[str, Path], tmp_pa
     assert [(c["arch"], c["variant"]) for c in result["cells"]] == [
         tuple(name.split("-")) for name in CELLS
     ]
-    tests = {cell.directory_name: cell.tests for cell in load_run(SAMPLE_RUN).cells}
+    tests = {cell.directory_name: cell.results for cell in load_run(SAMPLE_RUN).cells}
     for before, after in zip(original["cells"], result["cells"], strict=True):
         assert {key: value for key, value in after.items() if key not in FORMAT_2_KEYS} == before
         name = f"{after['arch']}-{after['variant']}"

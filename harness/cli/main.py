@@ -82,16 +82,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(path)
     if args.kcidb:
         print(kcidb.write_kcidb(destination, settings.kcidb_origin(args)))
-    summary = merged.summary.to_json()
-    for cell in summary["cells"]:
-        reason = f" -- {cell['reason']}" if cell["reason"] else ""
-        print(f"{cell['arch']}/{cell['variant']}: {cell['status']}{reason}")
-    departures, stale = len(summary["departures"]), len(summary["stale_expectations"])
+    summary = merged.summary
+    for cell in summary.cells:
+        reason = f" -- {cell.reason}" if cell.reason else ""
+        print(f"{cell.name}: {cell.status_label}{reason}")
+    departures = len(summary.facts["departures"])
+    stale = len(summary.facts["stale_expectations"])
     print(
         f"{departures} departure(s), {stale} stale expectation(s); "
-        f"run {summary['status']} (exit {summary['exit_code']})"
+        f"run {summary.status_label} (exit {summary.exit_code})"
     )
-    return int(summary["exit_code"])
+    return summary.exit_code
 
 
 def _merge_destination(given: Path | None, run_dirs: list[Path]) -> Path | None:

@@ -67,8 +67,8 @@ from harness.core.status import Status
 from harness.core.vocabulary import Outcome, Variant
 from harness.results.excerpts import clip_lines, kernel_report_excerpts
 from harness.results.kcidb_paths import test_path
-from harness.results.model import GUEST_SUITE, StageState, TestOutcome
-from harness.results.rundir import CellRecord, RunRecord, load_run
+from harness.results.model import GUEST_SUITE, Cell, StageResult, StageState, TestOutcome
+from harness.results.rundir import RunRecord, load_run
 
 KCIDB_NAME = "kcidb.json"
 SCHEMA_VERSION = {"major": 5, "minor": 3}  # the newest kcidb-io ships (kcidb_io.schema.LATEST)
@@ -86,11 +86,9 @@ TEST_STATUS = {
     Outcome.SKIPPED: "SKIP",
 }
 # The cell statuses that blame the tested code for a failed boot or build.
-CODE_FAULTS_AT_BOOT = (Status.BOOT_TIMEOUT.label, Status.KERNEL_PANIC.label)
-CODE_FAULTS_AT_BUILD = (Status.CONFIG_FAILED.label, Status.BUILD_FAILED.label)
-PATCH_FAILED = Status.PATCH_FAILED.label
-FAILED = StageState.FAIL.value
-DONE = (StageState.PASS.value, StageState.REUSED.value)  # a stage that has its result
+CODE_FAULTS_AT_BOOT = (Status.BOOT_TIMEOUT, Status.KERNEL_PANIC)
+CODE_FAULTS_AT_BUILD = (Status.CONFIG_FAILED, Status.BUILD_FAILED)
+DONE = (StageState.PASS, StageState.REUSED)  # a stage that has its result
 
 
 def origin_problem(origin: str) -> str:
@@ -138,18 +136,24 @@ def run_key(run: RunRecord) -> str:
         "run_id": run.run_id,
         "source": run.summary.get("source"),
         "series": (run.summary.get("series") or {}).get("hash"),
-        "cells": [[cell.arch, cell.variant, stage_facts(cell, "seconds")] for cell in run.cells],
+        "cells": [[*_identity(cell), stage_facts(cell, "seconds")] for cell in run.cells],
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{run.run_id}-{digest[:8]}"
 
 
+def _identity(cell: Cell) -> list[str]:
+    """The cell's key as the run key hashes it: its members' names, as cell.json has them."""
+    key = cell.key
+    return [key.arch.name, str(key.variant)]
+
+
 # -- checkouts and builds -------------------------------------------------------------------
 
 
-def checkout(run: RunRecord, variant: str, origin: str, key: str) -> dict[str, Any]:
-    cells = [cell for cell in run.cells if cell.variant == variant]
-    first = cells[0].data
+def checkout(run: RunRecord, variant: Variant, origin: str, key: str) -> dict[str, Any]:
+    cells = [cell for cell in run.cells if cell.variant is variant]
+    first = cells[0].facts
     source = run.summary.get("source") or {
         "origin": first.get("source"),
         "kernel_version": first.get("kernel_version"),
@@ -162,49 +166,51 @@ def checkout(run: RunRecord, variant: str, origin: str, key: str) -> dict[str, A
     if source.get("origin") == "debian-package":
         record["tree_name"] = "debian"  # Debian's linux-source package: Debian's kernel tree
     series = run.summary.get("series") or {}
-    if variant == Variant.PATCHED and series:
+    if variant is Variant.PATCHED and series:
         patches = list(series.get("patches") or [])
         version += f" + {series.get('name')} ({len(patches)} patches)"
         misc.update(series=series.get("name"), series_hash=series.get("hash"), patches=patches)
         if SHA256.fullmatch(str(series.get("patchset_hash", ""))):
             record["patchset_hash"] = series["patchset_hash"]
-    elif variant != Variant.PATCHED:
+    elif variant is not Variant.PATCHED:
         record["patchset_hash"] = ""  # the tree as it is: no patches applied
     record["comment"] = text(version)
-    patch_stages = [(cell, (cell.data.get("stages") or {}).get("patch") or {}) for cell in cells]
+    patch_stages = [(cell, _stage(cell, "patch")) for cell in cells]
     refused = [
         (cell, stage)
         for cell, stage in patch_stages
-        if stage.get("status") == FAILED and cell.status == PATCH_FAILED
+        if stage.state is StageState.FAIL and cell.status is Status.PATCH_FAILED
     ]
     if refused:
         cell, stage = refused[0]
         record["valid"] = False
         record["log_excerpt"] = stage_excerpt(cell, "patch", stage)
-    elif any(stage.get("status") in DONE for _, stage in patch_stages):
+    elif any(stage.state in DONE for _, stage in patch_stages):
         record["valid"] = True  # else unknown: the tree was never made, or the host failed
     record["misc"] = present(misc)
     return record
 
 
-def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, Any]:
-    data = cell.data
-    stages = data.get("stages") or {}
+def _stage(cell: Cell, name: str) -> StageResult:
+    """The cell's stage `name`; not run when the cell has no such stage."""
+    return cell.stages.get(name) or StageResult()
+
+
+def build(run: RunRecord, cell: Cell, origin: str, key: str) -> dict[str, Any]:
+    facts = cell.facts
     status = build_status(cell)
     record: dict[str, Any] = {
         "id": f"{origin}:{key}/{cell.directory_name}",
         "origin": origin,
         "checkout_id": f"{origin}:{key}/{cell.variant}",
         "status": status,
-        "comment": text(f"{cell.arch} {cell.variant}: {cell.status}"),
+        "comment": text(f"{cell.arch} {cell.variant}: {cell.status_label}"),
     }
-    if ARCHITECTURE.fullmatch(cell.arch):  # always, for a cell the harness wrote
-        record["architecture"] = cell.arch
-    if data.get("toolchain"):
-        record["compiler"] = text(str(data["toolchain"]))
-    seconds = sum(
-        float((stages.get(name) or {}).get("seconds") or 0) for name in ("config", "build")
-    )
+    if ARCHITECTURE.fullmatch(cell.arch.name):  # always, for an arch the harness knows
+        record["architecture"] = cell.arch.name
+    if facts.get("toolchain"):
+        record["compiler"] = text(str(facts["toolchain"]))
+    seconds = sum(_stage(cell, name).seconds for name in ("config", "build"))
     if seconds > 0:
         record["duration"] = round(seconds, 3)
     cell_dir = run.directory / cell.directory_name
@@ -212,20 +218,18 @@ def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, 
     if config_url:
         record["config_url"] = config_url
         record["output_files"] = [{"name": ".config", "url": config_url}]
-    log_url = file_url(cell_dir / str((data.get("files") or {}).get("build_log", "build.log")))
+    log_url = file_url(cell_dir / str(cell.files.get("build_log", "build.log")))
     if log_url:
         record["log_url"] = log_url
-    failed = [
-        name for name in ("config", "build") if (stages.get(name) or {}).get("status") == FAILED
-    ]
+    failed = [name for name in ("config", "build") if _stage(cell, name).state is StageState.FAIL]
     if failed:
-        record["log_excerpt"] = stage_excerpt(cell, failed[0], stages[failed[0]])
+        record["log_excerpt"] = stage_excerpt(cell, failed[0], _stage(cell, failed[0]))
     record["misc"] = present(
         {
-            "cell_status": cell.status,
-            "reason": data.get("reason"),
-            "config_hash": data.get("config_hash"),
-            "build_key": data.get("build_key"),
+            "cell_status": cell.status_label,
+            "reason": cell.reason,
+            "config_hash": facts.get("config_hash"),
+            "build_key": facts.get("build_key"),
             "stages": {
                 name: {"status": status, "seconds": stage_facts(cell, "seconds")[name]}
                 for name, status in stage_facts(cell, "status").items()
@@ -235,48 +239,43 @@ def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, 
     return record
 
 
-def stage_facts(cell: CellRecord, key: str) -> dict[str, Any]:
-    """One fact of every stage of the cell, e.g. its seconds: {stage: value}."""
-    stages = cell.data.get("stages") or {}
-    return {name: (stage or {}).get(key) for name, stage in stages.items()}
+def stage_facts(cell: Cell, key: str) -> dict[str, Any]:
+    """One fact of every stage of the cell as cell.json has it, e.g. its seconds:
+    {stage: value}."""
+    return {name: stage.to_json()[key] for name, stage in cell.stages.items()}
 
 
-def build_status(cell: CellRecord) -> str:
+def build_status(cell: Cell) -> str:
     """The build's KCIDB status, by the module docstring's table."""
-    stages = cell.data.get("stages") or {}
-    states = {name: (stages.get(name) or {}).get("status") for name in ("patch", "config", "build")}
-    if FAILED in (states["config"], states["build"]):
+    states = {name: _stage(cell, name).state for name in ("patch", "config", "build")}
+    if StageState.FAIL in (states["config"], states["build"]):
         return "FAIL" if cell.status in CODE_FAULTS_AT_BUILD else "ERROR"
-    if states["build"] in DONE or cell.data.get("config_hash"):
+    if states["build"] in DONE or cell.facts.get("config_hash"):
         return "PASS"  # the config hash: `harness test` booted a kernel built earlier
-    if states["patch"] == FAILED and cell.status == PATCH_FAILED:
+    if states["patch"] is StageState.FAIL and cell.status is Status.PATCH_FAILED:
         return "SKIP"
     return "MISS"
 
 
-def stage_excerpt(cell: CellRecord, name: str, stage: dict[str, Any]) -> str:
+def stage_excerpt(cell: Cell, name: str, stage: StageResult) -> str:
     """A failed stage's message, then the excerpt it kept (compiler errors, a rejected hunk)."""
-    kept = str((cell.data.get("excerpts") or {}).get(name) or "")
-    message = str(stage.get("message") or f"{name} failed")
+    kept = str((cell.facts.get("excerpts") or {}).get(name) or "")
+    message = stage.message or f"{name} failed"
     return excerpt("\n".join(part for part in (message, kept) if part))
 
 
 # -- tests ----------------------------------------------------------------------------------
 
 
-def cell_tests(
-    run: RunRecord, cell: CellRecord, origin: str, build_id: str
-) -> list[dict[str, Any]]:
+def cell_tests(run: RunRecord, cell: Cell, origin: str, build_id: str) -> list[dict[str, Any]]:
     """The boot, the kernel's log and every test of a cell whose guest ran."""
-    stages = cell.data.get("stages") or {}
-    boot_stage = stages.get("boot") or {}
-    booted = boot_stage.get("status") not in (None, StageState.NOT_RUN.value)
-    if not booted and not cell.tests:
+    boot_stage = _stage(cell, "boot")
+    booted = boot_stage.state is not StageState.NOT_RUN
+    if not booted and not cell.results:
         return []
     cell_dir = run.directory / cell.directory_name
-    files = cell.data.get("files") or {}
-    console_url = file_url(cell_dir / str(files.get("console_log", "console.log")))
-    tap_url = file_url(cell_dir / str(files.get("selftests_tap", "selftests.tap")))
+    console_url = file_url(cell_dir / str(cell.files.get("console_log", "console.log")))
+    tap_url = file_url(cell_dir / str(cell.files.get("selftests_tap", "selftests.tap")))
     common = {"build_id": build_id, "origin": origin, "environment": environment(cell)}
     records: list[dict[str, Any]] = []
     if booted:
@@ -287,7 +286,7 @@ def cell_tests(
         for record in records:
             if console_url:
                 record["log_url"] = console_url
-    for test in cell.tests:
+    for test in cell.results:
         record = {"id": f"{build_id}/{test.nodeid}", **common, **test_record(test)}
         log_url = console_url if test.suite == GUEST_SUITE else tap_url
         if log_url:
@@ -296,17 +295,17 @@ def cell_tests(
     return records
 
 
-def environment(cell: CellRecord) -> dict[str, Any]:
+def environment(cell: Cell) -> dict[str, Any]:
     """Where the cell's tests ran: its QEMU, accelerator and booted kernel."""
-    data = cell.data
+    facts = cell.facts
     keys = ("qemu", "accel", "kernel_release", "booted_kernel_version")
-    misc = {key: data[key] for key in keys if data.get(key)}
-    accel = f" ({data['accel']})" if data.get("accel") else ""
+    misc = {key: facts[key] for key in keys if facts.get(key)}
+    accel = f" ({facts['accel']})" if facts.get("accel") else ""
     return {"comment": text(f"QEMU {cell.arch}{accel}"), "misc": misc}
 
 
-def boot_test(cell: CellRecord, stage: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
-    if stage.get("status") == StageState.PASS.value:
+def boot_test(cell: Cell, stage: StageResult, cell_dir: Path) -> dict[str, Any]:
+    if stage.state is StageState.PASS:
         status = "PASS"
     else:
         status = "FAIL" if cell.status in CODE_FAULTS_AT_BOOT else "MISS"
@@ -315,20 +314,20 @@ def boot_test(cell: CellRecord, stage: dict[str, Any], cell_dir: Path) -> dict[s
         "status": status,
         "comment": "the guest reached userspace running the kernel built for the cell",
     }
-    if float(stage.get("seconds") or 0) > 0:
-        record["duration"] = round(float(stage["seconds"]), 3)
+    if stage.seconds > 0:
+        record["duration"] = round(stage.seconds, 3)
     if status != "PASS":
         console = cell_dir / "console.log"
         tail = console.read_text(errors="replace") if console.is_file() else ""
         record["log_excerpt"] = excerpt(
-            "\n".join([str(stage.get("message") or "boot failed"), clip_lines(tail, 25, True)])
+            "\n".join([stage.message or "boot failed", clip_lines(tail, 25, True)])
         )
     return record
 
 
-def kernel_log_test(cell: CellRecord) -> dict[str, Any]:
+def kernel_log_test(cell: Cell) -> dict[str, Any]:
     reports = kernel_report_excerpts(cell)
-    tainted = cell.data.get("tainted")
+    tainted = cell.facts.get("tainted")
     record: dict[str, Any] = {
         "path": KERNEL_LOG_PATH,
         "status": "FAIL" if reports or tainted else "PASS",
@@ -353,7 +352,7 @@ def kernel_log_test(cell: CellRecord) -> dict[str, Any]:
 
 
 def test_record(test: TestOutcome) -> dict[str, Any]:
-    outcome = Outcome.parse(test.outcome)
+    outcome = test.outcome
     misc: dict[str, Any] = {"nodeid": test.nodeid, "suite": test.suite, "outcome": str(outcome)}
     if test.expected:
         misc["expected_failure"] = test.expected  # the harness's triage; KCIDB's status stays
