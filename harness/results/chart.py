@@ -18,8 +18,7 @@ class TimingBar:
 
 def timing_bar(cell: Cell) -> TimingBar:
     def seconds(name: str) -> float:
-        stage = cell.stages.get(name)
-        return stage.seconds if stage is not None else 0.0
+        return cell.stage(name).seconds
 
     return TimingBar(
         cell.name, seconds("config") + seconds("build"), seconds("boot"), seconds("test")

@@ -100,11 +100,7 @@ def failed_test_excerpts(cell: Cell) -> list[Excerpt]:
 
 def console_tail_excerpt(run_dir: Path, cell: Cell) -> list[Excerpt]:
     """The console's last lines when the guest did not boot or finish and no report says why."""
-    stopped = any(
-        stage.state is StageState.FAIL
-        for name in ("boot", "test")
-        if (stage := cell.stages.get(name)) is not None
-    )
+    stopped = any(cell.stage(name).state is StageState.FAIL for name in ("boot", "test"))
     failed_tests = any(test.outcome.failing for test in cell.results)
     if not stopped or cell.kernel_reports or failed_tests:
         return []

@@ -173,6 +173,10 @@ class Cell:
     def passed(self) -> bool:
         return self.status is Status.PASS and not self.interrupted
 
+    def stage(self, name: str) -> StageResult:
+        """The stage `name` of the cell; not run when the cell has no such stage."""
+        return self.stages.get(name) or StageResult()
+
     def fail(self, status: Status, reason: str) -> None:
         if status.outranks(self.status):
             self.status, self.reason = status, reason

@@ -229,7 +229,7 @@ def cell_view(run_dir: Path, cell: Cell) -> CellView:
         variant=str(cell.variant),
         status=cell.status_label,
         reason=cell.reason,
-        stages=[stage_view(name, cell.stages.get(name, StageResult())) for name in STAGES],
+        stages=[stage_view(name, cell.stage(name)) for name in STAGES],
         kernel_version=str(facts.get("kernel_release") or facts.get("kernel_version") or "-"),
         series_hash=short_hash(facts.get("series_hash")),
         config_hash=short_hash(facts.get("config_hash")),
@@ -296,8 +296,6 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
             found.setdefault(entry["test"], set()).add(baseline.arch.name)
     return found
 
-
-# -- the timing chart -------------------------------------------------------------
 
 # -- rendering ------------------------------------------------------------------------
 
