@@ -147,7 +147,7 @@ class CellBuilder:
         is nothing to test; else what its boot and test stage needs.
         """
         cell = Cell(arch, variant)
-        cell_dir = run_dir / f"{arch.name}-{variant}"
+        cell_dir = run_dir / cell.directory_name
         cell_dir.mkdir(parents=True, exist_ok=True)
         self.opened.append((cell, cell_dir))
         source = self.prepared.source

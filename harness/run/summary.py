@@ -21,11 +21,12 @@ from harness.vm.records import read_records
 
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     """Per arch with both variants, the tests whose outcome differs between them."""
-    by_key = {(cell.arch, cell.variant): cell for cell in cells}
+    by_key = {cell.key: cell for cell in cells}
     return {
-        arch.name: differing(baseline.outcomes, by_key[arch, Variant.PATCHED].outcomes)
-        for (arch, variant), baseline in by_key.items()
-        if variant == Variant.BASELINE and (arch, Variant.PATCHED) in by_key
+        key.arch.name: differing(baseline.outcomes, by_key[patched].outcomes)
+        for key, baseline in by_key.items()
+        if key.variant is Variant.BASELINE
+        and (patched := key.with_variant(Variant.PATCHED)) in by_key
     }
 
 
