@@ -40,6 +40,23 @@ def test_unknown_variant(capsys: pytest.CaptureFixture[str], isolated: list[str]
     assert "--variant nightly: unknown" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["test", "--live", "--arch", "sparc"], "--arch sparc: unknown architecture"),
+        (["test", "--live", "--variant", "nightly"], "--variant nightly: unknown"),
+        (["boot", "--ssh", "--arch", "x86_64", "--variant", "nightly"], "--variant nightly"),
+        (["bisect", "--arch", "x86_64", "--arch", "sparc"], "--arch sparc: unknown"),
+    ],
+)
+def test_arch_and_variant_are_checked_as_the_command_line_is_read(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], argv: list[str], named: str
+) -> None:
+    code, err = run_cli(capsys, *argv, *isolated)
+    assert code == EXIT_BAD_INPUT
+    assert err.startswith(f"harness: error: {named}") and len(err.splitlines()) == 1, err
+
+
 def test_missing_series(
     capsys: pytest.CaptureFixture[str], isolated: list[str], tmp_path: Path
 ) -> None:

@@ -258,7 +258,10 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BadInput as error:  # an --arch or --variant this harness does not know
+        return _bad_input(error)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s"
     )
@@ -269,8 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except BadInput as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(error)
     except StageFailure as error:
         print(f"harness: {error.status.label}: {error}", file=sys.stderr)
         return error.status.exit_code
@@ -282,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as error:  # a bug: exit 10 (never 1, a test's), its traceback kept
         return _report_bug(args, error)
+
+
+def _bad_input(error: BadInput) -> int:
+    print(f"harness: error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 ERROR_FILE = "harness-error.txt"

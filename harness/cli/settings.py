@@ -109,15 +109,21 @@ def _matrix_file(args: argparse.Namespace) -> matrixfile.MatrixFile:
 def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunConfig:
     matrix = _matrix_file(args)
     cells_from_file = args.command in FILE_CELL_COMMANDS
-    arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
-    variants = [
-        parse_variant(name)
-        for name in _pick(
-            getattr(args, "variant", None),
-            matrix.variants if cells_from_file else None,
-            list(Variant),
-        )
-    ]
+    # --arch and --variant come typed: argparse checked them (cli/options.py).
+    arches = _pick(
+        args.arch,
+        [get_arch(name) for name in matrix.arches]
+        if cells_from_file and matrix.arches is not None
+        else None,
+        args.default_arches,
+    )
+    variants = _pick(
+        getattr(args, "variant", None),
+        [parse_variant(name) for name in matrix.variants]
+        if cells_from_file and matrix.variants is not None
+        else None,
+        list(Variant),
+    )
     pytest_args = list(args.pytest_arg) if do_test else []
     if do_test and args.keyword:
         pytest_args += ["-k", args.keyword]
@@ -135,7 +141,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     timeouts = matrix.timeouts
     defaults = Timeouts()
     return RunConfig(
-        arches=[get_arch(name) for name in arch_names],
+        arches=arches,
         variants=variants,
         series_dir=_pick(args.series, matrix.series, project_root() / DEFAULT_SERIES),
         config_dir=args.configs,
