@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli import settings
+from harness.cli.commandline import CommandLine
 from harness.cli.options import DEFAULT_GDB_PORT
 from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput
@@ -248,12 +249,12 @@ def _running_vms(work: WorkDir, args: argparse.Namespace) -> list[LiveVM]:
     or of every cell when they name none; BadInput when there is none."""
     from harness.live import state as live_state
 
-    arches = [arch.name for arch in args.arch] if args.arch else None
-    variants: list[Variant] | None = args.variant
-    vms = live_state.running_vms(work, arches, variants)
+    line = CommandLine.of(args)
+    arches = [arch.name for arch in line.arches] if line.arches else None
+    vms = live_state.running_vms(work, arches, line.variants)
     if not vms:
         arch = arches[0] if arches else None
-        raise live_state.no_vm_error(arch, variants[0] if variants else None)
+        raise live_state.no_vm_error(arch, line.variants[0] if line.variants else None)
     return vms
 
 

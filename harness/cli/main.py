@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.cli import bisectcmd, doctor, settings
+from harness.cli.commandline import CommandLine
 from harness.cli.livecmds import cmd_boot
 from harness.cli.matrixcmds import cmd_build, cmd_check_series, cmd_run, cmd_test
 from harness.cli.options import (
@@ -297,9 +298,9 @@ ERROR_FILE = "harness-error.txt"
 def _report_bug(args: argparse.Namespace, error: Exception) -> int:
     """One line naming the error and the file that keeps its traceback: the run dir's
     harness-error.txt, or the results root's when there is no run dir yet."""
-    run_dir: Path | None = getattr(args, "run_dir", None)
+    line = CommandLine.of(args)
+    run_dir, given = line.run_dir, line.results
     if run_dir is None or not run_dir.is_dir():
-        given: Path | None = getattr(args, "results", None)
         if run_dir is not None:
             directory = run_dir.parent
         elif given is not None:
