@@ -80,7 +80,8 @@ def test_a_selftest_the_series_broke_is_build_failed(
     source.write_text("int main(void) { return 0; }\n")
     with pytest.raises(failure) as raised:
         selftests.build_seccomp_bpf(
-            get_arch("x86_64"), TOOLCHAINS["gcc"], tmp_path, tmp_path / "build", tmp_path / "sysroot",
-            tmp_path / "log", tmp_path / "ccache", source=source, from_series=from_series,
+            get_arch("x86_64"), TOOLCHAINS["gcc"], tmp_path, tmp_path / "build",
+            tmp_path / "sysroot", tmp_path / "log", tmp_path / "ccache", source=source,
+            from_series=from_series,
         )  # fmt: skip
     assert "error: 'PTRACE_SECCOMP' undeclared" in str(raised.value)

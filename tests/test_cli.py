@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from run_samples import copy_sample_run
 
+from harness.cli.commandline import CommandLine
 from harness.cli.main import build_parser, main
 from harness.cli.settings import make_config
-from harness.core.arches import get_arch
+from harness.core.arches import ARCHES, get_arch
 from harness.core.status import EXIT_BAD_INPUT
+from harness.core.vocabulary import Accel
 from harness.run.inputs import fragments_for
 
 
@@ -38,6 +40,32 @@ def test_unknown_variant(capsys: pytest.CaptureFixture[str], isolated: list[str]
     code, err = run_cli(capsys, "build", "--arch", "x86_64", "--variant", "nightly", *isolated[:2])
     assert code == EXIT_BAD_INPUT
     assert "--variant nightly: unknown" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["test", "--live", "--arch", "sparc"], "--arch sparc: unknown architecture"),
+        (["test", "--live", "--variant", "nightly"], "--variant nightly: unknown"),
+        (["boot", "--ssh", "--arch", "x86_64", "--variant", "nightly"], "--variant nightly"),
+        (["bisect", "--arch", "x86_64", "--arch", "sparc"], "--arch sparc: unknown"),
+    ],
+)
+def test_arch_and_variant_are_checked_as_the_command_line_is_read(
+    capsys: pytest.CaptureFixture[str], isolated: list[str], argv: list[str], named: str
+) -> None:
+    code, err = run_cli(capsys, *argv, *isolated)
+    assert code == EXIT_BAD_INPUT
+    assert err.startswith(f"harness: error: {named}") and len(err.splitlines()) == 1, err
+
+
+def test_the_typed_view_of_a_command_without_matrix_options() -> None:
+    line = CommandLine.of(build_parser().parse_args(["report", "run-dir"]))
+    assert (line.command, line.arches, line.variants, line.work_dir) == ("report", None, None, None)
+    assert (line.cmdline, line.pytest_args, line.run_dir) == ([], [], None)
+    line = CommandLine.of(build_parser().parse_args(["test", "--arch", "arm64", "--accel", "tcg"]))
+    assert line.arches == [get_arch("arm64")] and line.accel is Accel.TCG
+    assert line.default_arches == [get_arch(name) for name in ARCHES] and line.variants is None
 
 
 def test_missing_series(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -114,12 +116,33 @@ def test_skips_and_missing_suites_are_other_changes_grouped(runs: tuple[Path, Pa
     ]
 
 
+def drop_cell(run_dir: Path, cell: str) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary["cells"] = [c for c in summary["cells"] if f"{c['arch']}-{c['variant']}" != cell]
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    shutil.rmtree(run_dir / cell)
+
+
 def test_cells_only_in_one_run(runs: tuple[Path, Path]) -> None:
     run_a, run_b = runs
-    update_cell(run_b, "arm64-patched", variant="nightly")
+    drop_cell(run_b, "arm64-patched")
+    drop_cell(run_a, "x86_64-baseline")
     comparison = compare_runs(run_a, run_b)
     assert "cell arm64/patched: not in RUN_B (was pass)" in comparison.others
-    assert "cell arm64/nightly: new in RUN_B (pass)" in comparison.others
+    assert "cell x86_64/baseline: new in RUN_B (pass)" in comparison.others
+
+
+def test_a_cell_of_a_variant_this_harness_does_not_know_is_refused(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_a, run_b = runs
+    update_cell(run_b, "arm64-patched", variant="nightly")
+    assert main(["compare", str(run_a), str(run_b)]) == EXIT_BAD_INPUT
+    [line] = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"harness: error: {run_b / 'summary.json'}: cell arm64/nightly: unknown variant "
+        "'nightly'; a newer harness wrote it, read it with that one"
+    )
 
 
 def test_cli_compare_exit_codes(

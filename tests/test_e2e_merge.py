@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from conftest import ARCHES, ROOT, MatrixRun
 
+from harness.core.arches import get_arch
+from harness.core.vocabulary import Variant
+from harness.results.model import CellKey
 from harness.results.rundir import load_run
 
 pytestmark = pytest.mark.e2e
@@ -91,6 +94,7 @@ def test_merged_cells_run_apart_have_the_one_runs_outcomes(
 ) -> None:
     together, apart = load_run(matrix_run.directory), load_run(merged_apart.directory)
     for variant in VARIANTS:
-        one, other = together.cell(ARCH, variant), apart.cell(ARCH, variant)
+        key = CellKey(get_arch(ARCH), Variant(variant))
+        one, other = together.cell(key), apart.cell(key)
         assert one is not None and other is not None
-        assert other.outcomes() == one.outcomes(), f"{ARCH}/{variant}"
+        assert other.outcomes == one.outcomes, f"{ARCH}/{variant}"

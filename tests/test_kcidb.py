@@ -26,7 +26,7 @@ from harness.core.workdir import WorkDir
 from harness.kernel import kconfig
 from harness.kernel.series import parse_series
 from harness.kernel.source import KernelSource
-from harness.results import kcidb, kcidb_paths
+from harness.results import kcidb, kcidb_paths, kcidb_tests
 from harness.results.model import GUEST_SUITE, Cell, StageState
 from harness.results.model import TestOutcome as Result
 from harness.results.rundir import load_run, read_junit
@@ -332,7 +332,7 @@ def test_a_long_failure_keeps_its_end_within_the_schema_limit(run_dir: Path) -> 
     set_test_outcome(run_dir, "x86_64-patched", "global.kcmp", "failed", lines)
     tests = by_key(document(run_dir), "tests")  # validated: maxLength holds
     text = tests["x86_64-patched/seccomp_bpf::global.kcmp"]["log_excerpt"]
-    assert len(text) == kcidb.MAX_EXCERPT and text.startswith("[...]\n")
+    assert len(text) == kcidb_tests.MAX_EXCERPT and text.startswith("[...]\n")
     assert text.endswith("E   the last line")
 
 

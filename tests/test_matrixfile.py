@@ -146,7 +146,7 @@ def test_build_reads_the_file_but_runs_no_tests(tmp_path: Path, isolated: list[s
         ('arches = "x86_64"\n', 'arches: expected a list of strings, e.g. arches = ["..."]'),
         ("arches = []\n", "arches: empty; name at least one of x86_64, arm64"),
         ('variants = ["nightly"]\n', "variants: 'nightly' is unknown"),
-        ('arch = ["x86_64"]\n', "arch: unknown key; the keys are arches, variants, toolchains, series"),
+        ('arch = ["x86_64"]\n', "arch: unknown key; the keys are arches, variants, toolchains"),
         ("selftests = 1\n", "selftests: expected true or false"),
         ('kcidb = "yes"\n', "kcidb: expected true or false"),
         ('kcidb-origin = "My-Lab"\n',

@@ -91,7 +91,7 @@ def test_the_split_run_merged_is_the_original_run(parts: dict[str, Path], tmp_pa
     assert [(c["arch"], c["variant"]) for c in result["cells"]] == [
         tuple(name.split("-")) for name in CELLS
     ]
-    tests = {cell.directory_name: cell.tests for cell in load_run(SAMPLE_RUN).cells}
+    tests = {cell.directory_name: cell.results for cell in load_run(SAMPLE_RUN).cells}
     for before, after in zip(original["cells"], result["cells"], strict=True):
         # Read back as a run writes it now: the old "toolchain" fact (gcc's --version)
         # is the "compiler" fact, and "toolchain" names the cell's toolchain.

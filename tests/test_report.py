@@ -108,7 +108,7 @@ def test_every_test_is_a_row_and_differing_outcomes_are_highlighted(run_dir: Pat
 
 def test_junit_node_ids_match_the_summarys_differences(run_dir: Path) -> None:
     run = load_run(run_dir)
-    known = {test.nodeid for cell in run.cells for test in cell.tests}
+    known = {test.nodeid for cell in run.cells for test in cell.results}
     listed = {entry["test"] for entries in run.summary["differences"].values() for entry in entries}
     assert listed and listed <= known
     assert "seccomp_bpf::global.kcmp" in known
@@ -214,6 +214,25 @@ def test_run_without_summary_renders_from_cell_files(run_dir: Path) -> None:
     (run_dir / "summary.json").unlink()
     page = Elements(render(run_dir)[0])
     assert len(page.select("tr", class_="cell")) == 4
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"arch": "riscv64"}, "cell riscv64/patched: unknown arch 'riscv64'"),
+        ({"format": 3}, "cell arm64/patched: format 3 is newer than this harness reads (2)"),
+    ],
+)
+def test_a_cell_this_harness_cannot_read_is_refused_naming_its_file(
+    run_dir: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, object], named: str
+) -> None:
+    update_cell(run_dir, "arm64-patched", **changes)
+    (run_dir / "summary.json").unlink()  # the cells' own files: the one named is cell.json
+    assert main(["report", str(run_dir)]) == EXIT_BAD_INPUT
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"harness: error: {run_dir / 'arm64-patched' / 'cell.json'}: ")
+    assert named in line and "a newer harness wrote it" in line
+    assert not (run_dir / HTML_NAME).exists()
 
 
 # -- rendering at the end of a run ---------------------------------------------------
@@ -396,5 +415,5 @@ def test_cell_json_holds_every_test_and_is_read_without_junit(tmp_path: Path) ->
     (tmp_path / "x86_64-patched" / "cell.json").write_text(json.dumps(cell.to_json()))
     # No junit.xml: the JSON alone carries the outcomes (format 2).
     [read] = load_run(tmp_path).cells
-    assert read.tests == cell.results
-    assert [str(t.outcome) for t in read.tests] == ["passed", "failed", "skipped"]
+    assert read.results == cell.results
+    assert [str(t.outcome) for t in read.results] == ["passed", "failed", "skipped"]

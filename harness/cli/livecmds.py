@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.cli import settings
+from harness.cli.commandline import CommandLine
 from harness.cli.options import DEFAULT_GDB_PORT
-from harness.core.arches import ArchSpec, get_arch
+from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
 from harness.core.progress import Progress
 from harness.core.status import Status
-from harness.core.vocabulary import Accel, Variant, parse_variant
+from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir, WorkDirLock, nothing_left_on_bad_input
 from harness.run import inputs, keys
 from harness.run.config import RunConfig
@@ -34,19 +35,12 @@ def live_test(args: argparse.Namespace) -> int:
     """`test --live`: the current guest tests in the running live VMs, over SSH."""
     from harness.kernel import build
     from harness.live import session as livetest
-    from harness.live import state as live_state
     from harness.live import vm as live
 
     work = WorkDir(args.work_dir.resolve())
-    for name in args.arch or []:
-        get_arch(name)
-    for variant in args.variant or []:
-        parse_variant(variant)
     if not args.guest_tests.is_dir():
         raise BadInput(f"{args.guest_tests}: no guest tests directory")
-    vms = live_state.running_vms(work, args.arch, args.variant)
-    if not vms:
-        raise live_state.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
+    vms = _running_vms(work, args)
     for vm in vms:
         live.check_current(vm, build.built_uts_version(Path(vm.build_dir)))
     # Timeouts and expectations as a booted run resolves them: options, then harness.toml.
@@ -255,15 +249,25 @@ def _boot_live(
     return 0
 
 
+def _running_vms(work: WorkDir, args: argparse.Namespace) -> list[LiveVM]:
+    """The live VMs of the cells --arch and --variant name (argparse checked the names),
+    or of every cell when they name none; BadInput when there is none."""
+    from harness.live import state as live_state
+
+    line = CommandLine.of(args)
+    arches = [arch.name for arch in line.arches] if line.arches else None
+    vms = live_state.running_vms(work, arches, line.variants)
+    if not vms:
+        arch = arches[0] if arches else None
+        raise live_state.no_vm_error(arch, line.variants[0] if line.variants else None)
+    return vms
+
+
 def _stop_live(args: argparse.Namespace) -> int:
     """`boot --stop`: the live VMs of the cells given, or every one when none is given."""
-    from harness.live import state as live_state
     from harness.live import vm as live
 
-    work = WorkDir(args.work_dir.resolve())
-    vms = live_state.running_vms(work, args.arch, args.variant)
-    if not vms:
-        raise live_state.no_vm_error((args.arch or [None])[0], (args.variant or [None])[0])
+    vms = _running_vms(WorkDir(args.work_dir.resolve()), args)
     for vm in vms:
         live.stop(vm)
         print(f"harness: stopped the live VM {vm.cell} (QEMU pid {vm.pid})", file=sys.stderr)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.cli import bisectcmd, doctor, settings
+from harness.cli.commandline import CommandLine
 from harness.cli.livecmds import cmd_boot
 from harness.cli.matrixcmds import cmd_build, cmd_check_series, cmd_run, cmd_test
 from harness.cli.options import (
@@ -82,16 +83,17 @@ def cmd_merge(args: argparse.Namespace) -> int:
         print(path)
     if args.kcidb:
         print(kcidb.write_kcidb(destination, settings.kcidb_origin(args)))
-    summary = merged.summary.to_json()
-    for cell in summary["cells"]:
-        reason = f" -- {cell['reason']}" if cell["reason"] else ""
-        print(f"{cell['arch']}/{cell['variant']}: {cell['status']}{reason}")
-    departures, stale = len(summary["departures"]), len(summary["stale_expectations"])
+    summary = merged.summary
+    for cell in summary.cells:
+        reason = f" -- {cell.reason}" if cell.reason else ""
+        print(f"{cell.name}: {cell.status_label}{reason}")
+    departures = len(summary.facts["departures"])
+    stale = len(summary.facts["stale_expectations"])
     print(
         f"{departures} departure(s), {stale} stale expectation(s); "
-        f"run {summary['status']} (exit {summary['exit_code']})"
+        f"run {summary.status_label} (exit {summary.exit_code})"
     )
-    return int(summary["exit_code"])
+    return summary.exit_code
 
 
 def _merge_destination(given: Path | None, run_dirs: list[Path]) -> Path | None:
@@ -257,7 +259,10 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BadInput as error:  # an --arch, --variant or --toolchain this harness does not know
+        return _bad_input(error)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s"
     )
@@ -268,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except BadInput as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(error)
     except StageFailure as error:
         print(f"harness: {error.status.label}: {error}", file=sys.stderr)
         return error.status.exit_code
@@ -283,15 +287,20 @@ def main(argv: list[str] | None = None) -> int:
         return _report_bug(args, error)
 
 
+def _bad_input(error: BadInput) -> int:
+    print(f"harness: error: {error}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 ERROR_FILE = "harness-error.txt"
 
 
 def _report_bug(args: argparse.Namespace, error: Exception) -> int:
     """One line naming the error and the file that keeps its traceback: the run dir's
     harness-error.txt, or the results root's when there is no run dir yet."""
-    run_dir: Path | None = getattr(args, "run_dir", None)
+    line = CommandLine.of(args)
+    run_dir, given = line.run_dir, line.results
     if run_dir is None or not run_dir.is_dir():
-        given: Path | None = getattr(args, "results", None)
         if run_dir is not None:
             directory = run_dir.parent
         elif given is not None:

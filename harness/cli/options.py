@@ -11,9 +11,10 @@ from pathlib import Path
 
 from harness.cli import settings
 from harness.core import limits
-from harness.core.arches import ARCHES
+from harness.core.arches import ARCHES, get_arch
 from harness.core.status import EXIT_BAD_INPUT
-from harness.core.toolchains import TOOLCHAINS
+from harness.core.toolchains import TOOLCHAINS, get_toolchain
+from harness.core.vocabulary import parse_variant
 from harness.results import kcidb, ktap
 from harness.run import matrixfile
 from harness.run.config import (
@@ -90,22 +91,28 @@ def add_matrix_options(
         metavar="FILE",
         help=f"the matrix file (default: {root / matrixfile.DEFAULT_NAME}, when it exists)",
     )
+    # --arch and --variant are checked here, once, as argparse reads them: get_arch and
+    # parse_variant refuse a name with the harness's one-line BadInput (see main).
     group.add_argument(
         "--arch",
         action="append",
+        type=get_arch,
         help=f"{', '.join(ARCHES)} (repeatable; default: {' and '.join(default_arches)})",
     )
-    group.set_defaults(default_arches=default_arches)
+    group.set_defaults(default_arches=[get_arch(name) for name in default_arches])
     group.add_argument(
         "--toolchain",
         action="append",
-        choices=list(TOOLCHAINS),
-        help="the compiler the kernels are built with: gcc, or clang with LLVM=1 "
-        "(repeatable: a cell per arch x toolchain x variant; default: gcc)",
+        type=get_toolchain,
+        help=f"the compiler the kernels are built with: {', '.join(TOOLCHAINS)} (clang with "
+        "LLVM=1; repeatable: a cell per arch x toolchain x variant; default: gcc)",
     )
     if variants:
         group.add_argument(
-            "--variant", action="append", help="baseline, patched (repeatable; default both)"
+            "--variant",
+            action="append",
+            type=parse_variant,
+            help="baseline, patched (repeatable; default both)",
         )
     group.add_argument(
         "--series",

@@ -1,6 +1,6 @@
-"""Settings of a run, resolved in one place: the command line, else the matrix file
-(harness.toml), else the built-in defaults (written once, here and in vm/boot.py's
-Timeouts), into one typed RunConfig."""
+"""Settings of a run, resolved in one place: the command line (read through its typed
+view, cli/commandline.py), else the matrix file (harness.toml), else the built-in
+defaults (written once, here and in vm/boot.py's Timeouts), into one typed RunConfig."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from harness.cli.commandline import CommandLine
 from harness.core.arches import get_arch
 from harness.core.errors import BadInput
 from harness.core.toolchains import DEFAULT_TOOLCHAIN, get_toolchain
@@ -100,99 +101,113 @@ def _pick(given: T | None, in_file: T | None, builtin: T) -> T:
     return in_file if in_file is not None else builtin
 
 
-def _matrix_file(args: argparse.Namespace) -> matrixfile.MatrixFile:
+def _matrix_file(line: CommandLine) -> matrixfile.MatrixFile:
     """--matrix FILE, else the checkout's harness.toml if it has one."""
-    if args.matrix is not None:
-        return matrixfile.load(args.matrix)
+    if line.matrix is not None:
+        return matrixfile.load(line.matrix)
     return matrixfile.load_default(project_root())
 
 
+def _required(value: T | None, option: str) -> T:
+    """An option every command resolving a RunConfig has (argparse gives its default)."""
+    if value is None:
+        raise AssertionError(f"{option}: missing from the command's options")
+    return value
+
+
 def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunConfig:
-    matrix = _matrix_file(args)
-    cells_from_file = args.command in FILE_CELL_COMMANDS
-    arch_names = _pick(args.arch, matrix.arches if cells_from_file else None, args.default_arches)
-    toolchain_names = _pick(
-        args.toolchain, matrix.toolchains if cells_from_file else None, [DEFAULT_TOOLCHAIN]
+    """The command's RunConfig: each setting from the command line (CommandLine, the
+    typed view of `args`), else the matrix file, else the built-in default."""
+    line = CommandLine.of(args)
+    matrix = _matrix_file(line)
+    cells_from_file = line.command in FILE_CELL_COMMANDS
+    arches = _pick(
+        line.arches,
+        [get_arch(name) for name in matrix.arches]
+        if cells_from_file and matrix.arches is not None
+        else None,
+        line.default_arches,
     )
-    variants = [
-        parse_variant(name)
-        for name in _pick(
-            getattr(args, "variant", None),
-            matrix.variants if cells_from_file else None,
-            list(Variant),
-        )
-    ]
-    pytest_args = list(args.pytest_arg) if do_test else []
-    if do_test and args.keyword:
-        pytest_args += ["-k", args.keyword]
+    toolchains = _pick(
+        line.toolchains,
+        [get_toolchain(name) for name in matrix.toolchains]
+        if cells_from_file and matrix.toolchains is not None
+        else None,
+        [get_toolchain(DEFAULT_TOOLCHAIN)],
+    )
+    variants = _pick(
+        line.variants,
+        [parse_variant(name) for name in matrix.variants]
+        if cells_from_file and matrix.variants is not None
+        else None,
+        list(Variant),
+    )
+    pytest_args = list(line.pytest_args) if do_test else []
+    if do_test and line.keyword:
+        pytest_args += ["-k", line.keyword]
     # The run's own directory is made when it starts (new_run_dir); this is its likely name.
-    results = (args.results or results_root() / _run_id()).resolve()
+    results = (line.results or results_root() / _run_id()).resolve()
     args.run_dir = results  # where a bug's traceback goes (see main)
-    work_dir = args.work_dir.resolve()
+    work_dir = _required(line.work_dir, "--work-dir").resolve()
     check_directory_option("--work-dir", work_dir)
     check_directory_option("--results", results, kbuild=False)
-    if args.source is not None and any(char in str(args.source) for char in KBUILD_UNSAFE):
+    if line.source is not None and any(char in str(line.source) for char in KBUILD_UNSAFE):
         raise BadInput(
-            f"--source {args.source}: kbuild refuses spaces and colons in the source tree's "
+            f"--source {line.source}: kbuild refuses spaces and colons in the source tree's "
             "path; move or link the tree to a path without them"
         )
     timeouts = matrix.timeouts
     defaults = Timeouts()
+    accel = Accel(matrix.accel) if matrix.accel is not None else None
     return RunConfig(
-        arches=[get_arch(name) for name in arch_names],
+        arches=arches,
         variants=variants,
-        series_dir=_pick(args.series, matrix.series, project_root() / DEFAULT_SERIES),
-        config_dir=args.configs,
-        guest_tests=getattr(args, "guest_tests", project_root() / DEFAULT_GUEST_TESTS),
+        series_dir=_pick(line.series, matrix.series, project_root() / DEFAULT_SERIES),
+        config_dir=_required(line.configs, "--configs"),
+        guest_tests=line.guest_tests or project_root() / DEFAULT_GUEST_TESTS,
         work=WorkDir(work_dir),
         results_dir=results,
-        source_dir=args.source,
-        source_tarball=args.source_tarball,
-        features=_pick(args.feature, matrix.features, list(DEFAULT_FEATURES)),
-        kconfig_add=_pick(args.kconfig_add, matrix.kconfig_add, []),
-        accel=Accel(_pick(getattr(args, "accel", None), matrix.accel, DEFAULT_ACCEL)),
-        cmdline=getattr(args, "cmdline", []),
-        qemu_args=getattr(args, "qemu_arg", []),
-        jobs=args.jobs,
+        source_dir=line.source,
+        source_tarball=line.source_tarball,
+        features=_pick(line.features, matrix.features, list(DEFAULT_FEATURES)),
+        kconfig_add=_pick(line.kconfig_add, matrix.kconfig_add, []),
+        accel=_pick(line.accel, accel, DEFAULT_ACCEL),
+        cmdline=line.cmdline,
+        qemu_args=line.qemu_args,
+        jobs=_required(line.jobs, "--jobs"),
         pytest_args=pytest_args,
         timeouts=Timeouts(
-            boot=_pick(getattr(args, "boot_timeout", None), timeouts.get("boot"), defaults.boot),
-            test=_pick(getattr(args, "test_timeout", None), timeouts.get("test"), defaults.test),
-            run=_pick(getattr(args, "run_timeout", None), timeouts.get("run"), defaults.run),
+            boot=_pick(line.boot_timeout, timeouts.get("boot"), defaults.boot),
+            test=_pick(line.test_timeout, timeouts.get("test"), defaults.test),
+            run=_pick(line.run_timeout, timeouts.get("run"), defaults.run),
         ),
-        timeout_factor=_pick(
-            getattr(args, "timeout_factor", None), timeouts.get("factor"), DEFAULT_TIMEOUT_FACTOR
-        ),
-        build_timeout=_pick(args.build_timeout, timeouts.get("build"), DEFAULT_BUILD_TIMEOUT),
+        timeout_factor=_pick(line.timeout_factor, timeouts.get("factor"), DEFAULT_TIMEOUT_FACTOR),
+        build_timeout=_pick(line.build_timeout, timeouts.get("build"), DEFAULT_BUILD_TIMEOUT),
         do_build=do_build,
         do_test=do_test,
-        selftests=_pick(getattr(args, "selftests", None), matrix.selftests, DEFAULT_SELFTESTS)
-        and do_test,
-        mbox=args.mbox,
-        commits=args.commits,
-        expectations=_expectations(args, matrix) if do_test else expectations.NO_EXPECTATIONS,
-        ktap=_pick(getattr(args, "ktap", None), matrix.ktap, DEFAULT_KTAP) and do_test,
-        kcidb=_pick(getattr(args, "kcidb", None), matrix.kcidb, DEFAULT_KCIDB) and do_test,
-        kcidb_origin=_pick(
-            getattr(args, "kcidb_origin", None), matrix.kcidb_origin, DEFAULT_KCIDB_ORIGIN
-        ),
-        toolchains=[get_toolchain(name) for name in dict.fromkeys(toolchain_names)],
+        selftests=_pick(line.selftests, matrix.selftests, DEFAULT_SELFTESTS) and do_test,
+        mbox=line.mbox,
+        commits=line.commits,
+        expectations=_expectations(line, matrix) if do_test else expectations.NO_EXPECTATIONS,
+        ktap=_pick(line.ktap, matrix.ktap, DEFAULT_KTAP) and do_test,
+        kcidb=_pick(line.kcidb, matrix.kcidb, DEFAULT_KCIDB) and do_test,
+        kcidb_origin=_pick(line.kcidb_origin, matrix.kcidb_origin, DEFAULT_KCIDB_ORIGIN),
+        toolchains=list(dict.fromkeys(toolchains)),  # each once, in the order given
     )
 
 
 def kcidb_origin(args: argparse.Namespace) -> str:
     """`harness report --kcidb`'s origin: --kcidb-origin, else the matrix file's, else the
     built-in one, as for a run."""
-    if args.kcidb_origin is not None:
-        return str(args.kcidb_origin)
-    return _matrix_file(args).kcidb_origin or DEFAULT_KCIDB_ORIGIN
+    line = CommandLine.of(args)
+    if line.kcidb_origin is not None:
+        return line.kcidb_origin
+    return _matrix_file(line).kcidb_origin or DEFAULT_KCIDB_ORIGIN
 
 
-def _expectations(
-    args: argparse.Namespace, matrix: matrixfile.MatrixFile
-) -> expectations.Expectations:
+def _expectations(line: CommandLine, matrix: matrixfile.MatrixFile) -> expectations.Expectations:
     """--expectations FILE, else the matrix file's, else the checkout's expectations.toml."""
-    path: Path | None = _pick(getattr(args, "expectations", None), matrix.expectations, None)
+    path = _pick(line.expectations, matrix.expectations, None)
     if path is not None:
         return expectations.load(path)
     return expectations.load_default(project_root())

@@ -3,6 +3,7 @@ run, and where."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def running_vm(work: WorkDir, arch: str, variant: str) -> LiveVM | None:
 
 
 def running_vms(
-    work: WorkDir, arches: list[str] | None = None, variants: list[str] | None = None
+    work: WorkDir, arches: Sequence[str] | None = None, variants: Sequence[str] | None = None
 ) -> list[LiveVM]:
     """The live VMs running from `work`, of the arches and variants given (default: all)."""
     found = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from harness.results.rundir import CellRecord
+from harness.results.model import Cell
 
 
 @dataclass
@@ -16,11 +16,9 @@ class TimingBar:
     test: float
 
 
-def timing_bar(cell: CellRecord) -> TimingBar:
-    stages = cell.data.get("stages") or {}
-
+def timing_bar(cell: Cell) -> TimingBar:
     def seconds(name: str) -> float:
-        return float((stages.get(name) or {}).get("seconds") or 0.0)
+        return cell.stage(name).seconds
 
     return TimingBar(
         cell.name, seconds("config") + seconds("build"), seconds("boot"), seconds("test")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from harness.core.status import Status
 from harness.core.vocabulary import Outcome
-from harness.results.rundir import NOT_RUN, CellRecord, RunRecord, load_run
+from harness.results.differences import NOT_RUN
+from harness.results.model import Cell
+from harness.results.rundir import RunRecord, load_run
 
-FAILING = (Outcome.FAILED, Outcome.ERROR)
 # Facts of a cell whose change is worth a line (key in the cell's JSON, label).
 COMPARED_FACTS = (
     ("kernel_version", "kernel version"),
@@ -41,18 +42,15 @@ class Comparison:
         return 1 if self.regressions else 0
 
 
-def status_rank(label: str) -> int:
-    """The rank of a status label from summary.json; an unknown label ranks worst."""
-    try:
-        return Status[label.upper()].rank
-    except KeyError:
-        return Status.INFRA.rank + 1
+def status_rank(cell: Cell) -> int:
+    """The rank of a cell's status; a cell never decided (interrupted) ranks worst."""
+    return Status.INFRA.rank + 1 if cell.interrupted else cell.status.rank
 
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     comparison = Comparison(load_run(run_a), load_run(run_b))
-    before = {cell.name: cell for cell in comparison.run_a.cells}
-    after = {cell.name: cell for cell in comparison.run_b.cells}
+    before = {cell.key: cell for cell in comparison.run_a.cells}
+    after = {cell.key: cell for cell in comparison.run_b.cells}
     cell_regressions: list[str] = []
     test_regressions: list[str] = []
     for key in [*before, *(key for key in after if key not in before)]:
@@ -67,28 +65,30 @@ def compare_runs(run_a: Path, run_b: Path) -> Comparison:
     return comparison
 
 
-def _cell_presence(old: CellRecord | None, new: CellRecord | None) -> str:
+def _cell_presence(old: Cell | None, new: Cell | None) -> str:
     if old is None:
         assert new is not None
-        return f"cell {new.name}: new in RUN_B ({new.status})"
-    return f"cell {old.name}: not in RUN_B (was {old.status})"
+        return f"cell {new.name}: new in RUN_B ({new.status_label})"
+    return f"cell {old.name}: not in RUN_B (was {old.status_label})"
 
 
-def _compare_status(
-    old: CellRecord, new: CellRecord, regressions: list[str], comparison: Comparison
-) -> None:
-    if old.status == new.status:
+def _compare_status(old: Cell, new: Cell, regressions: list[str], comparison: Comparison) -> None:
+    if (old.status, old.interrupted) == (new.status, new.interrupted):
         return
-    line = f"cell {new.name}: {old.status} -> {new.status}"
-    reason = str(new.data.get("reason") or "")
-    if status_rank(new.status) > status_rank(old.status):
+    line = f"cell {new.name}: {old.status_label} -> {new.status_label}"
+    reason = new.reason
+    if status_rank(new) > status_rank(old):
         regressions.append(line + (f" ({reason})" if reason else ""))
     else:
         comparison.fixes.append(line)
 
 
-def classify_test_change(old: str, new: str) -> str:
-    """'regression', 'fix', 'other' or '' (no change) for a test's outcome going old -> new."""
+FAILING = (Outcome.FAILED, Outcome.ERROR)
+
+
+def classify_test_change(old: Outcome | None, new: Outcome | None) -> str:
+    """'regression', 'fix', 'other' or '' (no change) for a test's outcome going old -> new;
+    None: the test did not run."""
     if old == new:
         return ""
     if new in FAILING and old not in FAILING:
@@ -98,17 +98,19 @@ def classify_test_change(old: str, new: str) -> str:
     return "other"
 
 
-def _compare_tests(
-    old: CellRecord, new: CellRecord, regressions: list[str], comparison: Comparison
-) -> None:
-    before, after = old.outcomes(), new.outcomes()
-    messages = {test.nodeid: test.message for test in new.tests}
-    expected = {test.nodeid: test.expected for test in new.tests if test.expected}
-    suites = {test.nodeid: test.suite for test in [*old.tests, *new.tests]}
+def shown(outcome: Outcome | None) -> str:
+    return NOT_RUN if outcome is None else str(outcome)
+
+
+def _compare_tests(old: Cell, new: Cell, regressions: list[str], comparison: Comparison) -> None:
+    before, after = old.outcomes, new.outcomes
+    messages = {test.nodeid: test.message for test in new.results}
+    expected = {test.nodeid: test.expected for test in new.results if test.expected}
+    suites = {test.nodeid: test.suite for test in [*old.results, *new.results]}
     other_groups: dict[tuple[str, str, str], list[str]] = {}
     for nodeid in [*before, *(nodeid for nodeid in after if nodeid not in before)]:
-        old_outcome, new_outcome = before.get(nodeid, NOT_RUN), after.get(nodeid, NOT_RUN)
-        kind = classify_test_change(old_outcome, new_outcome)
+        old_outcome, new_outcome = shown(before.get(nodeid)), shown(after.get(nodeid))
+        kind = classify_test_change(before.get(nodeid), after.get(nodeid))
         line = f"test {new.name} {nodeid}: {old_outcome} -> {new_outcome}"
         if kind == "regression" and nodeid in expected:
             comparison.others.append(f"{line} ({expected[nodeid]})")
@@ -135,10 +137,10 @@ def _other_test_lines(
     return [f"tests {cell}: {len(nodeids)} {suite} tests {old_outcome} -> {new_outcome}"]
 
 
-def _fact_changes(old: CellRecord, new: CellRecord) -> list[str]:
+def _fact_changes(old: Cell, new: Cell) -> list[str]:
     changes = []
     for key, label in COMPARED_FACTS:
-        before, after = old.data.get(key), new.data.get(key)
+        before, after = old.facts.get(key), new.facts.get(key)
         if before != after:
             changes.append(f"cell {new.name}: {label} {_short(before)} -> {_short(after)}")
     return changes

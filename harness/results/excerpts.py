@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.core.vocabulary import Outcome
-from harness.results.rundir import CellRecord
+from harness.results.model import Cell, StageState
 
 EXCERPT_LINES = 40  # longest failure or kernel report excerpt shown
 
@@ -38,7 +37,7 @@ def clip_lines(text: str, limit: int = EXCERPT_LINES, from_end: bool = False) ->
     return "\n".join([*lines[:limit], f"[... {left_out} more lines]"])
 
 
-def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
+def cell_excerpts(run_dir: Path, cell: Cell) -> list[Excerpt]:
     return [
         *stage_excerpts(cell),
         *kernel_report_excerpts(cell),
@@ -47,13 +46,10 @@ def cell_excerpts(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
     ]
 
 
-def stage_excerpts(cell: CellRecord) -> list[Excerpt]:
+def stage_excerpts(cell: Cell) -> list[Excerpt]:
     """The excerpts a failed stage kept (compiler errors, a patch's rejected hunk)."""
-    excerpts = cell.data.get("excerpts") or {}
-    messages = {
-        name: str(stage.get("message", ""))
-        for name, stage in (cell.data.get("stages") or {}).items()
-    }
+    excerpts = cell.facts.get("excerpts") or {}
+    messages = {name: stage.message for name, stage in cell.stages.items()}
     return [
         Excerpt(
             cell.name,
@@ -65,9 +61,9 @@ def stage_excerpts(cell: CellRecord) -> list[Excerpt]:
     ]
 
 
-def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
+def kernel_report_excerpts(cell: Cell) -> list[Excerpt]:
     excerpts = []
-    for report in cell.data.get("kernel_reports") or []:
+    for report in cell.kernel_reports:
         decoded = report.get("decoded")
         text = str(decoded or report.get("excerpt", ""))
         where = f" (console line {report['line']})" if report.get("line") else ""
@@ -84,8 +80,8 @@ def kernel_report_excerpts(cell: CellRecord) -> list[Excerpt]:
     return excerpts
 
 
-def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
-    failing = [test for test in cell.tests if Outcome.parse(test.outcome).failing]
+def failed_test_excerpts(cell: Cell) -> list[Excerpt]:
+    failing = [test for test in cell.results if test.outcome.failing]
     excerpts = [
         Excerpt(
             cell.name,
@@ -102,12 +98,11 @@ def failed_test_excerpts(cell: CellRecord) -> list[Excerpt]:
     return excerpts
 
 
-def console_tail_excerpt(run_dir: Path, cell: CellRecord) -> list[Excerpt]:
+def console_tail_excerpt(run_dir: Path, cell: Cell) -> list[Excerpt]:
     """The console's last lines when the guest did not boot or finish and no report says why."""
-    stages = cell.data.get("stages") or {}
-    stopped = any((stages.get(name) or {}).get("status") == "fail" for name in ("boot", "test"))
-    failed_tests = any(Outcome.parse(test.outcome).failing for test in cell.tests)
-    if not stopped or cell.data.get("kernel_reports") or failed_tests:
+    stopped = any(cell.stage(name).state is StageState.FAIL for name in ("boot", "test"))
+    failed_tests = any(test.outcome.failing for test in cell.results)
+    if not stopped or cell.kernel_reports or failed_tests:
         return []
     console = run_dir / cell.directory_name / "console.log"
     if not console.is_file():

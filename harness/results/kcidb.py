@@ -16,7 +16,7 @@ Objects:
 - tests of every cell that booted: `boot`, `kernel_log` (the console held no
   kernel report and the kernel was not tainted), then every guest test and
   upstream selftest with its duration, the cell's QEMU as environment and its
-  failure text or skip reason as log excerpt.
+  failure text or skip reason as log excerpt (results/kcidb_tests.py).
 
 Ids are `<origin>:<run key>/<variant>` (checkouts), `.../<cell dir>` such as
 `x86_64-patched` or `x86_64-clang-patched` (builds) and `.../<cell dir>/<node id>`
@@ -65,33 +65,19 @@ from typing import Any
 
 from harness.core.jsonfile import write_json
 from harness.core.status import Status
-from harness.core.vocabulary import Outcome, Variant
-from harness.results.excerpts import clip_lines, kernel_report_excerpts
-from harness.results.kcidb_paths import test_path
-from harness.results.model import GUEST_SUITE, StageState, TestOutcome
-from harness.results.rundir import CellRecord, RunRecord, load_run
+from harness.core.vocabulary import Variant
+from harness.results.kcidb_tests import cell_tests, excerpt, file_url, present, text
+from harness.results.model import Cell, StageResult, StageState
+from harness.results.rundir import RunRecord, load_run
 
 KCIDB_NAME = "kcidb.json"
 SCHEMA_VERSION = {"major": 5, "minor": 3}  # the newest kcidb-io ships (kcidb_io.schema.LATEST)
 ORIGIN = re.compile(r"[a-z0-9_]+")  # the schema's origin pattern
 SHA256 = re.compile(r"[0-9a-f]{64}")
 ARCHITECTURE = re.compile(r"[a-z0-9_]*")  # the schema's build architecture pattern
-MAX_EXCERPT = 16384  # the schema's maxLength of a log excerpt, in characters
-BOOT_PATH = "boot"
-KERNEL_LOG_PATH = "kernel_log"
-
-TEST_STATUS = {
-    Outcome.PASSED: "PASS",
-    Outcome.FAILED: "FAIL",
-    Outcome.ERROR: "ERROR",
-    Outcome.SKIPPED: "SKIP",
-}
-# The cell statuses that blame the tested code for a failed boot or build.
-CODE_FAULTS_AT_BOOT = (Status.BOOT_TIMEOUT.label, Status.KERNEL_PANIC.label)
-CODE_FAULTS_AT_BUILD = (Status.CONFIG_FAILED.label, Status.BUILD_FAILED.label)
-PATCH_FAILED = Status.PATCH_FAILED.label
-FAILED = StageState.FAIL.value
-DONE = (StageState.PASS.value, StageState.REUSED.value)  # a stage that has its result
+# The cell statuses that blame the tested code for a failed build.
+CODE_FAULTS_AT_BUILD = (Status.CONFIG_FAILED, Status.BUILD_FAILED)
+DONE = (StageState.PASS, StageState.REUSED)  # a stage that has its result
 
 
 def origin_problem(origin: str) -> str:
@@ -139,18 +125,24 @@ def run_key(run: RunRecord) -> str:
         "run_id": run.run_id,
         "source": run.summary.get("source"),
         "series": (run.summary.get("series") or {}).get("hash"),
-        "cells": [[cell.name, stage_facts(cell, "seconds")] for cell in run.cells],
+        "cells": [[*_identity(cell), stage_facts(cell, "seconds")] for cell in run.cells],
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return f"{run.run_id}-{digest[:8]}"
 
 
+def _identity(cell: Cell) -> list[str]:
+    """The cell's key as the run key hashes it: its members' names, as cell.json has them."""
+    key = cell.key
+    return [key.platform.name, str(key.variant)]
+
+
 # -- checkouts and builds -------------------------------------------------------------------
 
 
-def checkout(run: RunRecord, variant: str, origin: str, key: str) -> dict[str, Any]:
-    cells = [cell for cell in run.cells if cell.variant == variant]
-    first = cells[0].data
+def checkout(run: RunRecord, variant: Variant, origin: str, key: str) -> dict[str, Any]:
+    cells = [cell for cell in run.cells if cell.variant is variant]
+    first = cells[0].facts
     source = run.summary.get("source") or {
         "origin": first.get("source"),
         "kernel_version": first.get("kernel_version"),
@@ -163,52 +155,46 @@ def checkout(run: RunRecord, variant: str, origin: str, key: str) -> dict[str, A
     if source.get("origin") == "debian-package":
         record["tree_name"] = "debian"  # Debian's linux-source package: Debian's kernel tree
     series = run.summary.get("series") or {}
-    if variant == Variant.PATCHED and series:
+    if variant is Variant.PATCHED and series:
         patches = list(series.get("patches") or [])
         version += f" + {series.get('name')} ({len(patches)} patches)"
         misc.update(series=series.get("name"), series_hash=series.get("hash"), patches=patches)
         if SHA256.fullmatch(str(series.get("patchset_hash", ""))):
             record["patchset_hash"] = series["patchset_hash"]
-    elif variant != Variant.PATCHED:
+    elif variant is not Variant.PATCHED:
         record["patchset_hash"] = ""  # the tree as it is: no patches applied
     record["comment"] = text(version)
-    patch_stages = [(cell, (cell.data.get("stages") or {}).get("patch") or {}) for cell in cells]
+    patch_stages = [(cell, cell.stage("patch")) for cell in cells]
     refused = [
         (cell, stage)
         for cell, stage in patch_stages
-        if stage.get("status") == FAILED and cell.status == PATCH_FAILED
+        if stage.state is StageState.FAIL and cell.status is Status.PATCH_FAILED
     ]
     if refused:
         cell, stage = refused[0]
         record["valid"] = False
         record["log_excerpt"] = stage_excerpt(cell, "patch", stage)
-    elif any(stage.get("status") in DONE for _, stage in patch_stages):
+    elif any(stage.state in DONE for _, stage in patch_stages):
         record["valid"] = True  # else unknown: the tree was never made, or the host failed
     record["misc"] = present(misc)
     return record
 
 
-def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, Any]:
-    data = cell.data
-    stages = data.get("stages") or {}
+def build(run: RunRecord, cell: Cell, origin: str, key: str) -> dict[str, Any]:
+    facts = cell.facts
     status = build_status(cell)
     record: dict[str, Any] = {
         "id": f"{origin}:{key}/{cell.directory_name}",
         "origin": origin,
         "checkout_id": f"{origin}:{key}/{cell.variant}",
         "status": status,
-        "comment": text(f"{cell.name}: {cell.status}"),
+        "comment": text(f"{cell.name}: {cell.status_label}"),
     }
-    if ARCHITECTURE.fullmatch(cell.arch):  # always, for a cell the harness wrote
-        record["architecture"] = cell.arch
-    # The compiler's --version line; a run dir from before the toolchain axis kept it
-    # as "toolchain".
-    compiler = data.get("compiler") or data.get("toolchain")
-    if compiler:
-        record["compiler"] = text(str(compiler))
-    seconds = sum(
-        float((stages.get(name) or {}).get("seconds") or 0) for name in ("config", "build")
-    )
+    if ARCHITECTURE.fullmatch(cell.arch.name):  # always, for an arch the harness knows
+        record["architecture"] = cell.arch.name
+    if facts.get("compiler"):  # its --version line (a run before the axis: gcc's)
+        record["compiler"] = text(str(facts["compiler"]))
+    seconds = sum(cell.stage(name).seconds for name in ("config", "build"))
     if seconds > 0:
         record["duration"] = round(seconds, 3)
     cell_dir = run.directory / cell.directory_name
@@ -216,20 +202,18 @@ def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, 
     if config_url:
         record["config_url"] = config_url
         record["output_files"] = [{"name": ".config", "url": config_url}]
-    log_url = file_url(cell_dir / str((data.get("files") or {}).get("build_log", "build.log")))
+    log_url = file_url(cell_dir / str(cell.files.get("build_log", "build.log")))
     if log_url:
         record["log_url"] = log_url
-    failed = [
-        name for name in ("config", "build") if (stages.get(name) or {}).get("status") == FAILED
-    ]
+    failed = [name for name in ("config", "build") if cell.stage(name).state is StageState.FAIL]
     if failed:
-        record["log_excerpt"] = stage_excerpt(cell, failed[0], stages[failed[0]])
+        record["log_excerpt"] = stage_excerpt(cell, failed[0], cell.stage(failed[0]))
     record["misc"] = present(
         {
-            "cell_status": cell.status,
-            "reason": data.get("reason"),
-            "config_hash": data.get("config_hash"),
-            "build_key": data.get("build_key"),
+            "cell_status": cell.status_label,
+            "reason": cell.reason,
+            "config_hash": facts.get("config_hash"),
+            "build_key": facts.get("build_key"),
             "stages": {
                 name: {"status": status, "seconds": stage_facts(cell, "seconds")[name]}
                 for name, status in stage_facts(cell, "status").items()
@@ -239,165 +223,26 @@ def build(run: RunRecord, cell: CellRecord, origin: str, key: str) -> dict[str, 
     return record
 
 
-def stage_facts(cell: CellRecord, key: str) -> dict[str, Any]:
-    """One fact of every stage of the cell, e.g. its seconds: {stage: value}."""
-    stages = cell.data.get("stages") or {}
-    return {name: (stage or {}).get(key) for name, stage in stages.items()}
+def stage_facts(cell: Cell, key: str) -> dict[str, Any]:
+    """One fact of every stage of the cell as cell.json has it, e.g. its seconds:
+    {stage: value}."""
+    return {name: stage.to_json()[key] for name, stage in cell.stages.items()}
 
 
-def build_status(cell: CellRecord) -> str:
+def build_status(cell: Cell) -> str:
     """The build's KCIDB status, by the module docstring's table."""
-    stages = cell.data.get("stages") or {}
-    states = {name: (stages.get(name) or {}).get("status") for name in ("patch", "config", "build")}
-    if FAILED in (states["config"], states["build"]):
+    states = {name: cell.stage(name).state for name in ("patch", "config", "build")}
+    if StageState.FAIL in (states["config"], states["build"]):
         return "FAIL" if cell.status in CODE_FAULTS_AT_BUILD else "ERROR"
-    if states["build"] in DONE or cell.data.get("config_hash"):
+    if states["build"] in DONE or cell.facts.get("config_hash"):
         return "PASS"  # the config hash: `harness test` booted a kernel built earlier
-    if states["patch"] == FAILED and cell.status == PATCH_FAILED:
+    if states["patch"] is StageState.FAIL and cell.status is Status.PATCH_FAILED:
         return "SKIP"
     return "MISS"
 
 
-def stage_excerpt(cell: CellRecord, name: str, stage: dict[str, Any]) -> str:
+def stage_excerpt(cell: Cell, name: str, stage: StageResult) -> str:
     """A failed stage's message, then the excerpt it kept (compiler errors, a rejected hunk)."""
-    kept = str((cell.data.get("excerpts") or {}).get(name) or "")
-    message = str(stage.get("message") or f"{name} failed")
+    kept = str((cell.facts.get("excerpts") or {}).get(name) or "")
+    message = stage.message or f"{name} failed"
     return excerpt("\n".join(part for part in (message, kept) if part))
-
-
-# -- tests ----------------------------------------------------------------------------------
-
-
-def cell_tests(
-    run: RunRecord, cell: CellRecord, origin: str, build_id: str
-) -> list[dict[str, Any]]:
-    """The boot, the kernel's log and every test of a cell whose guest ran."""
-    stages = cell.data.get("stages") or {}
-    boot_stage = stages.get("boot") or {}
-    booted = boot_stage.get("status") not in (None, StageState.NOT_RUN.value)
-    if not booted and not cell.tests:
-        return []
-    cell_dir = run.directory / cell.directory_name
-    files = cell.data.get("files") or {}
-    console_url = file_url(cell_dir / str(files.get("console_log", "console.log")))
-    tap_url = file_url(cell_dir / str(files.get("selftests_tap", "selftests.tap")))
-    common = {"build_id": build_id, "origin": origin, "environment": environment(cell)}
-    records: list[dict[str, Any]] = []
-    if booted:
-        records += [
-            {"id": f"{build_id}/{BOOT_PATH}", **common, **boot_test(cell, boot_stage, cell_dir)},
-            {"id": f"{build_id}/{KERNEL_LOG_PATH}", **common, **kernel_log_test(cell)},
-        ]
-        for record in records:
-            if console_url:
-                record["log_url"] = console_url
-    for test in cell.tests:
-        record = {"id": f"{build_id}/{test.nodeid}", **common, **test_record(test)}
-        log_url = console_url if test.suite == GUEST_SUITE else tap_url
-        if log_url:
-            record["log_url"] = log_url
-        records.append(record)
-    return records
-
-
-def environment(cell: CellRecord) -> dict[str, Any]:
-    """Where the cell's tests ran: its QEMU, accelerator and booted kernel."""
-    data = cell.data
-    keys = ("qemu", "accel", "kernel_release", "booted_kernel_version")
-    misc = {key: data[key] for key in keys if data.get(key)}
-    misc["toolchain"] = cell.toolchain
-    accel = f" ({data['accel']})" if data.get("accel") else ""
-    return {"comment": text(f"QEMU {cell.arch}{accel}"), "misc": misc}
-
-
-def boot_test(cell: CellRecord, stage: dict[str, Any], cell_dir: Path) -> dict[str, Any]:
-    if stage.get("status") == StageState.PASS.value:
-        status = "PASS"
-    else:
-        status = "FAIL" if cell.status in CODE_FAULTS_AT_BOOT else "MISS"
-    record: dict[str, Any] = {
-        "path": BOOT_PATH,
-        "status": status,
-        "comment": "the guest reached userspace running the kernel built for the cell",
-    }
-    if float(stage.get("seconds") or 0) > 0:
-        record["duration"] = round(float(stage["seconds"]), 3)
-    if status != "PASS":
-        console = cell_dir / "console.log"
-        tail = console.read_text(errors="replace") if console.is_file() else ""
-        record["log_excerpt"] = excerpt(
-            "\n".join([str(stage.get("message") or "boot failed"), clip_lines(tail, 25, True)])
-        )
-    return record
-
-
-def kernel_log_test(cell: CellRecord) -> dict[str, Any]:
-    reports = kernel_report_excerpts(cell)
-    tainted = cell.data.get("tainted")
-    record: dict[str, Any] = {
-        "path": KERNEL_LOG_PATH,
-        "status": "FAIL" if reports or tainted else "PASS",
-        "comment": "the console held no kernel report (oops, BUG, WARNING, sanitizer, lockdep, "
-        "stall, hung task, lockup, panic) and the kernel ended untainted",
-    }
-    if reports or tainted:
-        parts = [
-            f"{r.kind}: {r.title}" + (f" during {r.test}" if r.test else "") + f"\n{r.text}"
-            for r in reports
-        ]
-        if tainted:
-            parts.append(f"kernel tainted (flags {tainted})")
-        record["log_excerpt"] = excerpt("\n\n".join(parts))
-        record["misc"] = present(
-            {
-                "reports": [{"kind": r.kind, "title": r.title, "test": r.test} for r in reports],
-                "tainted": tainted,
-            }
-        )
-    return record
-
-
-def test_record(test: TestOutcome) -> dict[str, Any]:
-    outcome = Outcome.parse(test.outcome)
-    misc: dict[str, Any] = {"nodeid": test.nodeid, "suite": test.suite, "outcome": str(outcome)}
-    if test.expected:
-        misc["expected_failure"] = test.expected  # the harness's triage; KCIDB's status stays
-    record: dict[str, Any] = {
-        "path": test_path(test),
-        "status": TEST_STATUS[outcome],
-        "comment": text(test.nodeid),
-        "misc": misc,
-    }
-    if test.duration > 0:
-        record["duration"] = round(test.duration, 3)
-    if test.message.strip():
-        record["log_excerpt"] = excerpt(clip_lines(test.message, from_end=True))
-    return record
-
-
-# -- text -------------------------------------------------------------------------------
-
-
-def present(values: dict[str, Any]) -> dict[str, Any]:
-    """`values` without the empty ones: KCIDB reads a missing field as "no data", and
-    allows no nulls."""
-    return {key: value for key, value in values.items() if value not in (None, "")}
-
-
-def text(value: str) -> str:
-    """A string as the schema takes it: no NUL anywhere."""
-    return value.replace("\0", "\\x00")
-
-
-def excerpt(value: str) -> str:
-    """A log excerpt: its end when it is longer than the schema allows."""
-    value = text(value)
-    if len(value) <= MAX_EXCERPT:
-        return value
-    marker = "[...]\n"
-    return marker + value[-(MAX_EXCERPT - len(marker)) :]
-
-
-def file_url(path: Path) -> str | None:
-    """A file of the run directory as a file:// URL (as it is found now), None when missing."""
-    return path.resolve().as_uri() if path.is_file() else None

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.vocabulary import Outcome
-from harness.results.model import TestOutcome
-from harness.results.rundir import CellRecord, RunRecord, load_run
+from harness.results.model import Cell, TestOutcome
+from harness.results.rundir import RunRecord, load_run
 
 KTAP_NAME = "results.ktap"
 VERSION_LINE = "KTAP version 1"
@@ -47,37 +47,37 @@ def case_lines(number: int, test: TestOutcome, indent: str) -> list[str]:
     if test.expected:
         reason = test.expected.removeprefix("expected failure: ")
         return [f"{indent}ok {number} {name} # XFAIL {one_line(reason)}"]
-    if test.outcome == Outcome.PASSED:
+    if test.outcome is Outcome.PASSED:
         return [f"{indent}ok {number} {name}"]
-    if test.outcome == Outcome.SKIPPED:
+    if test.outcome is Outcome.SKIPPED:
         reason = test.message
         for prefix in SKIP_PREFIXES:
             reason = reason.removeprefix(prefix)
         return [f"{indent}ok {number} {name} # SKIP {one_line(reason)}".rstrip()]
     result = f"{indent}not ok {number} {name}"
-    if test.outcome == Outcome.ERROR:
+    if test.outcome is Outcome.ERROR:
         last = test.message.strip().splitlines()[-1:] or ["no result"]
         result += f" # ERROR {one_line(last[0])}"
     return [*diagnostics(test.message, indent), result]
 
 
-def cell_lines(number: int, cell: CellRecord) -> list[str]:
-    name = description(f"{cell.arch}.{cell.variant}")
+def cell_lines(number: int, cell: Cell) -> list[str]:
+    name = description(cell.key.suite_name)
     lines: list[str] = []
-    if cell.tests:
+    if cell.results:
         nested = INDENT
         lines += [
             f"{nested}{VERSION_LINE}",
             f"{nested}# Subtest: {name}",
-            f"{nested}1..{len(cell.tests)}",
+            f"{nested}1..{len(cell.results)}",
         ]
-        for index, test in enumerate(cell.tests, 1):
+        for index, test in enumerate(cell.results, 1):
             lines += case_lines(index, test, nested)
-    if cell.status == "pass":
-        directive = "" if cell.tests else " # SKIP no tests ran"
+    if cell.passed:
+        directive = "" if cell.results else " # SKIP no tests ran"
         return [*lines, f"ok {number} {name}{directive}"]
-    reason = str(cell.data.get("reason") or "")
-    lines.append(f"# {name}: {cell.status}" + (f": {one_line(reason)}" if reason else ""))
+    reason = cell.reason
+    lines.append(f"# {name}: {cell.status_label}" + (f": {one_line(reason)}" if reason else ""))
     return [*lines, f"not ok {number} {name}"]
 
 

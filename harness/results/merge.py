@@ -9,9 +9,10 @@ and stale entries, its status and exit code) comes from the functions a run uses
 report.md and results.ktap are rendered from the merged directory as for any run.
 
 Refused before anything is written (BadInput, exit 2): a directory that is not a run
-with a summary.json, runs of different sources, series hashes or harness versions
-(their cells were not made from the same inputs, so no one run could have made them),
-and two runs holding the same cell (which of the two would decide it?).
+with a summary.json, a cell this harness cannot read back (results/rundir.py), runs of
+different sources, series hashes or harness versions (their cells were not made from
+the same inputs, so no one run could have made them), and two runs holding the same
+cell (which of the two would decide it?).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from harness.core.jsonfile import write_json
 from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS
 from harness.core.vocabulary import Variant
 from harness.results.ktap import write_ktap
-from harness.results.model import INTERRUPTED, Cell, RunSummary
+from harness.results.model import INTERRUPTED, Cell, CellKey, RunSummary
 from harness.results.report import write_reports
 from harness.results.rundir import RunRecord, load_run
 from harness.run.summary import summary_facts
@@ -94,8 +95,6 @@ def load_mergeable(run_dirs: list[Path]) -> list[RunRecord]:
         runs.append(run)
     _check_same_inputs(runs)
     _check_cells_apart(runs)
-    for run in runs:
-        _cells_of(run)  # a cell this harness cannot read back is refused before any write
     return runs
 
 
@@ -114,29 +113,15 @@ def _check_same_inputs(runs: list[RunRecord]) -> None:
 
 
 def _check_cells_apart(runs: list[RunRecord]) -> None:
-    holder: dict[tuple[str, str], Path] = {}
+    holder: dict[CellKey, Path] = {}
     for run in runs:
         for cell in run.cells:
-            key = (cell.arch, cell.variant)
-            if key in holder:
+            if cell.key in holder:
                 raise BadInput(
-                    f"report --merge: cell {cell.name} is in both {holder[key]} and "
+                    f"report --merge: cell {cell.name} is in both {holder[cell.key]} and "
                     f"{run.directory}; give each cell's run once"
                 )
-            holder[key] = run.directory
-
-
-def _cells_of(run: RunRecord) -> list[Cell]:
-    cells = []
-    for record in run.cells:
-        try:
-            cells.append(Cell.from_json(record.data, record.tests))
-        except ValueError as error:
-            raise BadInput(
-                f"report --merge: {run.directory}: cell {record.name}: {error}; "
-                "a newer harness wrote it, merge it with that one"
-            ) from None
-    return cells
+            holder[cell.key] = run.directory
 
 
 def _rank(name: str, known: list[str]) -> tuple[int, str]:
@@ -144,16 +129,14 @@ def _rank(name: str, known: list[str]) -> tuple[int, str]:
     return (known.index(name) if name in known else len(known), name)
 
 
-def matrix_order(
-    arch: str, variant: str, toolchain: str = DEFAULT_TOOLCHAIN
-) -> tuple[int, str, int, str, int, str]:
+def matrix_order(cell: Cell) -> tuple[int, int, int]:
     """Where a cell stands in a run of the whole matrix: arch by arch as ARCHES lists them,
     then toolchain by toolchain, baseline before patched (run/summary.py plans a run's
     cells in that order)."""
     return (
-        *_rank(arch, list(ARCHES)),
-        *_rank(toolchain, list(TOOLCHAINS)),
-        *_rank(variant, list(Variant)),
+        list(ARCHES).index(cell.arch.name),
+        list(TOOLCHAINS).index(cell.toolchain.name),
+        list(Variant).index(cell.variant),
     )
 
 
@@ -169,14 +152,13 @@ def write_merged(runs: list[RunRecord], destination: Path) -> MergedRun:
     """The runs' cells as one run in `destination` (a new or empty directory): each cell's
     directory copied, its cell.json and the run's summary.json written as a run writes
     them, then the reports and KTAP rendered from it."""
-    cells = [cell for run in runs for cell in _cells_of(run)]
-    cells.sort(key=lambda cell: matrix_order(cell.arch.name, cell.variant, cell.toolchain.name))
+    cells = sorted((cell for run in runs for cell in run.cells), key=matrix_order)
     destination.mkdir(parents=True, exist_ok=True)
     for run in runs:
-        for record in run.cells:
-            source_dir = run.directory / record.directory_name
+        for cell in run.cells:
+            source_dir = run.directory / cell.directory_name
             if source_dir.is_dir():
-                shutil.copytree(source_dir, destination / record.directory_name)
+                shutil.copytree(source_dir, destination / cell.directory_name)
     for cell in cells:
         cell_dir = destination / cell.directory_name
         cell_dir.mkdir(exist_ok=True)

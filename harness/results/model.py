@@ -7,6 +7,7 @@ and KTAP read one shape (Cell.from_json); JUnit is written for CI only.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,10 @@ class TestOutcome:
     expected: str = ""  # "expected failure: <reason>" when the expectations allowed the failure
     duration: float = 0.0
 
+    def __post_init__(self) -> None:
+        # A plain "passed" (from a test, say) typed, as vm/records.py's TestResult does.
+        object.__setattr__(self, "outcome", Outcome(self.outcome))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid,
@@ -104,6 +109,38 @@ CELL_KEYS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class CellKey:
+    """What names a cell: its arch, variant and toolchain. Every name of a cell (its
+    progress and report name, its directory, its JUnit suite) comes from here; the
+    default toolchain (gcc) leaves the names as they were before there was a choice."""
+
+    arch: ArchSpec
+    variant: Variant
+    toolchain: Toolchain = TOOLCHAINS[DEFAULT_TOOLCHAIN]
+
+    @property
+    def platform(self) -> Platform:
+        """What the cell's kernel is built for and with: "x86_64", "x86_64-clang"."""
+        return Platform(self.arch, self.toolchain)
+
+    def __str__(self) -> str:
+        return f"{self.platform}/{self.variant}"
+
+    @property
+    def directory_name(self) -> str:
+        return f"{self.platform}-{self.variant}"
+
+    @property
+    def suite_name(self) -> str:
+        """The cell's JUnit suite, and its KTAP test: "x86_64.patched", "x86_64-clang.patched"."""
+        return f"{self.platform}.{self.variant}"
+
+    def with_variant(self, variant: Variant) -> CellKey:
+        """The cell beside this one that differs in its variant only."""
+        return dataclasses.replace(self, variant=variant)
+
+
 @dataclass
 class Cell:
     arch: ArchSpec
@@ -114,27 +151,45 @@ class Cell:
         default_factory=lambda: {name: StageResult() for name in STAGES}
     )
     tests: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, str] = field(default_factory=dict)  # nodeid -> outcome
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # nodeid -> outcome
     facts: dict[str, Any] = field(default_factory=dict)  # versions, hashes, accel
     kernel_reports: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # name -> path relative to the run dir
     results: list[TestOutcome] = field(default_factory=list)  # every test, guest and upstream
     interrupted: bool = False  # begun, never decided: the run was interrupted
+    # Read back only (results/rundir.py), never written: why a format-1 cell's junit.xml,
+    # which alone holds its results, could not be read.
+    junit_problem: str = ""
     toolchain: Toolchain = TOOLCHAINS[DEFAULT_TOOLCHAIN]
 
     @property
+    def key(self) -> CellKey:
+        return CellKey(self.arch, self.variant, self.toolchain)
+
+    @property
     def platform(self) -> Platform:
-        return Platform(self.arch, self.toolchain)
+        return self.key.platform
 
     @property
     def name(self) -> str:
-        """ "x86_64/patched", "arm64-clang/baseline": the toolchain shows unless it is gcc."""
-        return f"{self.platform}/{self.variant}"
+        return str(self.key)
 
     @property
     def directory_name(self) -> str:
-        """The cell's directory in its run dir."""
-        return f"{self.platform}-{self.variant}"
+        return self.key.directory_name
+
+    @property
+    def status_label(self) -> str:
+        """The status as cell.json names it: "interrupted" for a cell never decided."""
+        return INTERRUPTED if self.interrupted else self.status.label
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASS and not self.interrupted
+
+    def stage(self, name: str) -> StageResult:
+        """The stage `name` of the cell; not run when the cell has no such stage."""
+        return self.stages.get(name) or StageResult()
 
     def fail(self, status: Status, reason: str) -> None:
         if status.outranks(self.status):
@@ -145,7 +200,7 @@ class Cell:
             "arch": self.arch.name,
             "toolchain": self.toolchain.name,
             "variant": self.variant,
-            "status": INTERRUPTED if self.interrupted else self.status.label,
+            "status": self.status_label,
             "exit_code": EXIT_INTERRUPTED if self.interrupted else self.status.exit_code,
             "reason": self.reason,
             "stages": {name: stage.to_json() for name, stage in self.stages.items()},
@@ -158,13 +213,16 @@ class Cell:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], results: list[TestOutcome] | None = None) -> Cell:
+    def from_json(cls, data: dict[str, Any]) -> Cell:
         """The cell its JSON (cell.json, or summary.json's entry) records, as its run decided
-        it: `report --merge` writes cells of several runs as one run's. `results` stands
-        in for a format-1 cell's, which only its junit.xml holds (results/rundir.py reads
-        them). ValueError for an arch, variant, status or stage state this harness does not
-        know.
+        it: `report --merge` writes cells of several runs as one run's. A format-1 cell has
+        no results here, only in its junit.xml (results/rundir.py reads them: with_results).
+        ValueError for a format newer than CELL_FORMAT, or an arch, variant, status or stage
+        state this harness does not know.
         """
+        written = data.get("format", 1)
+        if not isinstance(written, int) or written > CELL_FORMAT:
+            raise ValueError(f"format {written!r} is newer than this harness reads ({CELL_FORMAT})")
         arch_name = str(data.get("arch", ""))
         if arch_name not in ARCHES:
             raise ValueError(f"unknown arch {arch_name!r}")
@@ -174,8 +232,11 @@ class Cell:
             status = Status.PASS if interrupted else Status[label.upper()]
         except KeyError:
             raise ValueError(f"unknown status {label!r}") from None
-        if results is None:
-            results = cls.results_from_json(data) or []
+        results = cls.results_from_json(data) or []
+        try:
+            variant = Variant(str(data.get("variant", "")))
+        except ValueError:
+            raise ValueError(f"unknown variant {data.get('variant')!r}") from None
         stages = {name: StageResult() for name in STAGES}
         for name, stage in (data.get("stages") or {}).items():
             stages[name] = StageResult.from_json(stage)
@@ -188,13 +249,12 @@ class Cell:
             raise ValueError(f"unknown toolchain {toolchain!r}")
         return cls(
             arch=ARCHES[arch_name],
-            variant=Variant(str(data.get("variant", ""))),
+            variant=variant,
             status=status,
             reason=str(data.get("reason", "")),
             stages=stages,
             tests=dict(data.get("tests") or {}),
-            # As a run fills it (run/celltest.py): every test, guest and upstream.
-            outcomes={result.nodeid: result.outcome for result in results},
+            outcomes=outcomes_of(results),
             facts=facts,
             kernel_reports=list(data.get("kernel_reports") or []),
             files=dict(data.get("files") or {}),
@@ -202,6 +262,10 @@ class Cell:
             interrupted=interrupted,
             toolchain=TOOLCHAINS[toolchain],
         )
+
+    def with_results(self, results: list[TestOutcome]) -> Cell:
+        """This cell holding `results` (a format-1 cell's, from its junit.xml)."""
+        return dataclasses.replace(self, results=results, outcomes=outcomes_of(results))
 
     @classmethod
     def results_from_json(cls, data: dict[str, Any]) -> list[TestOutcome] | None:
@@ -211,6 +275,11 @@ class Cell:
         if not isinstance(results, list):
             return None
         return [TestOutcome.from_json(item) for item in results if isinstance(item, dict)]
+
+
+def outcomes_of(results: list[TestOutcome]) -> dict[str, Outcome]:
+    """Cell.outcomes as a run fills it (run/celltest.py): every test, guest and upstream."""
+    return {result.nodeid: result.outcome for result in results}
 
 
 @dataclass
@@ -223,12 +292,19 @@ class RunSummary:
     def status(self) -> Status:
         return worst([cell.status for cell in self.cells])
 
+    @property
+    def status_label(self) -> str:
+        return INTERRUPTED if self.interrupted else self.status().label
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_INTERRUPTED if self.interrupted else self.status().exit_code
+
     def to_json(self) -> dict[str, Any]:
-        status = self.status()
         return {
             "run_id": self.run_id,
-            "status": INTERRUPTED if self.interrupted else status.label,
-            "exit_code": EXIT_INTERRUPTED if self.interrupted else status.exit_code,
+            "status": self.status_label,
+            "exit_code": self.exit_code,
             **self.facts,
             "cells": [cell.to_json() for cell in self.cells],
         }

@@ -19,12 +19,13 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from harness.core.vocabulary import Variant
+from harness.core.status import Status
+from harness.core.vocabulary import Outcome, Variant
 from harness.results.chart import TimingBar, format_seconds, timing_bar, timing_chart_svg
-from harness.results.differences import differing
+from harness.results.differences import NOT_RUN, differing
 from harness.results.excerpts import Excerpt, cell_excerpts
-from harness.results.model import GUEST_SUITE, STAGES
-from harness.results.rundir import NOT_RUN, CellRecord, RunRecord, load_run
+from harness.results.model import GUEST_SUITE, STAGES, Cell, StageResult
+from harness.results.rundir import RunRecord, load_run
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -38,7 +39,7 @@ CELL_LINKS = (
     ("qemu.sh", "reproducer", "qemu.sh"),
 )
 # A cell status's colour class; test failures and kernel warnings are amber, the rest red.
-WARNING_STATUSES = ("test_failed", "kernel_warning")
+WARNING_STATUSES = (Status.TEST_FAILED.label, Status.KERNEL_WARNING.label)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class CellView:
 class TestRow:
     nodeid: str
     suite: str
-    outcomes: list[str]  # one per cell, in the report's cell order
+    outcomes: list[str]  # one per cell, in the report's cell order: an Outcome, or NOT_RUN
     differs_on: list[str] = field(default_factory=list)  # arches whose variants disagree
     expected: list[str] = field(default_factory=list)  # per cell: "expected failure: ..." or ""
 
@@ -159,7 +160,7 @@ class Report:
 
 
 def status_class(status: str) -> str:
-    if status == "pass":
+    if status == Status.PASS.label:
         return "ok"
     return "warn" if status in WARNING_STATUSES else "bad"
 
@@ -174,7 +175,7 @@ def short_hash(value: object) -> str:
 def build_report(run: RunRecord) -> Report:
     summary = run.summary
     source = summary.get("source") or {}
-    first = run.cells[0].data if run.cells else {}
+    first = run.cells[0].facts if run.cells else {}
     cells = [cell_view(run.directory, cell) for cell in run.cells]
     return Report(
         run_id=run.run_id,
@@ -197,7 +198,7 @@ def expectations_view(run: RunRecord) -> Expectations:
     """Departures, expected failures and stale entries, from each cell's own record."""
     view = Expectations(str(run.summary.get("expectations") or ""), [], [], [])
     for cell in run.cells:
-        judged = cell.data.get("expectations") or {}
+        judged = cell.facts.get("expectations") or {}
         view.file = view.file or str(judged.get("file") or "")
         for entry in judged.get("departures") or []:
             view.departures.append(
@@ -219,54 +220,50 @@ def expectations_view(run: RunRecord) -> Expectations:
     return view
 
 
-def cell_view(run_dir: Path, cell: CellRecord) -> CellView:
-    data = cell.data
+def cell_view(run_dir: Path, cell: Cell) -> CellView:
+    facts = cell.facts
     return CellView(
         key=cell.directory_name,
         name=cell.name,
-        arch=cell.arch,
-        variant=cell.variant,
-        status=cell.status,
-        reason=str(data.get("reason", "")),
-        stages=[stage_view(name, data.get("stages", {}).get(name, {})) for name in STAGES],
-        kernel_version=str(data.get("kernel_release") or data.get("kernel_version") or "-"),
-        series_hash=short_hash(data.get("series_hash")),
-        config_hash=short_hash(data.get("config_hash")),
-        accel=str(data.get("accel") or "-"),
-        guest_counts=dict(data.get("tests") or {}),
-        upstream_counts=dict(data.get("selftests") or {}),
+        arch=cell.arch.name,
+        variant=str(cell.variant),
+        status=cell.status_label,
+        reason=cell.reason,
+        stages=[stage_view(name, cell.stage(name)) for name in STAGES],
+        kernel_version=str(facts.get("kernel_release") or facts.get("kernel_version") or "-"),
+        series_hash=short_hash(facts.get("series_hash")),
+        config_hash=short_hash(facts.get("config_hash")),
+        accel=str(facts.get("accel") or "-"),
+        guest_counts=dict(cell.tests),
+        upstream_counts=dict(facts.get("selftests") or {}),
         links=cell_links(run_dir, cell),
     )
 
 
-def stage_view(name: str, stage: dict[str, Any]) -> StageView:
+def stage_view(name: str, stage: StageResult) -> StageView:
     return StageView(
-        name=name,
-        state=str(stage.get("status", "not_run")),
-        seconds=float(stage.get("seconds") or 0.0),
-        message=str(stage.get("message", "")),
+        name=name, state=stage.state.value, seconds=stage.seconds, message=stage.message
     )
 
 
-def cell_links(run_dir: Path, cell: CellRecord) -> list[Link]:
-    files = cell.data.get("files") or {}
+def cell_links(run_dir: Path, cell: Cell) -> list[Link]:
     links = []
     for label, key, usual in CELL_LINKS:
-        href = f"{cell.directory_name}/{files.get(key, usual)}"
+        href = f"{cell.directory_name}/{cell.files.get(key, usual)}"
         links.append(Link(label, href, (run_dir / href).is_file()))
     return links
 
 
 def outcome_rows(run: RunRecord) -> list[tuple[str, list[TestRow]]]:
     """Every test of every cell, grouped by suite (guest tests first), in first-seen order."""
-    outcomes = [cell.outcomes() for cell in run.cells]
-    expected = [{t.nodeid: t.expected for t in cell.tests if t.expected} for cell in run.cells]
+    outcomes = [cell.outcomes for cell in run.cells]
+    expected = [{t.nodeid: t.expected for t in cell.results if t.expected} for cell in run.cells]
     suites: dict[str, dict[str, TestRow]] = {GUEST_SUITE: {}}
     for cell in run.cells:
-        for test in cell.tests:
+        for test in cell.results:
             rows = suites.setdefault(test.suite, {})
             if test.nodeid not in rows:
-                per_cell = [by_cell.get(test.nodeid, NOT_RUN) for by_cell in outcomes]
+                per_cell = [shown(by_cell.get(test.nodeid)) for by_cell in outcomes]
                 notes = [by_cell.get(test.nodeid, "") for by_cell in expected]
                 rows[test.nodeid] = TestRow(test.nodeid, test.suite, per_cell, expected=notes)
     differing = differing_tests(run)
@@ -274,6 +271,11 @@ def outcome_rows(run: RunRecord) -> list[tuple[str, list[TestRow]]]:
         for nodeid, row in rows.items():
             row.differs_on = sorted(differing.get(nodeid, ()))
     return [(suite, list(rows.values())) for suite, rows in suites.items() if rows]
+
+
+def shown(outcome: Outcome | None) -> str:
+    """A test's outcome in a cell as the report names it; NOT_RUN when the cell has none."""
+    return NOT_RUN if outcome is None else str(outcome)
 
 
 def differing_tests(run: RunRecord) -> dict[str, set[str]]:
@@ -288,15 +290,13 @@ def differing_tests(run: RunRecord) -> dict[str, set[str]]:
         for entry in entries:
             found.setdefault(str(entry.get("test")), set()).add(arch)
     for baseline in run.cells:
-        patched = run.cell(baseline.platform, Variant.PATCHED)
-        if baseline.variant != Variant.BASELINE or patched is None:
+        patched = run.cell(baseline.key.with_variant(Variant.PATCHED))
+        if baseline.variant is not Variant.BASELINE or patched is None:
             continue
-        for entry in differing(baseline.outcomes(), patched.outcomes()):
-            found.setdefault(entry["test"], set()).add(baseline.platform)
+        for entry in differing(baseline.outcomes, patched.outcomes):
+            found.setdefault(entry["test"], set()).add(baseline.platform.name)
     return found
 
-
-# -- the timing chart -------------------------------------------------------------
 
 # -- rendering ------------------------------------------------------------------------
 

@@ -1,75 +1,33 @@
-"""A finished run directory read back: summary.json, each cell's facts and its tests.
+"""A finished run directory read back: summary.json and its cells, as results/model.py's
+typed Cell (Cell.from_json).
 
-The report, `harness compare` and KTAP read runs through here. Per-test
-outcomes come from each cell's JSON (results/model.py, format 2); a run
+The report, `harness compare`, KTAP, KCIDB and `report --merge` read runs
+through here. Per-test outcomes come from each cell's JSON (format 2); a run
 written before that format has them only in its junit.xml, which is read
-instead. A run directory copied from CI is enough; nothing needs the work dir.
+into Cell.results instead. A cell this harness cannot read (an arch, variant
+or status it does not know, a newer format) is refused with one line naming
+its file. A run directory copied from CI is enough; nothing needs the work dir.
 """
 
 from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import BadInput
 from harness.core.jsonfile import read_json
-from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS
 from harness.core.vocabulary import Outcome
-from harness.results.model import GUEST_SUITE, Cell, TestOutcome
-
-NOT_RUN = "not run"  # the outcome of a test a cell never reported
-
-
-@dataclass
-class CellRecord:
-    data: dict[str, Any]  # the cell as summary.json (or cell.json) records it
-    tests: list[TestOutcome] = field(default_factory=list)
-    junit_problem: str = ""  # why junit.xml could not be read, when it could not
-
-    @property
-    def arch(self) -> str:
-        return str(self.data.get("arch", "?"))
-
-    @property
-    def variant(self) -> str:
-        return str(self.data.get("variant", "?"))
-
-    @property
-    def toolchain(self) -> str:
-        """gcc for a cell written before the toolchain axis (its "toolchain" was gcc's
-        version line; results/model.py reads it so too)."""
-        name = str(self.data.get("toolchain", DEFAULT_TOOLCHAIN))
-        return name if name in TOOLCHAINS else DEFAULT_TOOLCHAIN
-
-    @property
-    def platform(self) -> str:
-        suffix = "" if self.toolchain == DEFAULT_TOOLCHAIN else f"-{self.toolchain}"
-        return f"{self.arch}{suffix}"
-
-    @property
-    def name(self) -> str:
-        return f"{self.platform}/{self.variant}"
-
-    @property
-    def directory_name(self) -> str:
-        return f"{self.platform}-{self.variant}"
-
-    @property
-    def status(self) -> str:
-        return str(self.data.get("status", "unknown"))
-
-    def outcomes(self) -> dict[str, str]:
-        return {test.nodeid: test.outcome for test in self.tests}
+from harness.results.model import GUEST_SUITE, Cell, CellKey, TestOutcome
 
 
 @dataclass
 class RunRecord:
     directory: Path
-    summary: dict[str, Any]
-    cells: list[CellRecord]
+    summary: dict[str, Any]  # the run's own facts as summary.json holds them; {} without one
+    cells: list[Cell]
 
     @property
     def run_id(self) -> str:
@@ -79,45 +37,53 @@ class RunRecord:
     def status(self) -> str:
         return str(self.summary.get("status", "unknown"))
 
-    def cell(self, platform: str, variant: str) -> CellRecord | None:
-        """The cell of `platform` ("x86_64", "x86_64-clang") and `variant`, if the run has it."""
+    def cell(self, key: CellKey) -> Cell | None:
         for cell in self.cells:
-            if (cell.platform, cell.variant) == (platform, variant):
+            if cell.key == key:
                 return cell
         return None
 
 
 def load_run(directory: Path) -> RunRecord:
-    """Read a run directory; BadInput when it holds neither summary.json nor any cell.json."""
+    """Read a run directory; BadInput when it holds neither summary.json nor any cell.json,
+    or a cell this harness cannot read (an unknown arch, a newer format)."""
     if not directory.is_dir():
         raise BadInput(f"{directory}: no such run directory")
-    summary = read_json(directory / "summary.json")
-    cell_data = summary.get("cells")
-    if not isinstance(cell_data, list):
-        cell_data = [read_json(path) for path in sorted(directory.glob("*/cell.json"))]
-        cell_data = [data for data in cell_data if data]
-    if not cell_data:
+    summary_path = directory / "summary.json"
+    summary = read_json(summary_path)
+    listed = summary.get("cells")
+    if isinstance(listed, list):
+        entries = [(summary_path, data) for data in listed]
+    else:
+        paths = sorted(directory.glob("*/cell.json"))
+        entries = [(path, data) for path in paths if (data := read_json(path))]
+    if not entries:
         raise BadInput(f"{directory}: no summary.json or cell.json; not a run directory")
-    cells = [_load_cell(directory, data) for data in cell_data if isinstance(data, dict)]
+    cells = [_load_cell(directory, path, data) for path, data in entries if isinstance(data, dict)]
     return RunRecord(directory, summary, cells)
 
 
-def _load_cell(run_dir: Path, data: dict[str, Any]) -> CellRecord:
-    cell = CellRecord(data)
-    results = Cell.results_from_json(data)
-    if results is not None:
-        cell.tests = results
+def _load_cell(run_dir: Path, path: Path, data: dict[str, Any]) -> Cell:
+    """The cell `data` (read from `path`) records, its results from junit.xml for format 1."""
+    try:
+        cell = Cell.from_json(data)
+    except ValueError as error:
+        # Deserialisation: the cell's name as written, since it could not be read.
+        name = f"{data.get('arch', '?')}/{data.get('variant', '?')}"
+        raise BadInput(
+            f"{path}: cell {name}: {error}; a newer harness wrote it, read it with that one"
+        ) from None
+    if Cell.results_from_json(data) is not None:
         return cell
     # Format 1: the outcomes are in junit.xml only.
-    junit_name = str(data.get("files", {}).get("junit", "junit.xml"))
-    junit_path = run_dir / cell.directory_name / junit_name
+    junit_path = run_dir / cell.directory_name / str(cell.files.get("junit", "junit.xml"))
     if not junit_path.is_file():
         return cell
     try:
-        cell.tests = read_junit(junit_path, f"{cell.arch}.{cell.variant}")
+        return cell.with_results(read_junit(junit_path, cell.key.suite_name))
     except ET.ParseError as error:
         cell.junit_problem = f"{junit_path.name} is not valid XML ({error})"
-    return cell
+        return cell
 
 
 def read_junit(path: Path, suite_prefix: str) -> list[TestOutcome]:

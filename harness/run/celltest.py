@@ -41,7 +41,7 @@ class CellTester:
         started = time.monotonic()
         base = self.builder.base_for(arch, initramfs_log)
         # One initrd per cell: cells of one arch may boot side by side.
-        initrd = self.config.work.initramfs / f"initrd-{cell.arch}-{cell.variant}.cpio"
+        initrd = self.config.work.initramfs / f"initrd-{cell.directory_name}.cpio"
         initramfs.assemble(
             base, self.config.guest_tests, self.config.pytest_args, initrd, selftest_binaries
         )
@@ -136,11 +136,9 @@ class CellTester:
             "config_hash": str(cell.facts.get("config_hash")),
         }
         expected = judgement.expected_failure_reasons()
-        # "x86_64.patched", "x86_64-clang.patched": CI's test pages keep the cells apart.
-        suite = f"{cell.platform}.{cell.variant}"
-        suites = [Suite(suite, verdict.results, properties, expected)]
+        suites = [Suite(cell.key.suite_name, verdict.results, properties, expected)]
         if selftests_ran:
-            name = f"{suite}.{selftests.SUITE_NAME}"
+            name = f"{cell.key.suite_name}.{selftests.SUITE_NAME}"
             suites.append(Suite(name, verdict.upstream, properties, expected))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name

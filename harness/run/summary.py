@@ -23,11 +23,12 @@ from harness.vm.records import read_records
 def outcome_differences(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
     """Per platform ("x86_64", "x86_64-clang") with both variants, the tests whose
     outcome differs between them."""
-    by_key = {(cell.platform.name, cell.variant): cell for cell in cells}
+    by_key = {cell.key: cell for cell in cells}
     return {
-        platform: differing(baseline.outcomes, by_key[platform, Variant.PATCHED].outcomes)
-        for (platform, variant), baseline in by_key.items()
-        if variant == Variant.BASELINE and (platform, Variant.PATCHED) in by_key
+        key.platform.name: differing(baseline.outcomes, by_key[patched].outcomes)
+        for key, baseline in by_key.items()
+        if key.variant is Variant.BASELINE
+        and (patched := key.with_variant(Variant.PATCHED)) in by_key
     }
 
 
