@@ -172,7 +172,8 @@ def _add_report_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 DESCRIPTION = """\
 Does a kernel patch series still build, boot and behave? For every cell of
 the matrix arch (x86_64, arm64) x variant (baseline: no patches; patched: the
-series), the harness patches a kernel tree, merges the config fragments,
+series), and toolchain (gcc; clang with --toolchain clang) when asked, the
+harness patches a kernel tree, merges the config fragments,
 builds, boots the kernel in QEMU and runs the guest tests (pytest) and the
 kernel's seccomp selftests inside it, then reports JUnit, summary.json and
 report.html. The worst cell decides the exit code."""
