@@ -160,10 +160,24 @@ def test_differences_are_per_platform(mixed_run: Path) -> None:
 def test_the_report_shows_clang_cells_apart(mixed_run: Path) -> None:
     write_reports(mixed_run)
     markdown = (mixed_run / "report.md").read_text()
-    for name in ("x86_64/patched", "x86_64-clang/patched", "arm64-clang/baseline"):
-        assert name in markdown
+    # The cells table: one row per cell, each named as the cell is.
+    rows = [line.split(" | ")[0] for line in markdown.splitlines() if "**pass**" in line]
+    assert rows == [
+        "| x86_64/baseline",
+        "| x86_64/patched",
+        "| arm64/baseline",
+        "| arm64/patched",
+        "| x86_64-clang/baseline",
+        "| x86_64-clang/patched",
+        "| arm64-clang/baseline",
+        "| arm64-clang/patched",
+    ]
+    # The outcomes table's header names every cell apart too.
+    header = next(line for line in markdown.splitlines() if line.startswith("| test |"))
+    assert header.count("x86_64-clang/patched") == 1 and header.count("x86_64/patched") == 1
     html = (mixed_run / "report.html").read_text()
     assert "x86_64-clang-patched/console.log" in html
+    assert '<th scope="row">x86_64-clang / patched</th>' in html
 
 
 def test_compare_pairs_cells_by_toolchain_too(mixed_run: Path, tmp_path: Path) -> None:

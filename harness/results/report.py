@@ -59,9 +59,9 @@ class Link:
 
 @dataclass
 class CellView:
-    key: str  # the cell's directory name, "arch-variant"
+    key: str  # the cell's directory name, "x86_64-patched", "x86_64-clang-patched"
     name: str
-    arch: str
+    arch: str  # the platform: the arch, and the toolchain unless it is gcc ("x86_64-clang")
     variant: str
     status: str
     reason: str
@@ -225,7 +225,7 @@ def cell_view(run_dir: Path, cell: Cell) -> CellView:
     return CellView(
         key=cell.directory_name,
         name=cell.name,
-        arch=cell.arch.name,
+        arch=cell.platform.name,
         variant=str(cell.variant),
         status=cell.status_label,
         reason=cell.reason,
