@@ -259,6 +259,12 @@ def test_reports_are_attributed_by_the_test_boundaries() -> None:
     ]
 
 
+def test_a_node_id_keeps_the_characters_it_ends_with() -> None:
+    # Only the line's end is cut from a node id: a report in test_..._TX is that test's.
+    console = "[ 2.0] harness: test-start test_a.py::test_rx_and_TX\n[ 2.1] BUG: KASAN: in it\n"
+    assert [r.test for r in find_reports(console)] == ["test_a.py::test_rx_and_TX"]
+
+
 def test_a_boundary_a_test_printed_moves_no_attribution() -> None:
     # Only the kernel's copy (from /dev/kmsg, timestamped) marks a test's start.
     console = "harness: test-start test_fake.py::t\n[ 2.0] BUG: KASAN: x\n"

@@ -1,10 +1,11 @@
 """The one verdict (harness/verdict/cell.py), without a Matrix, a QEMU or a live VM:
-every recorded console, every way a guest run ends, taint, a foreign kernel, the
+every console in tests/data, every way a guest run ends, taint, a foreign kernel, the
 selftests' TAP and pytest's own exit status, each with its status, exit code,
 reason and the test it blames.
 
 Consoles and records are the ones in tests/data (recorded, or composed from the
-6.12 kernel's format strings; each file says which in its first lines).
+6.12 kernel's format strings: a composed file says so in its first lines, and
+tests/data/README.md lists which is which).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from harness.verdict.cell import GuestEvidence, Verdict, decide
 from harness.verdict.expectations import NO_EXPECTATIONS
 from harness.verdict.judge import Judgement, judge
 from harness.vm.boot import BootEnd
+from harness.vm.kernellog import ReportKind
 from harness.vm.records import GuestRun, parse_records
 from harness.vm.records import TestResult as Result
 
@@ -50,114 +52,148 @@ def outcome_of(verdict: Verdict, nodeid: str) -> str:
     return next(r.outcome for r in verdict.results if r.nodeid == nodeid)
 
 
-# -- every recorded console -------------------------------------------------------
+# -- every console in tests/data ----------------------------------------------------
 
-# console file -> (status, reason, the test it blames or None)
-CONSOLES: dict[str, tuple[Status, str, str | None]] = {
+W, P, OK = Status.KERNEL_WARNING, Status.KERNEL_PANIC, Status.PASS
+
+# console file -> (status, the kind of every report found in it, reason, the test it blames)
+# tests/data/README.md says which consoles were recorded and which composed.
+CONSOLES: dict[str, tuple[Status, list[ReportKind], str, str | None]] = {
     "console-arm64-hard-lockup.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.HARD_LOCKUP],
         "kernel hard_lockup: Watchdog detected hard LOCKUP on cpu 1",
         "test_detach_kill.py::test_event_tracer_exit[exitkill]",
     ),
+    "console-arm64-kasan-use-after-free.log": (
+        W, [ReportKind.KASAN],
+        "kernel kasan: slab-use-after-free in __seccomp_filter_orphan+0x5c/0x130",
+        "test_return_values.py::test_user_notif_supervisor_answers",
+    ),
     "console-arm64-null-deref.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.OOPS],
         "kernel oops: Unable to handle kernel NULL pointer dereference at virtual address "
         "0000000000000008",
         "test_trace_event.py::test_suspend_seccomp_bypasses_filters",
     ),
+    "console-arm64-paging-request.log": (
+        W, [ReportKind.OOPS],
+        "kernel oops: Unable to handle kernel paging request at virtual address "
+        "dead000000000108",
+        "test_return_values.py::test_kill_process_kills_every_thread",
+    ),
+    "console-arm64-rcu-preempt-expedited-stall.log": (
+        W, [ReportKind.RCU_STALL],
+        "kernel rcu_stall: rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: "
+        "{ P173 } 5251 jiffies s: 189 root: 0x0/T",
+        None,  # printed after the guest was done: the cell fails, no test does
+    ),
     "console-x86_64-general-protection-fault.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.OOPS],
         "kernel oops: general protection fault, probably for non-canonical address "
         "0xdead000000000122: 0000 [#1] SMP NOPTI",
         "test_detach_kill.py::test_event_tracer_exit[exitkill]",
     ),
     "console-x86_64-inconsistent-lock-state.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.LOCKDEP],
         "kernel lockdep: inconsistent lock state",
         "test_ptrace_seccomp.py::test_kill_at_seccomp_stop",
     ),
     "console-x86_64-kcsan-race.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.KCSAN],
         "kernel kcsan: data-race in __seccomp_filter / ptrace_resume",
         "test_ptrace_seccomp.py::test_resume_with_seccomp_stays_armed[rep1]",
     ),
     "console-x86_64-kernel-bug.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.BUG],
         "kernel bug: kernel BUG at ../../../sources/debian-6.12.117-1~deb12u1/kernel/"
         "seccomp.c:1245!",
         "test_ptrace_seccomp.py::test_detach_at_seccomp_stop",
     ),
     "console-x86_64-lkdtm-hung-task.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.HUNG_TASK],
         "kernel hung_task: INFO: task python3:58 blocked for more than 1 seconds.",
         "test_faults.py::test_lkdtm_hung_task",
     ),
     "console-x86_64-lkdtm-softlockup.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.SOFT_LOCKUP],
         "kernel soft_lockup: BUG: soft lockup - CPU#1 stuck for 4s! [python3:57]",
         "test_faults.py::test_lkdtm_softlockup",
     ),
     "console-x86_64-lkdtm-bug.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.BUG],  # die()'s "Oops: invalid opcode" is part of the BUG
         "kernel bug: kernel BUG at drivers/misc/lkdtm/bugs.c:105!",
         "test_faults.py::test_lkdtm_bug",
     ),
     "console-x86_64-lkdtm-warning.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.WARNING],
         "kernel warning: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
         "drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0x8/0xb",
         "test_faults.py::test_lkdtm_warning",
     ),
     "console-x86_64-panic-after-done.log": (
-        Status.KERNEL_PANIC,
+        P, [ReportKind.PANIC],
         "test: kernel panic: Attempted to kill init! exitcode=0x00000100",
         None,
     ),
-    "console-x86_64-pass.log": (Status.PASS, "", None),
+    "console-x86_64-pass.log": (OK, [], "", None),
     "console-x86_64-rcu-expedited-stall.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.RCU_STALL],
         "kernel rcu_stall: rcu: INFO: rcu_sched detected expedited stalls on CPUs/tasks: "
         "{ 1-.... } 21003 jiffies s: 373 root: 0x2/.",
         "test_ptrace_seccomp.py::test_detach_at_seccomp_stop",
     ),
+    "console-x86_64-rcu-stall.log": (
+        W, [ReportKind.RCU_STALL],
+        "kernel rcu_stall: rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+        "test_return_values.py::test_kill_process_kills_every_thread",
+    ),
     "console-x86_64-suspicious-rcu-usage.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.LOCKDEP],
         "kernel lockdep: suspicious RCU usage",
         "test_trace_event.py::test_suspend_seccomp_bypasses_filters",
     ),
     "console-x86_64-sysrq-panic.log": (
-        Status.KERNEL_PANIC,
+        P, [ReportKind.PANIC],
         "test: kernel panic: sysrq triggered crash",
         "test_faults.py::test_sysrq_crash_panics_the_kernel",
     ),
     "console-x86_64-test-id-with-space.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.WARNING],
         "kernel warning: CPU: 1 PID: 142 at ../../../sources/debian-6.12.117-1~deb12u1/"
         "kernel/seccomp.c:1060 __seccomp_filter+0x2b7/0x3d0",
         "test_params.py::test_filter_action[kill process]",
     ),
     "console-x86_64-ubsan.log": (
-        Status.KERNEL_WARNING,
+        W, [ReportKind.UBSAN],
         "kernel ubsan: array-index-out-of-bounds in ../../../sources/debian-6.12.117-1~deb12u1/"
         "kernel/seccomp.c:412:23",
         "test_seccomp_filters.py::test_filter_with_max_instructions",
     ),
-    "console-x86_64-userspace-lookalikes.log": (Status.PASS, "", None),
-}
+    "console-x86_64-userspace-lookalikes.log": (OK, [], "", None),
+}  # fmt: skip
 
 
-def test_the_table_names_every_recorded_console() -> None:
+def test_the_table_names_every_console() -> None:
     assert sorted(CONSOLES) == sorted(p.name for p in DATA.glob("console-*.log"))
 
 
+def test_every_report_kind_has_a_console() -> None:
+    assert {kind for _, kinds, _, _ in CONSOLES.values() for kind in kinds} == set(ReportKind)
+
+
+def test_the_readme_names_every_console() -> None:
+    readme = (DATA / "README.md").read_text()
+    assert sorted(CONSOLES) == sorted(set(re.findall(r"`(console-[\w.-]+\.log)`", readme)))
+
+
 @pytest.mark.parametrize("name", sorted(CONSOLES))
-def test_every_recorded_console(name: str) -> None:
-    status, reason, blamed = CONSOLES[name]
+def test_every_console(name: str) -> None:
+    status, kinds, reason, blamed = CONSOLES[name]
     console = (DATA / name).read_text(errors="replace")
     verdict = decide(completed(console), no_expectations)
     assert (verdict.status, verdict.reason) == (status, reason)
-    assert verdict.status.exit_code == {Status.PASS: 0, Status.KERNEL_WARNING: 8,
-                                        Status.KERNEL_PANIC: 7}[status]  # fmt: skip
+    assert [report.kind for report in verdict.reports] == kinds
+    assert verdict.status.exit_code == {OK: 0, W: 8, P: 7}[status]
     failed = [r.nodeid for r in verdict.results if r.outcome != "passed"]
     assert failed == ([blamed] if blamed else [])
     if blamed:

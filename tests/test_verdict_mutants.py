@@ -2,7 +2,8 @@
 mutation check (docs/mutation-testing.md) found the other host tests blind: what
 a report or a taint alone decides, which test a report fails, the first of two
 equal failures, the stage messages, evidence left at its defaults, a guest that
-never booted, and selftests cut short.
+never booted, a live VM's boot that ended another way (decide_boot), and selftests
+cut short.
 
 Consoles are tests/data's recorded pass console with kernel lines composed from
 Linux 6.12's format strings added; records are tests/data's or written here.
@@ -18,7 +19,7 @@ import pytest
 from harness.core.status import Status
 from harness.core.vocabulary import Outcome
 from harness.results.model import StageState
-from harness.verdict.cell import GuestEvidence, Verdict, decide
+from harness.verdict.cell import GuestEvidence, Verdict, decide, decide_boot
 from harness.verdict.expectations import NO_EXPECTATIONS
 from harness.verdict.judge import Judgement, judge
 from harness.verdict.reports import KernelVerdict, fail_reported_tests, kernel_verdict
@@ -300,6 +301,58 @@ def test_a_qemu_that_died_silently_is_infra() -> None:
     verdict = decide(evidence, no_expectations)
     assert (verdict.status, verdict.status.exit_code) == (Status.INFRA, 10)
     assert verdict.reason == "boot: QEMU exited (status 1, signal None)"
+
+
+# -- boot --ssh: a live VM that reached userspace (decide_boot) --------------------------
+
+LIVE_UP = (
+    "[    0.000000] Linux version 6.12.117 (harness@harness) #7 SMP\n"
+    "HARNESS: userspace up: 6.12.117 #7 SMP\n"
+)
+LKDTM_WARNING = (
+    "[    2.417250] WARNING: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
+    "drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0x8/0xb\n"
+)
+SYSRQ_PANIC = "[    2.376601] Kernel panic - not syncing: sysrq triggered crash\n"
+
+
+@pytest.mark.parametrize(
+    ("end", "kernel", "detail", "status", "reason", "boot_message"),
+    [
+        (BootEnd.COMPLETED, "", "", Status.PASS, "", ""),
+        (BootEnd.COMPLETED, LKDTM_WARNING, "", Status.KERNEL_WARNING,
+         "boot: kernel warning: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
+         "drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0x8/0xb",
+         "kernel warning: CPU: 1 PID: 48 at ../../../sources/debian-6.12.117-1~deb12u1/"
+         "drivers/misc/lkdtm/bugs.c:112 lkdtm_WARNING+0x8/0xb"),
+        (BootEnd.PANIC, SYSRQ_PANIC, "kernel panic", Status.KERNEL_PANIC,
+         "boot: kernel panic: sysrq triggered crash", "kernel panic"),
+        (BootEnd.PANIC, "", "kernel panic", Status.KERNEL_PANIC,
+         "boot: kernel panic: see console.log", "kernel panic"),
+        (BootEnd.QEMU_EXITED, "", "QEMU exited during boot", Status.INFRA,
+         "boot: QEMU exited during boot", "QEMU exited during boot"),
+        (BootEnd.QEMU_EXITED, "", "", Status.INFRA, "boot: qemu_exited", "qemu_exited"),
+        (BootEnd.BOOT_TIMEOUT, "", "no SSH after 60 s", Status.BOOT_TIMEOUT,
+         "boot: no SSH after 60 s", "no SSH after 60 s"),
+        (BootEnd.BOOT_TIMEOUT, "", "", Status.BOOT_TIMEOUT, "boot: boot_timeout", "boot_timeout"),
+    ],
+    ids=["up", "warning", "panic", "panic-no-report", "qemu-gone", "qemu-gone-silently",
+         "no-ssh", "timeout-silently"],
+)  # fmt: skip
+def test_a_live_boot_past_userspace_ends_with_its_reason_and_boot_stage(
+    end: BootEnd, kernel: str, detail: str, status: Status, reason: str, boot_message: str
+) -> None:
+    """boot --ssh once the guest's userspace is up: the status, the whole reason and the
+    boot stage decide_boot gives each way the boot can still end."""
+    evidence = GuestEvidence(
+        end=end, guest=GuestRun(), console=LIVE_UP + kernel, detail=detail,
+        booted_version="#7 SMP", built_version="#7 SMP",
+    )  # fmt: skip
+    verdict = decide_boot(evidence)
+    assert (verdict.status, verdict.reason) == (status, reason)
+    state = StageState.FAIL if boot_message else StageState.PASS
+    assert (verdict.boot.state, verdict.boot.message) == (state, boot_message)
+    assert verdict.test.state is StageState.NOT_RUN
 
 
 # -- two failures of one rank, and pytest's exit status ---------------------------------
