@@ -1,8 +1,9 @@
 """The PTRACE_SECCOMP state machine, checked against a model with Hypothesis.
 
 Hand-written tests check the sequences someone thought of; here Hypothesis
-generates sequences of real operations (the tracee's syscalls, the tracer's
-requests, its exit right after a resume, a second tracer...) and runs each
+generates sequences of real operations (the tracee's syscalls, forks, threads
+and execve, the tracer's requests, its exit right after a resume, a second
+tracer...) and runs each
 against the kernel and against seccomplib.model side by side, comparing
 every request's errno and everything seen after it: the stop, the syscall's
 result, the tracee's death. A mismatch fails with a numbered script of the
@@ -33,7 +34,20 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from conftest import ptrace_seccomp_verdict
 from seccomplib import probe
-from seccomplib.model import ENTRY_STOPS, QUIET, SIG, Options, Outcome, Req, Stop, TraceeModel
+from seccomplib.model import (
+    ENTRY_STOPS,
+    PYTHON,
+    QUIET,
+    SIG,
+    SPAWNS,
+    SYSEMU_RESULT,
+    Options,
+    Outcome,
+    Plan,
+    Req,
+    Stop,
+    TraceeModel,
+)
 from seccomplib.modelworld import World, options_bits
 from seccomplib.ptrace import (
     PTRACE_CONT,
@@ -41,6 +55,7 @@ from seccomplib.ptrace import (
     PTRACE_SEIZE,
     PTRACE_SINGLESTEP,
     PTRACE_SYSCALL,
+    PTRACE_SYSEMU,
     ptrace_errno,
 )
 from seccomplib.race import online_cpus
@@ -58,6 +73,7 @@ REQUESTS = {
     Req.CONT: PTRACE_CONT,
     Req.SYSCALL: PTRACE_SYSCALL,
     Req.SINGLESTEP: PTRACE_SINGLESTEP,
+    Req.SYSEMU: PTRACE_SYSEMU,
 }
 ARCH = os.uname().machine
 
@@ -69,9 +85,16 @@ options_strategy = st.builds(
     sysgood=st.booleans(),
     traceseccomp=st.booleans(),
     exitkill=st.sampled_from([False, False, False, True]),
+    tracefork=st.booleans(),
 )
-request_strategy = st.sampled_from(
-    [Req.SECCOMP, Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SINGLESTEP]
+# PTRACE_SYSEMU where the model has it for this machine (SYSEMU_RESULT).
+RESUMES = [Req.SECCOMP, Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SINGLESTEP]
+request_strategy = st.sampled_from(RESUMES + ([Req.SYSEMU] if SYSEMU_RESULT[ARCH] else []))
+# How the tracer handles an auto-attached child or thread (None: PTRACE_DETACH).
+plan_strategy = st.builds(
+    Plan,
+    first=st.sampled_from([Req.SECCOMP, Req.SECCOMP, Req.CONT, None]),
+    answer=st.sampled_from([Req.SECCOMP, Req.CONT, None]),
 )
 
 
@@ -88,12 +111,13 @@ class Move:
     how: str  # how the tracer goes right after an answer: exit / kill
     leave: str  # how it leaves a stop unanswered: detach / exit / kill
     options: Options  # for PTRACE_SETOPTIONS and a new tracer's PTRACE_SEIZE
+    plan: Plan  # for an auto-attached child or thread
 
     def __repr__(self) -> str:
         return (
             f"Move(idle={self.at_idle!r}, first={self.first!r}, stop={self.at_stop!r}, "
             f"req={self.req.name}, sig={self.sig}, how={self.how!r}, leave={self.leave!r}, "
-            f"options={self.options})"
+            f"options={self.options}, plan={self.plan})"
         )
 
 
@@ -110,6 +134,11 @@ move_strategy = st.builds(
             "kill",
             "interrupt",
             "second seize",
+            # New tasks and programs (the shell the execve makes takes "traced"
+            # for all three).
+            "fork",
+            "thread",
+            "exec",
         ]
     ),
     # Requests that do not resume the tracee, before the answer (or the
@@ -130,6 +159,7 @@ move_strategy = st.builds(
     how=st.sampled_from(["exit", "kill"]),
     leave=st.sampled_from(["detach", "exit", "kill"]),
     options=options_strategy,
+    plan=plan_strategy,
 )
 moves_strategy = st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES)
 
@@ -184,6 +214,8 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     # Every example's processes, closed again at the end of the test: not
     # every exception out of a rule reaches teardown().
     worlds: ClassVar[list[World]] = []  # each test's subclass has its own
+    # How often the run checked the operations on new tasks and programs.
+    covered: ClassVar[dict[str, int]] = {}  # each test's subclass has its own
 
     def __init__(self) -> None:
         super().__init__()
@@ -205,11 +237,17 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         """Compare what the kernel did with the model's prediction; fail with
         the script so far if they differ."""
         seen = self.world.observe(predicted.seen if expect_seen else QUIET)
-        kernel = str(Outcome(err, seen))
+        self.check_text(what, str(Outcome(err, seen)), str(predicted))
+
+    def check_text(self, what: str, kernel: str, predicted: str) -> None:
         type(self).steps_run += 1
-        self.log.append(Step(what, kernel, str(predicted)))
-        if kernel != str(predicted):
+        self.log.append(Step(what, kernel, predicted))
+        if kernel != predicted:
             self.fail()
+
+    def count(self, operation: str) -> None:
+        covered = type(self).covered
+        covered[operation] = covered.get(operation, 0) + 1
 
     def script(self) -> str:
         variant = "patched" if self.patched else "baseline (no PTRACE_SECCOMP)"
@@ -227,6 +265,8 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     def stray(self) -> None:
         """Anything the kernel did that the model did not predict since the last step."""
         seen = self.world.observe(QUIET)
+        if seen == QUIET:
+            seen = self.world.stray_child() or QUIET
         if seen != QUIET:
             self.log.append(Step("(between steps)", seen, QUIET))
             self.fail()
@@ -258,8 +298,12 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             self.new_tracee(move.options)
         elif model.idle and not model.attached:
             self.new_tracer(move.options)
-        elif model.idle and move.at_idle in ("traced", "plain"):
-            self.syscall(move.at_idle == "traced")
+        elif model.idle and move.at_idle == "exec" and model.image is PYTHON:
+            self.exec_shell()
+        elif model.idle and move.at_idle in SPAWNS and model.image is PYTHON:
+            self.spawn(move.at_idle, move.plan)
+        elif model.idle and move.at_idle in ("traced", "plain", "exec", *SPAWNS):
+            self.syscall(move.at_idle != "plain")
         elif model.idle:
             self.tracer_acts(move.at_idle)
         elif model.listening:
@@ -333,25 +377,54 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.steps(moves)
 
     def _seize(self, options: Options) -> None:
-        err = self.world.start_tracer(
-            options_bits(options.sysgood, options.traceseccomp, options.exitkill)
-        )
+        err = self.world.start_tracer(options_bits(options))
         predicted = self.model.seized(options)
         self.check(f"tracer seizes (options {options}) and interrupts", predicted, err)
 
     def syscall(self, traced: bool) -> None:
         self.stray()
         self.world.tracee_syscall(traced)
-        what = "tracee: getppid() " + ("the filter traces" if traced else "the filter allows")
+        call = self.model.image.shown
+        what = f"tracee: {call} " + ("the filter traces" if traced else "the filter allows")
         self.check(what, self.model.syscall(traced), None)
+
+    def spawn(self, kind: str, plan: Plan) -> None:
+        """The tracee forks, or starts a thread; the new task makes the traced
+        getppid(). Auto-attached (TRACEFORK/TRACECLONE), the tracer follows
+        `plan` with it, and the script shows what it saw in a step of its own."""
+        self.stray()
+        model = self.model
+        name = SPAWNS[kind][2]
+        auto = model.attached and model.options.tracefork
+        if auto:
+            self.world.plan(*(request_pair(req) for req in (plan.first, plan.answer)))
+        self.count(f"{kind} (auto-attached)" if auto else kind)
+        self.world.tracee_spawn(kind)
+        predicted = model.spawn(kind, plan)
+        what = "fork()s a child" if kind == "fork" else "starts a thread"
+        self.check(f"tracee {what} that makes getppid() the filter traces", predicted.parent, None)
+        if predicted.child is None:
+            return
+        kernel = self.world.observe_child()
+        expected = predicted.child
+        if predicted.after != QUIET:
+            kernel += f"; tracee {self.world.observe(predicted.after)}"
+            expected += f"; tracee {predicted.after}"
+        self.check_text(f"tracer, at the new {name}'s stops: {plan}", kernel, expected)
+
+    def exec_shell(self) -> None:
+        self.stray()
+        self.count("execve")
+        self.world.tracee_exec()
+        what = "tracee: execve() of a shell that makes its calls as kill -0"
+        self.check(what, self.model.exec_shell(), None)
 
     def resume(
         self, req: Req, then: str, options: Options | None = None, sig: bool = False
     ) -> None:
         self.stray()
         if options is not None:
-            bits = options_bits(options.sysgood, options.traceseccomp, options.exitkill)
-            err = self.world.command(op="setoptions", bits=bits)
+            err = self.world.command(op="setoptions", bits=options_bits(options))
             self.check(f"tracer: PTRACE_SETOPTIONS {options}", self.model.set_options(options), err)
         if req is Req.SYSCALL and not self.model.options.sysgood:
             # Leaving at once is a race here, not a prediction: a tracee that
@@ -360,6 +433,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             # (ptrace_stop() returns it when there is no tracer any more);
             # with TRACESYSGOOD, SIGTRAP|0x80 is no signal and nothing happens.
             then = "stay"
+        if req is Req.SYSEMU:
+            # The same race, worse: a syscall of the tracee's own that enters
+            # before the tracer is gone is not run, and nobody makes it again.
+            then = "stay"
+            self.count("PTRACE_SYSEMU")
         signum = SIG if sig and then == "stay" else 0
         err = self.world.command(op="resume", req=REQUESTS[req], then=then, sig=signum)
         if then == "stay":
@@ -401,11 +479,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     def tracer_acts(self, kind: str) -> None:
         """The tracer (or another process) acts while the tracee is idle."""
         self.stray()
+        if self.model.syscall_mode or self.model.emu_mode:
+            # Idle under PTRACE_SYSCALL or PTRACE_SYSEMU: it may still be at
+            # one of the stops the tracer steps over; wait until it sleeps.
+            self.world.settle()
         if kind in ("exit", "kill"):
-            if self.model.syscall_mode:
-                # Idle under PTRACE_SYSCALL: it may still be at one of the
-                # stops the tracer steps over; wait until it sleeps.
-                self.world.settle()
             self._tracer_goes(kind)
             return
         # Under PTRACE_SYSCALL, any trap satisfies an INTERRUPT ("any trap
@@ -438,6 +516,11 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             self.world.close()
 
 
+def request_pair(req: Req | None) -> tuple[int, str] | None:
+    """A request as the tracer takes it in a plan: its number and name."""
+    return (REQUESTS[req], req.value) if req else None
+
+
 # ------------------------------------------------------------- the tests
 
 
@@ -450,6 +533,7 @@ def machine_for_kernel() -> type[PtraceSeccompMachine]:
     class Machine(PtraceSeccompMachine):
         patched = verdict.kind == probe.SUPPORTED
         worlds: ClassVar[list[World]] = []
+        covered: ClassVar[dict[str, int]] = {}
 
     return Machine
 
@@ -478,9 +562,10 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
         for world in machine.worlds:
             world.close()
         seconds = time.monotonic() - started
+        covered = ", ".join(f"{name} {n}" for name, n in sorted(machine.covered.items()))
         tally = (
             f"{machine.examples} examples, {machine.steps_run} steps in {seconds:.2f} s "
-            f"({machine.examples / seconds:.1f} examples/s)"
+            f"({machine.examples / seconds:.1f} examples/s); {covered or 'no new tasks'}"
         )
         print(f"model: {tally}")
         kmsg(f"model-tally {request.node.nodeid}: {tally}")
@@ -520,6 +605,8 @@ PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "before_answer": at_stop,
     "answer_and_leave": at_stop,
     "tracer_acts": idle_traced,
+    "spawn": idle,
+    "exec_shell": idle,
     "new_tracer": idle_untraced,
     "new_tracee": dead,
 }
