@@ -211,6 +211,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     examples = 0  # examples started in this run (Hypothesis makes one machine each)
     steps_run = 0  # operations checked against the model in this run
     first_failure: int | None = None  # the example that first disagreed
+    first_script: str | None = None  # and its script
     # Every example's processes, closed again at the end of the test: not
     # every exception out of a rule reaches teardown().
     worlds: ClassVar[list[World]] = []  # each test's subclass has its own
@@ -275,6 +276,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         cls = type(self)
         if cls.first_failure is None:
             cls.first_failure = cls.examples
+            cls.first_script = self.script()
         raise AssertionError(self.script())
 
     # ---------------------------------------------------------------- rules
@@ -558,6 +560,16 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
                 print_blob=False,
             ),
         )
+    except Exception as exc:
+        if machine.first_script is None or str(exc).startswith("model vs kernel"):
+            raise
+        # Hypothesis's replay of the failure went another way (a race), and
+        # what it reports does not say what the kernel did the first time.
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise AssertionError(
+            f"{machine.first_script}\n(Hypothesis's replay of it did not fail the same way: "
+            f"{type(exc).__name__}: {first_line})"
+        ) from exc
     finally:
         for world in machine.worlds:
             world.close()
