@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
@@ -62,9 +62,15 @@ from seccomplib.race import online_cpus
 
 pytestmark = pytest.mark.model
 
-# The default budget: fixed seed, DEFAULT_EXAMPLES examples, each the start
+# The default budget: DEFAULT_SEED, DEFAULT_EXAMPLES examples, each the start
 # and up to STEPS_PER_EXAMPLE - 1 rule calls of MIN_MOVES..MAX_MOVES moves.
-DEFAULT_EXAMPLES = 9
+# The seed is one whose examples fork and start threads, auto-attached and
+# not, and execve on both machines and variants, and PTRACE_SYSEMU on x86_64
+# (found by running the generator against the model alone, with the guest's
+# Hypothesis 6.67.1: other versions draw other examples from it). Changing
+# the rules or their strategies changes the examples: check the tally line.
+DEFAULT_SEED = 384
+DEFAULT_EXAMPLES = 7
 STEPS_PER_EXAMPLE = 3
 MIN_MOVES, MAX_MOVES = 3, 6
 
@@ -112,6 +118,11 @@ class Move:
     leave: str  # how it leaves a stop unanswered: detach / exit / kill
     options: Options  # for PTRACE_SETOPTIONS and a new tracer's PTRACE_SEIZE
     plan: Plan  # for an auto-attached child or thread
+
+    @classmethod
+    def of(cls, at_idle: str, plan: Plan) -> Move:
+        """A move that is only `at_idle` (the rest: each field's first value)."""
+        return cls(at_idle, "", "answer", Req.SECCOMP, False, "exit", "detach", Options(), plan)
 
     def __repr__(self) -> str:
         return (
@@ -162,6 +173,9 @@ move_strategy = st.builds(
     plan=plan_strategy,
 )
 moves_strategy = st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES)
+# What the start draws besides: NEW_PER_EXAMPLE of the new tasks and programs.
+NEW_TASKS = ["fork", "thread", "exec"]
+NEW_PER_EXAMPLE = 2
 
 
 PROGRESS_EVERY = 200  # examples between progress lines on the console
@@ -229,6 +243,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         cls.worlds.append(self.world)
         self.model = TraceeModel(patched=self.patched, arch=ARCH)
         self.log: list[Step] = []
+        self.new_tasks: list[Move] = []  # the start's new tasks or programs, not yet made
 
     # ------------------------------------------------------------- checking
 
@@ -296,6 +311,9 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def step(self, move: Move) -> None:
         model = self.model
+        if self.new_tasks and model.idle and model.attached and model.image is PYTHON:
+            self.step(self.new_tasks.pop(0))  # the start's, before this move
+            model = self.model
         if not model.alive:
             self.new_tracee(move.options)
         elif model.idle and not model.attached:
@@ -367,12 +385,27 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     @initialize(
         options=options_strategy,
         first=st.sampled_from([Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SECCOMP, None]),
+        new=st.permutations(NEW_TASKS),
+        plan=plan_strategy,
         moves=moves_strategy,
     )
-    def start(self, options: Options, first: Req | None, moves: list[Move]) -> None:
+    def start(
+        self,
+        options: Options,
+        first: Req | None,
+        moves: list[Move],
+        new: list[str] | None = None,
+        plan: Plan | None = None,
+    ) -> None:
         # The start runs moves of its own: Hypothesis always runs it, while
-        # it ends many early examples before their first rule call.
+        # it ends many early examples before their first rule call. It also
+        # draws two of a fork, a thread and an execve (last: the shell it
+        # makes forks nothing), made the first times the tracee is idle under
+        # a tracer: the moves draw them too rarely for a small budget to see
+        # each, auto-attached (TRACEFORK) or not.
         self.world.start_tracee()
+        picked = sorted((new or [])[:NEW_PER_EXAMPLE], key=lambda kind: kind == "exec")
+        self.new_tasks = [Move.of(kind, plan or Plan(Req.SECCOMP, Req.SECCOMP)) for kind in picked]
         self._seize(options)
         if first is not None:
             self.resume(first, "stay")
@@ -546,6 +579,8 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
     # A fixed seed unless --hypothesis-seed asks for another one.
     derandomize = request.config.getoption("hypothesis_seed", None) is None
     machine = machine_for_kernel()
+    if derandomize:
+        seed(DEFAULT_SEED)(machine)
     started = time.monotonic()
     try:
         run_state_machine_as_test(
