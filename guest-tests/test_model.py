@@ -69,7 +69,7 @@ pytestmark = pytest.mark.model
 # (found by running the generator against the model alone, with the guest's
 # Hypothesis 6.67.1: other versions draw other examples from it). Changing
 # the rules or their strategies changes the examples: check the tally line.
-DEFAULT_SEED = 384
+DEFAULT_SEED = 185
 DEFAULT_EXAMPLES = 7
 STEPS_PER_EXAMPLE = 3
 MIN_MOVES, MAX_MOVES = 3, 6
@@ -173,7 +173,8 @@ move_strategy = st.builds(
     plan=plan_strategy,
 )
 moves_strategy = st.lists(move_strategy, min_size=MIN_MOVES, max_size=MAX_MOVES)
-# What the start draws besides: NEW_PER_EXAMPLE of the new tasks and programs.
+# What the start draws besides: up to NEW_PER_EXAMPLE new tasks and programs
+# (a list, so that a failure's script shrinks to none of them).
 NEW_TASKS = ["fork", "thread", "exec"]
 NEW_PER_EXAMPLE = 2
 
@@ -385,7 +386,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     @initialize(
         options=options_strategy,
         first=st.sampled_from([Req.SECCOMP, Req.CONT, Req.SYSCALL, Req.SECCOMP, None]),
-        new=st.permutations(NEW_TASKS),
+        new=st.lists(st.sampled_from(NEW_TASKS), max_size=NEW_PER_EXAMPLE, unique=True),
         plan=plan_strategy,
         moves=moves_strategy,
     )
@@ -399,12 +400,12 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     ) -> None:
         # The start runs moves of its own: Hypothesis always runs it, while
         # it ends many early examples before their first rule call. It also
-        # draws two of a fork, a thread and an execve (last: the shell it
-        # makes forks nothing), made the first times the tracee is idle under
-        # a tracer: the moves draw them too rarely for a small budget to see
-        # each, auto-attached (TRACEFORK) or not.
+        # draws up to two of a fork, a thread and an execve (last: the shell
+        # it makes forks nothing), made the first times the tracee is idle
+        # under a tracer: the moves draw them too rarely for a small budget to
+        # see each, auto-attached (TRACEFORK) or not.
         self.world.start_tracee()
-        picked = sorted((new or [])[:NEW_PER_EXAMPLE], key=lambda kind: kind == "exec")
+        picked = sorted(new or [], key=lambda kind: kind == "exec")
         self.new_tasks = [Move.of(kind, plan or Plan(Req.SECCOMP, Req.SECCOMP)) for kind in picked]
         self._seize(options)
         if first is not None:
