@@ -310,7 +310,8 @@ class _Tracer:
         elif status.event == PTRACE_EVENT_STOP:
             self.in_syscall = False
         elif status.event in (PTRACE_EVENT_FORK, PTRACE_EVENT_CLONE):
-            self.in_syscall = True  # in the middle of the fork or clone
+            # In the middle of the fork or clone: its exit stop is no marked call's.
+            self.in_syscall, self.ours_entered = True, False
         if self.walking and kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_EXIT) and not ours:
             # The tracee's own reads and writes under PTRACE_SYSCALL.
             ptrace_errno(PTRACE_SYSCALL, self.tracee)
