@@ -68,9 +68,10 @@ pytestmark = pytest.mark.model
 # and up to STEPS_PER_EXAMPLE - 1 rule calls of MIN_MOVES..MAX_MOVES moves.
 # The seed is one whose examples fork and start threads, auto-attached and
 # not, and execve on both machines and variants, and PTRACE_SYSEMU on x86_64
-# (found by running the generator against the model alone, with the guest's
-# Hypothesis 6.67.1: other versions draw other examples from it). Changing
-# the rules or their strategies changes the examples: check the tally line.
+# (found by scripts/model-seeds.py, which runs the generator against the model
+# alone, with the guest's Hypothesis 6.67.1: other versions draw other
+# examples from it). Changing the rules or their strategies changes the
+# examples: check the tally line.
 DEFAULT_SEED = 185
 DEFAULT_EXAMPLES = 7
 STEPS_PER_EXAMPLE = 3
