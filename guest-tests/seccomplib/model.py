@@ -29,7 +29,33 @@ its next command), or dead; every operation runs the tracee on until it
 reaches one of those again, and says what an observer sees on the way: a
 stop, the handler and the syscall's result, or a death. `patched=False` is
 the unpatched kernel: PTRACE_SECCOMP (0x4213) fails with EIO there, and
-everything else is mainline. Architecture differences are data (STEP_CODE).
+everything else is mainline. Architecture differences are data (STEP_CODE,
+SYSEMU_RESULT).
+
+New tasks and new programs, from the cover letter ("It survives execve();
+a detach or a tracer exit disarms; children start unarmed, and an auto-
+attached child is armed or not by the request that resumes it from its first
+stop") and mainline's fork: the idle tracee may fork a child or start a
+thread, which makes the traced getppid() once and ends. Unless the tracer has
+PTRACE_O_TRACEFORK|TRACECLONE the new task is not traced at all (nothing of
+the tracee's tracing reaches it: RET_TRACE fails with ENOSYS); with them the
+tracee stops in PTRACE_EVENT_FORK/CLONE and the new task is attached with the
+tracer's options (PTRACE_O_TRACESECCOMP included) but unarmed, first stopped
+in an interrupt stop; the tracer then follows a Plan for it. The fail-closed
+kill is of the whole process: a thread's kills the tracee too, a child's
+only the child. The idle tracee may also execve() a shell (busybox sh) that
+makes its traced call as kill -0 on a pid that does not exist: the filter,
+the tracer, its options, the armed state and PTRACE_SYSCALL or PTRACE_SYSEMU
+mode all carry over (a seized tracee has no exec stop without
+PTRACE_O_TRACEEXEC); the SIGUSR1 handler does not, so SIGUSR1 kills it.
+
+PTRACE_SYSEMU is mainline's: a resume request like any other but
+PTRACE_SECCOMP (it disarms, and acknowledges a seccomp stop), after which
+every syscall stops at its entry and is not run at all: the filters never
+see it, so no seccomp stop follows and no fail-closed kill, and it returns
+what the tracer left in the return register (x86's entry code presets
+-ENOSYS). The world's tracer re-issues the tracee's own reads and writes
+that SYSEMU would emulate away, so only the marked call shows it.
 """
 
 from __future__ import annotations
@@ -48,6 +74,19 @@ SI_KERNEL = 0x80  # si_code of a signal the kernel sends (a syscall stop's injec
 # machine: x86's user_single_step_report() sends TRAP_BRKPT, arm64 uses the
 # generic one, SI_USER.
 STEP_CODE = {"x86_64": 1, "aarch64": 0}
+EVENT_FORK = 1
+EVENT_CLONE = 3
+
+# What an observer sees of the marked syscall: "<call> <result>".
+RAN_R = "ran"
+ENOSYS_R = "failed ENOSYS"
+EPERM_R = "failed EPERM"  # the tracer skips it with -EPERM
+# What a syscall PTRACE_SYSEMU emulated returns, per machine, when the tracer
+# leaves the return register alone: x86's do_syscall_64() presets -ENOSYS.
+# None: the model does not draw PTRACE_SYSEMU there (the issue scopes it to
+# x86_64; arm64 has had it since 5.3, and there the emulated call returns its
+# own first argument, x0 being left as it was).
+SYSEMU_RESULT: dict[str, str | None] = {"x86_64": ENOSYS_R, "aarch64": None}
 
 
 class Req(Enum):
@@ -57,6 +96,7 @@ class Req(Enum):
     CONT = "PTRACE_CONT"
     SYSCALL = "PTRACE_SYSCALL"
     SINGLESTEP = "PTRACE_SINGLESTEP"
+    SYSEMU = "PTRACE_SYSEMU"
 
 
 class Stop(Enum):
@@ -68,22 +108,49 @@ class Stop(Enum):
     EVENT_SECCOMP = "PTRACE_EVENT_SECCOMP stop"
     EXIT = "syscall-exit stop"
     SIGNAL = "signal-delivery stop"
+    EMU_ENTRY = "SYSEMU entry stop"  # PTRACE_SYSEMU's: the syscall will not run
+    EVENT_FORK = "PTRACE_EVENT_FORK stop"
+    EVENT_CLONE = "PTRACE_EVENT_CLONE stop"
 
 
 # Stops before the syscall runs: it can still be skipped, and single-stepped.
-ENTRY_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EVENT_SECCOMP)
+ENTRY_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EVENT_SECCOMP, Stop.EMU_ENTRY)
 # Stops in ptrace_report_syscall(): a signal given to their resume is sent.
-SYSCALL_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EXIT)
+SYSCALL_STOPS = (Stop.ENTRY, Stop.SECCOMP_ENTRY, Stop.EXIT, Stop.EMU_ENTRY)
+# Stops after which the tracee goes on to user mode (its syscall, if any, is over).
+RETURN_STOPS = (Stop.INTERRUPT, Stop.SIGNAL, Stop.EXIT, Stop.EVENT_FORK, Stop.EVENT_CLONE)
+# A new task's kind -> the tracee's event stop, its event, and the task's name.
+SPAWNS = {
+    "fork": (Stop.EVENT_FORK, EVENT_FORK, "child"),
+    "thread": (Stop.EVENT_CLONE, EVENT_CLONE, "thread"),
+}
 
 # What an observer can tell apart: a stop (shown the way wait() reports it),
 # the marked syscall's result, a death, or nothing.
 QUIET = "nothing"
-RAN = "getppid ran"
-ENOSYS = "getppid failed ENOSYS"
-SKIPPED = "getppid failed EPERM"  # the tracer skips it with -EPERM
+RAN = f"getppid {RAN_R}"
+ENOSYS = f"getppid {ENOSYS_R}"
+SKIPPED = f"getppid {EPERM_R}"
 KILLED = "killed by SIGKILL"
 TRAPPED = "killed by SIGTRAP"
+SIG_KILLED = f"killed by {SIG.name}"  # a program without a handler for it
 HANDLED = f"{SIG.name} handled"
+EXITED = "exited 0"
+EXECED = "execve ran: sh reads commands"
+
+
+@dataclass(frozen=True)
+class Image:
+    """The program the tracee runs: its marked call, and whether it handles SIG."""
+
+    name: str
+    call: str
+    shown: str  # the call as a script shows it
+    handles_sig: bool
+
+
+PYTHON = Image("python", "getppid", "getppid()", handles_sig=True)
+SHELL = Image("sh", "kill", "kill -0", handles_sig=False)  # on a pid that does not exist
 
 
 def stop_text(sig: int, event: int, op: str) -> str:
@@ -97,10 +164,32 @@ class Options:
     sysgood: bool = False
     traceseccomp: bool = False
     exitkill: bool = False
+    tracefork: bool = False  # PTRACE_O_TRACEFORK and PTRACE_O_TRACECLONE
 
     def __str__(self) -> str:
-        names = [n for n in ("sysgood", "traceseccomp", "exitkill") if getattr(self, n)]
-        return "|".join(names) or "0"
+        names = ("sysgood", "traceseccomp", "exitkill", "tracefork")
+        return "|".join(n for n in names if getattr(self, n)) or "0"
+
+
+def errno_name(err: int) -> str:
+    return errno.errorcode.get(err, str(err)) if err else "0"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the tracer does with an auto-attached task: the request that
+    resumes its first stop (the auto-attach interrupt stop), then the one
+    that answers its stop at the traced syscall; None: PTRACE_DETACH. A
+    request that fails is followed by PTRACE_DETACH."""
+
+    first: Req | None
+    answer: Req | None
+
+    def __str__(self) -> str:
+        def name(req: Req | None) -> str:
+            return req.value if req else "PTRACE_DETACH"
+
+        return f"{name(self.first)} at its first stop, {name(self.answer)} at its next"
 
 
 @dataclass(frozen=True)
@@ -114,15 +203,27 @@ class Outcome:
     def __str__(self) -> str:
         if self.err is None:
             return self.seen
-        name = errno.errorcode.get(self.err, str(self.err)) if self.err else "0"
-        return f"-> {name}; {self.seen}"
+        return f"-> {errno_name(self.err)}; {self.seen}"
+
+
+@dataclass(frozen=True)
+class Spawned:
+    """What a fork or a new thread shows: the tracee's own outcome, what the
+    tracer sees of an auto-attached task (None: not attached), and what the
+    tracee shows after that (QUIET, or its death with the whole process)."""
+
+    parent: Outcome
+    child: str | None
+    after: str
 
 
 @dataclass
 class TraceeModel:
     """One tracee thread. `attached`: a tracer has it; `armed`: PT_SECCOMP_ARMED;
     `syscall_mode`: resumed by PTRACE_SYSCALL (stops at every entry and exit);
-    `stepping`: resumed by PTRACE_SINGLESTEP; `stop`: where it is stopped
+    `emu_mode`: resumed by PTRACE_SYSEMU (stops at every entry, runs none);
+    `stepping`: resumed by PTRACE_SINGLESTEP; `image`: the program it runs
+    (execve() replaces it); `stop`: where it is stopped
     (None: idle or dead), `listening`: PTRACE_LISTEN at that stop, `stop_sig`:
     a signal-delivery stop's signal; `traced`: the in-flight syscall is the
     RET_TRACE one, `skip`: the tracer set its number to -1; `result`: what it
@@ -140,7 +241,9 @@ class TraceeModel:
     options: Options = field(default_factory=Options)
     armed: bool = False
     syscall_mode: bool = False
+    emu_mode: bool = False
     stepping: bool = False
+    image: Image = PYTHON
     stop: Stop | None = None
     listening: bool = False
     stop_sig: int = 0
@@ -162,6 +265,9 @@ class TraceeModel:
     def stopped(self) -> bool:
         return self.alive and self.stop is not None
 
+    def _said(self, result: str) -> str:
+        return f"{self.image.call} {result}"
+
     # ---------------------------------------------- how the tracee runs on
 
     def _stop_at(self, stop: Stop) -> str:
@@ -171,6 +277,9 @@ class TraceeModel:
             return stop_text(signal.SIGTRAP, EVENT_STOP, "none")
         if stop is Stop.EVENT_SECCOMP:
             return stop_text(signal.SIGTRAP, EVENT_SECCOMP, "seccomp")
+        if stop in (Stop.EVENT_FORK, Stop.EVENT_CLONE):
+            event = EVENT_FORK if stop is Stop.EVENT_FORK else EVENT_CLONE
+            return stop_text(signal.SIGTRAP, event, "none")
         sig = SYSGOOD_SIG if self.options.sysgood else signal.SIGTRAP
         # The seccomp-requested stop looks exactly like PTRACE_SYSCALL's.
         return stop_text(sig, 0, "exit" if stop is Stop.EXIT else "entry")
@@ -183,18 +292,20 @@ class TraceeModel:
         self.traced, self.skip, self.result = traced, False, None
         if self.attached and self.syscall_mode:
             return self._stop_at(Stop.ENTRY)
+        if self.attached and self.emu_mode:
+            return self._stop_at(Stop.EMU_ENTRY)
         return self._filters()
 
     def _filters(self) -> str:
         if self.skip:  # number -1: the filters allow it, and nothing runs
-            return self._finish(SKIPPED)
+            return self._finish(self._said(EPERM_R))
         if not self.traced:
-            return self._finish(RAN)
+            return self._finish(self._said(RAN_R))
         if self.attached and self.armed:
             return self._stop_at(Stop.SECCOMP_ENTRY)
         if self.attached and self.options.traceseccomp:
             return self._stop_at(Stop.EVENT_SECCOMP)
-        return self._finish(ENOSYS)  # RET_TRACE with nobody to ask
+        return self._finish(self._said(ENOSYS_R))  # RET_TRACE with nobody to ask
 
     def _finish(self, result: str) -> str:
         # A skipped syscall has its exit stop too; a single-stepped one
@@ -223,6 +334,8 @@ class TraceeModel:
             if self.attached:
                 return self._signal_stop(SIG, SI_KERNEL)
             self.handler = True
+            if not self.image.handles_sig:
+                return self._die(SIG_KILLED)
         if self.stepping and not self.attached:
             # Single-stepping outlives a tracer that exits (only a detach
             # turns it off): the first user instruction traps, and SIGTRAP kills.
@@ -249,21 +362,31 @@ class TraceeModel:
         """Leave the current stop: what happens until the next one."""
         stop, self.stop = self.stop, None
         self.listening = False
-        if stop in (Stop.INTERRUPT, Stop.SIGNAL, Stop.EXIT):
+        if stop is Stop.SIGNAL and self.handler and not self.image.handles_sig:
+            return self._die(SIG_KILLED)  # delivered, and its default action kills
+        if stop in (Stop.EVENT_FORK, Stop.EVENT_CLONE) and self.attached and self.syscall_mode:
+            # The fork's own exit stop comes first (the tracer steps over it),
+            # and like any trap it clears a pending INTERRUPT.
+            self.trap = False
+        if stop in RETURN_STOPS:
             return self._to_user()
         if stop is Stop.ENTRY:
             return self._filters()
+        if stop is Stop.EMU_ENTRY:  # not run, whatever the tracer does; no filter
+            emulated = SYSEMU_RESULT[self.arch]
+            assert emulated is not None, f"no PTRACE_SYSEMU in the model on {self.arch}"
+            return self._finish(self._said(EPERM_R if self.skip else emulated))
         if stop is Stop.SECCOMP_ENTRY and not acknowledged:
             return self._die()  # fail closed: the syscall never runs
         # filters again: RET_TRACE now allows
-        return self._finish(SKIPPED if self.skip else RAN)
+        return self._finish(self._said(EPERM_R if self.skip else RAN_R))
 
     def _die(self, how: str = KILLED) -> str:
         self.alive, self.attached, self.stop, self.armed = False, False, None, False
         return how
 
     def _untrace(self) -> None:
-        self.attached, self.armed, self.syscall_mode = False, False, False
+        self.attached, self.armed, self.syscall_mode, self.emu_mode = False, False, False, False
         self.trap = self.listening = False  # the unlink clears pending traps
 
     # -------------------------------------------------------- operations
@@ -271,7 +394,7 @@ class TraceeModel:
     def seized(self, options: Options) -> Outcome:
         """A new tracer seizes the idle tracee and interrupts it."""
         self.attached, self.options = True, options
-        self.armed = self.syscall_mode = self.stepping = False
+        self.armed = self.syscall_mode = self.emu_mode = self.stepping = False
         return Outcome(0, self._stop_at(Stop.INTERRUPT))
 
     def second_seize(self) -> Outcome:
@@ -297,6 +420,7 @@ class TraceeModel:
         stop = self.stop
         self.armed = req is Req.SECCOMP
         self.syscall_mode = req is Req.SYSCALL
+        self.emu_mode = req is Req.SYSEMU
         self.stepping = req is Req.SINGLESTEP
         if stop is not None:
             self._take_signal(stop, sig)
@@ -376,3 +500,59 @@ class TraceeModel:
         assert self.stop in ENTRY_STOPS and not self.listening
         self.skip = True
         return Outcome(0, QUIET)
+
+    def spawn(self, kind: str, plan: Plan) -> Spawned:
+        """The idle tracee forks a child ("fork") or starts a thread
+        ("thread"), which makes the traced getppid() and ends; the tracee
+        waits for it and reports what it did."""
+        stop, _, name = SPAWNS[kind]
+        child = TraceeModel(patched=self.patched, arch=self.arch)
+        seen: list[str] = []  # what the tracer sees of the new task
+        own: list[str] = []  # what the new task itself sees: its result, its death
+        auto = self.attached and self.options.tracefork
+        if auto:  # options copied, armed not: the first resume decides
+            child.attached, child.options = True, self.options
+            seen.append(child._stop_at(Stop.INTERRUPT))
+            child._planned(plan.first, seen, own)
+            if child.idle:
+                after = child.syscall(traced=True).seen
+                if child.stopped:
+                    seen.append(after)
+                    child._planned(plan.answer, seen, own)
+                else:
+                    own.append(after)
+            if child.alive and child.attached:
+                seen.append(EXITED)  # its end, reaped by the tracer
+        else:
+            own.append(child.syscall(traced=True).seen)
+        if kind == "fork":
+            report = f"{name}: " + ", ".join(own + ([EXITED] if child.alive else []))
+        else:
+            report = f"{name}: " + ", ".join(own)
+        killed_all = kind == "thread" and not child.alive  # the thread's kill is the process's
+        self.result = report
+        if not auto:
+            return Spawned(Outcome(None, self._back_to_idle()), None, QUIET)
+        parent = Outcome(None, self._stop_at(stop))
+        after = self._die() if killed_all else QUIET
+        return Spawned(parent, ", ".join(seen), after)
+
+    def _planned(self, req: Req | None, seen: list[str], own: list[str]) -> None:
+        """The tracer's next request to an auto-attached task at its stop."""
+        if req is not None:
+            outcome = self.resume(req)
+            seen.append(f"{req.value} -> {errno_name(outcome.err or 0)}")
+            if not outcome.err:
+                if outcome.seen != QUIET:
+                    own.append(outcome.seen)
+                return
+        outcome = self.detach()
+        seen.append("PTRACE_DETACH -> 0")
+        if outcome.seen != QUIET:
+            own.append(outcome.seen)
+
+    def exec_shell(self) -> Outcome:
+        """The idle tracee execve()s a shell that makes its marked call as
+        kill -0. Everything of its tracing carries over; its handler does not."""
+        self.image = SHELL
+        return Outcome(None, EXECED)

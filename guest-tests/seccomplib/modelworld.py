@@ -1,14 +1,22 @@
 """The real processes behind the model test: a tracee and its tracer.
 
 The test process forks both. The tracee (pinned to one CPU) installs a filter
-that sends getppid() with MAGIC_TRACE in args[1] to SECCOMP_RET_TRACE and
-allows everything else, then loops: it reads a one-byte command ("t": the
-traced getppid, "p": the plain one) and writes the result as a JSON line,
+that sends getppid() with MAGIC_TRACE in args[1], and kill(ABSENT_PID, 0),
+to SECCOMP_RET_TRACE and allows everything else, then loops: it reads a
+one-byte command ("t": the traced getppid, "p": the plain one; "f": fork a
+child, "T": start a thread, either of which makes the traced getppid once;
+"x": execve the shell of SHELL_LOOP) and writes the result as a JSON line,
 with the signals its SIGUSR1 handler saw on the way; a SIGUSR1 that comes
-while it waits for a command gets a JSON line of its own.
+while it waits for a command gets a JSON line of its own. The shell takes the
+same "t" and "p" commands and makes them kill -0 ABSENT_PID (traced) and
+kill -0 ABSENT_PID + 1, writing the error message and a JSON status line.
 The tracer is a separate child so that it can exit; it seizes the tracee,
 reports every stop and the tracee's end as JSON events, and carries out
 ptrace requests the test sends it as JSON lines, answering with the errno.
+Auto-attached children and threads it handles by itself, following the plan
+the test gave it, and reports what it saw of them as "child" events. Under
+PTRACE_SYSCALL it steps over the tracee's own syscalls; under PTRACE_SYSEMU
+it makes the tracee make them again (they would not run otherwise).
 
 Every child also holds the only write end of an "alive" pipe: its end of
 file tells the test that the child is gone, without polling waitpid().
@@ -17,7 +25,9 @@ file tells the test that the child is gone, without polling waitpid().
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
+import fcntl
 import json
 import os
 import resource
@@ -30,19 +40,25 @@ from typing import Any
 
 from .bpf import ArgEq, Rule, install_filter, trace_action
 from .child import MAGIC_PLAIN, MAGIC_TRACE, TRACE_DATA, block_sigchld, getppid_marked
-from .model import KILLED, QUIET, RAN, stop_text
+from .libc import LIBC
+from .model import EXECED, KILLED, QUIET, RAN_R, Options, errno_name, stop_text
 from .proc import fork_child
 from .ptrace import (
     PTRACE_DETACH,
+    PTRACE_EVENT_CLONE,
+    PTRACE_EVENT_FORK,
     PTRACE_EVENT_STOP,
     PTRACE_INTERRUPT,
     PTRACE_LISTEN,
     PTRACE_O_EXITKILL,
+    PTRACE_O_TRACECLONE,
+    PTRACE_O_TRACEFORK,
     PTRACE_O_TRACESECCOMP,
     PTRACE_O_TRACESYSGOOD,
     PTRACE_SEIZE,
     PTRACE_SETOPTIONS,
     PTRACE_SYSCALL,
+    PTRACE_SYSEMU,
     SYSCALL_INFO_ENTRY,
     SYSCALL_INFO_EXIT,
     SYSCALL_INFO_NONE,
@@ -50,9 +66,12 @@ from .ptrace import (
     SYSGOOD_TRAP,
     WALL,
     WaitStatus,
+    event_msg,
+    get_syscall_arg0,
     get_syscall_arg1,
     get_syscall_nr,
     ptrace_errno,
+    reissue_syscall,
     siginfo_code,
     skip_syscall,
     syscall_info,
@@ -64,14 +83,38 @@ TIMEOUT = 3.0  # seconds to wait for something the model predicts (TCG is slow)
 OP_NAMES = {0: "none", 1: "entry", 2: "exit", 3: "seccomp"}
 SIGNAL_STOP = -1  # classify()'s kind for a signal-delivery stop
 MARKERS = (MAGIC_TRACE & 0xFFFFFFFFFFFFFFFF, MAGIC_PLAIN & 0xFFFFFFFFFFFFFFFF)
+# kill(2) on a pid above any pid_max: ESRCH when it runs. The shell's marked call.
+ABSENT_PID = 2_000_000_000
+KILL_MARKERS = (ABSENT_PID, ABSENT_PID + 1)
+SHELL = "/bin/sh"  # busybox: its read, kill and echo are builtins (no fork)
+CMD_FD, RES_FD = 8, 9  # the shell's command and result pipes
+_KILL = 'kill -0 {pid} 2>&{res}; echo "{{\\"kill\\": $?}}" >&{res};;'
+SHELL_LOOP = (
+    f'echo \'{{"exec": "sh"}}\' >&{RES_FD}; '
+    f"while read -n 1 c <&{CMD_FD}; do case $c in "
+    f"t) {_KILL.format(pid=ABSENT_PID, res=RES_FD)} "
+    f"p) {_KILL.format(pid=ABSENT_PID + 1, res=RES_FD)} "
+    "esac; done"
+)
+# The shell's kill reports its errno as strerror() text (glibc's, as Python's).
+KILL_ERRNOS = (errno.ESRCH, errno.ENOSYS, errno.EPERM)
+_THREAD_START = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)
 
 
-def options_bits(sysgood: bool, traceseccomp: bool, exitkill: bool) -> int:
+def options_bits(options: Options) -> int:
     return (
-        (PTRACE_O_TRACESYSGOOD if sysgood else 0)
-        | (PTRACE_O_TRACESECCOMP if traceseccomp else 0)
-        | (PTRACE_O_EXITKILL if exitkill else 0)
+        (PTRACE_O_TRACESYSGOOD if options.sysgood else 0)
+        | (PTRACE_O_TRACESECCOMP if options.traceseccomp else 0)
+        | (PTRACE_O_EXITKILL if options.exitkill else 0)
+        | (PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE if options.tracefork else 0)
     )
+
+
+def call_text(call: str, ret: int, err: int, expect: int) -> str:
+    """A marked call's result as the model says it: ran (returned `expect`), or failed."""
+    if err:
+        return f"{call} failed {errno_name(err)}"
+    return f"{call} {RAN_R}" if ret == expect else f"{call} returned {ret}"
 
 
 class LineReader:
@@ -83,6 +126,8 @@ class LineReader:
         self.eof = False
 
     def read_ready(self) -> list[dict[str, Any]]:
+        """The complete lines so far; one that is no JSON (the shell's error
+        messages) as {"text": line}."""
         while not self.eof:
             try:
                 chunk = os.read(self.fd, 65536)
@@ -92,7 +137,15 @@ class LineReader:
                 self.eof = True
             self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line]
+        return [_parse(line) for line in lines if line]
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {"text": line.decode(errors="replace")}
 
 
 def _pipe(nonblocking_read: bool = True) -> tuple[int, int]:
@@ -110,7 +163,57 @@ def _close(*fds: int) -> None:
 # ------------------------------------------------------------- the tracee
 
 
-def _tracee_main(cpu: int, cmd_r: int, res_w: int) -> int:
+def _fork_child() -> dict[str, Any]:
+    """Fork a child that makes the traced getppid() and exits; wait for it."""
+    parent = os.getpid()
+    result_r, result_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # nothing of the tracee's but this pipe: its end must not wait on us
+        os.closerange(3, result_w)
+        os.closerange(result_w + 1, 65536)
+        try:
+            result = getppid_marked(MAGIC_TRACE)
+            line = {"ret": result.value, "errno": result.errno, "expect": parent}
+            os.write(result_w, json.dumps(line).encode())
+        finally:
+            os._exit(0)
+    os.close(result_w)
+    _, status = os.waitpid(pid, 0)
+    data = os.read(result_r, 4096)
+    os.close(result_r)
+    return {"spawned": "fork", "child": json.loads(data) if data else None, "status": status}
+
+
+def _start_thread(test_pid: int) -> dict[str, Any]:
+    """A thread that makes the traced getppid(); joined. Started through
+    ctypes, which lets go of the GIL while pthread_create() is stopped in
+    PTRACE_EVENT_CLONE, so the thread can run its Python meanwhile."""
+    box: list[dict[str, Any]] = []
+
+    def body(_arg: int | None) -> None:
+        result = getppid_marked(MAGIC_TRACE)
+        box.append({"ret": result.value, "errno": result.errno, "expect": test_pid})
+
+    start = _THREAD_START(body)
+    thread = ctypes.c_ulong()
+    err = LIBC.pthread_create(ctypes.byref(thread), None, start, None)
+    if err:
+        raise OSError(err, "pthread_create")
+    LIBC.pthread_join(thread, None)
+    return {"spawned": "thread", "child": box[0] if box else None}
+
+
+def _exec_shell(cmd_r: int, res_w: int, alive_w: int) -> None:
+    """Become SHELL_LOOP: the command pipe on CMD_FD, the results on RES_FD;
+    the alive pipe stays open across the execve."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in (cmd_r, res_w)]
+    os.dup2(high[0], CMD_FD)
+    os.dup2(high[1], RES_FD)
+    os.set_inheritable(alive_w, True)
+    os.execv(SHELL, ["sh", "-c", SHELL_LOOP])  # busybox: argv[0] names the applet
+
+
+def _tracee_main(cpu: int, cmd_r: int, res_w: int, alive_w: int, test_pid: int) -> int:
     pin_to_cpu(cpu)
     block_sigchld()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGTRAP may kill it
@@ -125,15 +228,29 @@ def _tracee_main(cpu: int, cmd_r: int, res_w: int) -> int:
             handled.add(name)
 
     signal.signal(signal.SIGUSR1, on_signal)
-    install_filter([Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),))])
+    kill_args = (ArgEq(0, ABSENT_PID, wide=False), ArgEq(1, 0, wide=False))
+    install_filter(
+        [
+            Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),)),
+            Rule(NR.kill, trace_action(TRACE_DATA), kill_args),
+        ]
+    )
     while True:
         waiting[0] = True
         command = os.read(cmd_r, 1)
         waiting[0] = False
         if not command:
             return 0
-        result = getppid_marked(MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
-        line = {"ret": result.value, "errno": result.errno, "signals": sorted(handled)}
+        if command == b"x":
+            _exec_shell(cmd_r, res_w, alive_w)
+        if command == b"f":
+            line = _fork_child()
+        elif command == b"T":
+            line = _start_thread(test_pid)
+        else:
+            result = getppid_marked(MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
+            line = {"ret": result.value, "errno": result.errno, "expect": test_pid}
+        line["signals"] = sorted(handled)
         handled.clear()
         os.write(res_w, json.dumps(line).encode() + b"\n")
 
@@ -147,10 +264,20 @@ class _Tracer:
     def __init__(self, tracee: int, cpu: int, cmd_r: int, evt_w: int) -> None:
         self.tracee, self.cpu, self.cmd_r, self.evt_w = tracee, cpu, cmd_r, evt_w
         self.walking = False  # last resume was PTRACE_SYSCALL: step over foreign syscalls
-        self.ours_entered = False  # the last entry stop was the marked getppid's
+        self.emulating = False  # last resume was PTRACE_SYSEMU: re-issue foreign syscalls
+        self.reissuing = 0  # stops left of a re-issue: the skipped call's exit, the new entry
+        self.ours_entered = False  # the last entry stop was the marked call's
         self.in_syscall = False  # between an entry stop and its exit stop
         self.gone = False
         self.commands = LineReader(cmd_r)
+        # What to do with auto-attached tasks: their first request, then their answer.
+        self.plan: dict[str, Any] = {"first": None, "answer": None}
+        self.children: set[int] = set()  # auto-attached tasks past their first stop
+        # A new task's first stop and the tracee's fork or clone event stop come
+        # in either order; the task waits until the tracee's has been reaped,
+        # lest the task's kill take the tracee before its stop was seen.
+        self.announced: set[int] = set()  # new tasks the tracee's event stop named
+        self.waiting: set[int] = set()  # new tasks stopped before their announcement
 
     def send(self, **values: Any) -> None:
         os.write(self.evt_w, json.dumps(values).encode() + b"\n")
@@ -160,14 +287,21 @@ class _Tracer:
             self.gone = True
             self.send(ev="gone", status=status.status)
             return
-        kind, nr, arg1 = self.classify(status)
+        if self.reissuing and not status.event:
+            # SYSEMU skipped one of the tracee's own syscalls, and it is on its
+            # way to make it again: step over the skipped call's exit stop, then
+            # let the new call run, and stop at the next entry again.
+            self.reissuing -= 1
+            ptrace_errno(PTRACE_SYSEMU if not self.reissuing else PTRACE_SYSCALL, self.tracee)
+            return
+        kind, nr, args = self.classify(self.tracee, status, self.walking)
         if kind == SIGNAL_STOP:  # taken on the way to user mode
             self.in_syscall = False
-            self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={arg1}")
+            self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={args[0]}")
             return
         ours = False
         if kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_SECCOMP):
-            ours = nr == NR.getppid and arg1 in MARKERS
+            ours = is_marked(nr, args)
             self.ours_entered = ours
         elif kind == SYSCALL_INFO_EXIT:
             ours, self.ours_entered = self.ours_entered, False
@@ -175,45 +309,104 @@ class _Tracer:
             self.in_syscall = kind != SYSCALL_INFO_EXIT
         elif status.event == PTRACE_EVENT_STOP:
             self.in_syscall = False
+        elif status.event in (PTRACE_EVENT_FORK, PTRACE_EVENT_CLONE):
+            # In the middle of the fork or clone: its exit stop is no marked call's.
+            self.in_syscall, self.ours_entered = True, False
         if self.walking and kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_EXIT) and not ours:
             # The tracee's own reads and writes under PTRACE_SYSCALL.
+            ptrace_errno(PTRACE_SYSCALL, self.tracee)
+            return
+        if self.emulating and kind == SYSCALL_INFO_ENTRY and not ours:
+            # ... and under PTRACE_SYSEMU, which would not run them.
+            reissue_syscall(self.tracee)
+            self.reissuing = 2
             ptrace_errno(PTRACE_SYSCALL, self.tracee)
             return
         op = OP_NAMES.get(kind, str(kind))
         if kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_EXIT) and not ours:
             op += f"(foreign nr={nr})"
         self.send(ev="stop", sig=status.stop_sig, event=status.event, op=op)
+        if status.event in (PTRACE_EVENT_FORK, PTRACE_EVENT_CLONE):
+            self.announce(event_msg(self.tracee))
 
-    def classify(self, status: WaitStatus) -> tuple[int, int | None, int | None]:
-        """The stop's PTRACE_GET_SYSCALL_INFO op, syscall number and args[1];
-        for a signal-delivery stop SIGNAL_STOP, None and its si_code.
+    def on_child(self, status: WaitStatus) -> None:
+        """An auto-attached task's stop or end: report it, and follow the plan."""
+        pid = status.pid
+        if not status.stopped:
+            self.children.discard(pid)
+            self.send(ev="child", text=describe_status(status.status))
+            self.send(ev="child-done")
+            return
+        kind, _, args = self.classify(pid, status, walking=False)
+        op = f"signal code={args[0]}" if kind == SIGNAL_STOP else OP_NAMES.get(kind, str(kind))
+        self.send(ev="child", text=stop_text(status.stop_sig or 0, status.event, op))
+        if pid in self.children:
+            self.follow(pid, "answer")
+            return
+        self.children.add(pid)
+        if pid in self.announced:
+            self.announced.discard(pid)
+            self.follow(pid, "first")
+        else:
+            self.waiting.add(pid)
+
+    def announce(self, pid: int) -> None:
+        """The tracee's event stop named its new task: follow it from its first stop."""
+        if pid in self.waiting:
+            self.waiting.discard(pid)
+            self.follow(pid, "first")
+        else:
+            self.announced.add(pid)
+
+    def follow(self, pid: int, step: str) -> None:
+        """The plan's next request to a new task at a stop."""
+        request = self.plan[step]
+        if request is not None:
+            err = ptrace_errno(request[0], pid)
+            self.send(ev="child", text=f"{request[1]} -> {errno_name(err)}")
+            if not err:
+                return
+        err = ptrace_errno(PTRACE_DETACH, pid)
+        self.send(ev="child", text=f"PTRACE_DETACH -> {errno_name(err)}")
+        self.children.discard(pid)
+        self.send(ev="child-done")
+
+    def classify(
+        self, pid: int, status: WaitStatus, walking: bool
+    ) -> tuple[int, int | None, tuple[int | None, int | None]]:
+        """The stop's PTRACE_GET_SYSCALL_INFO op, syscall number and args[0:2];
+        for a signal-delivery stop SIGNAL_STOP, None and (its si_code, None).
 
         A syscall stop's siginfo has si_code SIGTRAP (or SIGTRAP|0x80), a
         signal's has its own. Without TRACESYSGOOD the kernel cannot tell a
         syscall-entry stop from an exit stop (op "none"): an exit stop only if
         the tracer resumed an entry with PTRACE_SYSCALL, else an entry stop
-        (PTRACE_SECCOMP's included)."""
+        (PTRACE_SECCOMP's and PTRACE_SYSEMU's included)."""
         if not status.event:
-            code = siginfo_code(self.tracee)
+            code = siginfo_code(pid)
             if code not in (signal.SIGTRAP, SYSGOOD_TRAP):
-                return SIGNAL_STOP, None, code
-        info = syscall_info(self.tracee)
+                return SIGNAL_STOP, None, (code, None)
+        info = syscall_info(pid)
         if info.op != SYSCALL_INFO_NONE or status.stop_sig != signal.SIGTRAP or status.event:
             nr = info.nr if info.op in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_SECCOMP) else None
-            return info.op, nr, info.args[1] if info.args else None
-        if self.walking and self.in_syscall:
-            return SYSCALL_INFO_EXIT, None, None
-        return SYSCALL_INFO_ENTRY, get_syscall_nr(self.tracee), get_syscall_arg1(self.tracee)
+            return info.op, nr, (info.args[0], info.args[1]) if info.args else (None, None)
+        if walking and self.in_syscall:
+            return SYSCALL_INFO_EXIT, None, (None, None)
+        args = (get_syscall_arg0(pid), get_syscall_arg1(pid))
+        return SYSCALL_INFO_ENTRY, get_syscall_nr(pid), args
 
     def reap(self) -> None:
-        while not self.gone:
+        while True:
             try:
-                got, status = os.waitpid(self.tracee, os.WNOHANG | WALL)
+                got, status = os.waitpid(-1, os.WNOHANG | WALL)
             except ChildProcessError:
                 return
             if not got:
                 return
-            self.on_status(WaitStatus(got, status))
+            if got != self.tracee:
+                self.on_child(WaitStatus(got, status))
+            elif not self.gone:
+                self.on_status(WaitStatus(got, status))
 
     def obey(self, command: dict[str, Any]) -> None:
         op = command["op"]
@@ -224,6 +417,7 @@ class _Tracer:
             err = ptrace_errno(command["req"], self.tracee, 0, command.get("sig", 0))
             if not err:
                 self.walking = command["req"] == PTRACE_SYSCALL
+                self.emulating = command["req"] == PTRACE_SYSEMU
             self.send(reply=err)
             if command["then"] == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -243,6 +437,9 @@ class _Tracer:
             self.send(reply=ptrace_errno(PTRACE_SETOPTIONS, self.tracee, 0, command["bits"]))
         elif op == "interrupt":
             self.send(reply=ptrace_errno(PTRACE_INTERRUPT, self.tracee))
+        elif op == "plan":
+            self.plan = {"first": command["first"], "answer": command["answer"]}
+            self.send(reply=0)
         elif op == "exit":
             os._exit(0)
         else:
@@ -266,6 +463,13 @@ class _Tracer:
                     self.obey(command)
                 if self.commands.eof:
                     return 0
+
+
+def is_marked(nr: int | None, args: tuple[int | None, int | None]) -> bool:
+    """The tracee's marked call: getppid() with a marker, or the shell's kill -0."""
+    if nr == NR.getppid:
+        return args[1] in MARKERS
+    return nr == NR.kill and args[0] is not None and args[0] & 0xFFFFFFFF in KILL_MARKERS
 
 
 # ---------------------------------------------------------- the test's side
@@ -308,13 +512,14 @@ class Child:
         _close(self.alive_r)
 
 
-def _spawn(body: Callable[[], int | None], close_in_parent: tuple[int, ...]) -> Child:
-    """Fork `body`, then close the parent's copies of the fds made for the child."""
+def _spawn(body: Callable[[int], int | None], close_in_parent: tuple[int, ...]) -> Child:
+    """Fork `body` (given the write end of its alive pipe), then close the
+    parent's copies of the fds made for the child."""
     alive_r, alive_w = _pipe()
 
     def child() -> int | None:
         _close(alive_r)
-        return body()
+        return body(alive_w)
 
     pid = fork_child(child)
     _close(alive_w, *close_in_parent)
@@ -338,6 +543,10 @@ class World:
         self.tracee: Child | None = None
         self.tracer: Child | None = None
         self.events: list[dict[str, Any]] = []
+        self.lines: list[dict[str, Any]] = []  # the tracee's result lines not yet seen
+        self.kill_message = ""  # the shell's last error message
+        self.child_seen: list[str] = []  # what the tracer saw of an auto-attached task
+        self.child_done = False
         self.tracee_dead = False
 
     # -- tracee
@@ -346,7 +555,12 @@ class World:
         cmd_r, self.cmd_w = _pipe(nonblocking_read=False)
         self.res_r, res_w = _pipe()
         self.results = LineReader(self.res_r)
-        self.tracee = _spawn(lambda: _tracee_main(self.cpu, cmd_r, res_w), (cmd_r, res_w))
+        self.lines = []
+        test_pid = os.getpid()
+        self.tracee = _spawn(
+            lambda alive_w: _tracee_main(self.cpu, cmd_r, res_w, alive_w, test_pid),
+            (cmd_r, res_w),
+        )
         self.tracee_dead = False
 
     def settle(self) -> None:
@@ -366,6 +580,13 @@ class World:
     def tracee_syscall(self, traced: bool) -> None:
         os.write(self.cmd_w, b"t" if traced else b"p")
 
+    def tracee_spawn(self, kind: str) -> None:
+        """A fork ("fork") or a thread ("thread") that makes the traced call."""
+        os.write(self.cmd_w, b"f" if kind == "fork" else b"T")
+
+    def tracee_exec(self) -> None:
+        os.write(self.cmd_w, b"x")
+
     # -- tracer
 
     def start_tracer(self, options: int) -> int:
@@ -375,7 +596,7 @@ class World:
         self.tracer_events = LineReader(self.evt_r)
         tracee = self.tracee.pid
         self.tracer = _spawn(
-            lambda: _Tracer(tracee, self.cpu, cmd_r, evt_w).main(options),
+            lambda _alive_w: _Tracer(tracee, self.cpu, cmd_r, evt_w).main(options),
             (cmd_r, evt_w),
         )
         return self._reply()
@@ -401,7 +622,7 @@ class World:
         if not readable:
             raise TimeoutError("the tracer did not end")
         self.tracer.reap()
-        self.events.extend(self.tracer_events.read_ready())
+        self._route(self.tracer_events.read_ready())
         self.tracer.kill()
         _close(self.tr_cmd_w, self.evt_r)
         self.tracer = None
@@ -415,7 +636,7 @@ class World:
                 if "reply" in message and reply is None:
                     reply = int(message["reply"])
                 else:
-                    self.events.append(message)  # a stop may come in the same read
+                    self._route([message])  # a stop may come in the same read
             if reply is not None:
                 return reply
             remaining = deadline - time.monotonic()
@@ -433,10 +654,22 @@ class World:
             fds.append(self.evt_r)
         return fds
 
+    def _route(self, messages: list[dict[str, Any]]) -> None:
+        """The tracer's reports: the tracee's, or an auto-attached task's."""
+        for message in messages:
+            if "reply" in message:
+                continue
+            if message["ev"] == "child":
+                self.child_seen.append(message["text"])
+            elif message["ev"] == "child-done":
+                self.child_done = True
+            else:
+                self.events.append(message)
+
     def _next_seen(self) -> str | None:
         """The first thing already reported, if any (does not wait)."""
         if self.tracer is not None:
-            self.events.extend(m for m in self.tracer_events.read_ready() if "reply" not in m)
+            self._route(self.tracer_events.read_ready())
         while self.events:
             event = self.events.pop(0)
             if event["ev"] == "gone":
@@ -446,28 +679,86 @@ class World:
             return stop_text(event["sig"], event["event"], event["op"])
         if self.tracee is None or self.tracee_dead:
             return None
-        for result in self.results.read_ready():
-            return self._result_text(result)
+        self.lines += self.results.read_ready()
+        while self.lines:
+            text = self._result_text(self.lines.pop(0))
+            if text is not None:
+                return text
         if self.tracee.gone():
             return self._tracee_died()
         return None
 
-    def _result_text(self, result: dict[str, Any]) -> str:
+    def _result_text(self, result: dict[str, Any]) -> str | None:
+        """A result line as the model says it; None for the shell's error
+        message, which goes with the status line after it."""
+        if "text" in result:
+            self.kill_message = result["text"]
+            return None
+        if "exec" in result:
+            return EXECED
+        if "kill" in result:
+            return self._kill_text(result["kill"])
         seen = [f"{name} handled" for name in result.get("signals", [])]
-        if "ret" not in result:  # a signal handled while waiting for a command
-            return ", ".join(seen)
-        if result["errno"]:
-            seen.append(f"getppid failed {errno.errorcode.get(result['errno'], result['errno'])}")
-        elif result["ret"] == os.getpid():
-            seen.append(RAN)
-        else:
-            seen.append(f"getppid returned {result['ret']}")
+        if "spawned" in result:
+            seen.append(self._spawn_text(result))
+        elif "ret" in result:
+            seen.append(call_text("getppid", result["ret"], result["errno"], result["expect"]))
+        # else: a signal handled while waiting for a command
         return ", ".join(seen)
+
+    def _spawn_text(self, result: dict[str, Any]) -> str:
+        parts = []
+        if result["child"]:  # a child killed first has no result
+            child = result["child"]
+            parts.append(call_text("getppid", child["ret"], child["errno"], child["expect"]))
+        if result["spawned"] == "fork":
+            parts.append(describe_status(result["status"]))
+            return "child: " + ", ".join(parts)
+        return "thread: " + ", ".join(parts)
+
+    def _kill_text(self, status: int) -> str:
+        message, self.kill_message = self.kill_message, ""
+        if status == 0:
+            return "kill returned 0"
+        for code in KILL_ERRNOS:
+            if os.strerror(code) in message:  # ESRCH: it ran, on a pid that does not exist
+                return f"kill {RAN_R}" if code == errno.ESRCH else f"kill failed {errno_name(code)}"
+        return f"kill failed: {message or status}"
 
     def _tracee_died(self) -> str:
         assert self.tracee is not None
         self.tracee_dead = True
         return describe_status(self.tracee.reap())
+
+    def observe_child(self) -> str:
+        """What the tracer saw of an auto-attached task, until it was done with it."""
+        deadline = time.monotonic() + TIMEOUT
+        while not self.child_done:
+            assert self.tracer is not None
+            self._route(self.tracer_events.read_ready())
+            remaining = deadline - time.monotonic()
+            if self.child_done or remaining <= 0:
+                break
+            select.select([self.evt_r], [], [], remaining)
+        seen = ", ".join(self.child_seen) if self.child_done else f"{QUIET} within {TIMEOUT} s"
+        if not self.child_done and self.child_seen:
+            seen = ", ".join(self.child_seen) + f", then {seen}"
+        self.child_seen, self.child_done = [], False
+        return seen
+
+    def stray_child(self) -> str | None:
+        """Anything the tracer saw of a new task when none was expected."""
+        if self.tracer is not None:
+            self._route(self.tracer_events.read_ready())
+        if not self.child_seen:
+            return None
+        seen = "new task: " + ", ".join(self.child_seen)
+        self.child_seen, self.child_done = [], False
+        return seen
+
+    def plan(self, first: tuple[int, str] | None, answer: tuple[int, str] | None) -> int:
+        """How the tracer handles an auto-attached task: (request, its name) or None: detach."""
+        return self.command(op="plan", first=first, answer=answer) or 0
 
     def observe(self, expect: str) -> str:
         """What the kernel did: wait for the next thing if the model expects
@@ -486,7 +777,10 @@ class World:
                 return seen
 
     def close(self) -> None:
-        self.events.clear()  # nothing of these processes may be blamed on the next ones
+        # nothing of these processes may be blamed on the next ones
+        self.events.clear()
+        self.lines.clear()
+        self.child_seen, self.child_done, self.kill_message = [], False, ""
         if self.tracer is not None:
             self.tracer.kill()
             _close(self.tr_cmd_w, self.evt_r)

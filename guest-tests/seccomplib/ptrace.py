@@ -373,6 +373,29 @@ def get_syscall_arg1(pid: int) -> int:
     return int(_x86_regs(pid).rsi)
 
 
+def get_syscall_arg0(pid: int) -> int:
+    """The first syscall argument at a syscall-entry stop (x86: rdi; arm64: x0)."""
+    if IS_ARM64:
+        return int(_arm64_regs(pid).regs[0])
+    return int(_x86_regs(pid).rdi)
+
+
+def reissue_syscall(pid: int) -> None:
+    """At the entry stop of a syscall PTRACE_SYSEMU will not run: make the
+    tracee make it again once back in user mode, as the kernel restarts an
+    interrupted one (back over the syscall instruction, the number in the
+    register that held it; x86 also preset rax to -ENOSYS, arm64 left x0)."""
+    if IS_ARM64:
+        arm64_regs = _arm64_regs(pid)
+        arm64_regs.pc -= 4  # svc #0
+        _regset(PTRACE_SETREGSET, pid, NT_PRSTATUS, arm64_regs)
+        return
+    x86_regs = _x86_regs(pid)
+    x86_regs.rip -= 2  # syscall
+    x86_regs.rax = x86_regs.orig_rax
+    ptrace(PTRACE_SETREGS, pid, 0, ctypes.addressof(x86_regs))
+
+
 def get_pc(pid: int) -> int:
     """Where the stopped tracee will resume (x86: rip; arm64: pc)."""
     if IS_ARM64:
