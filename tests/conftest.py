@@ -3,8 +3,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,29 @@ ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture
+def linux(tmp_path: Path) -> Path:
+    """The fake kernel tree (tests/data/fakelinux), its files an hour old, so that patched
+    files are newer than the objects built from them."""
+    tree = tmp_path / "linux"
+    shutil.copytree(DATA / "fakelinux", tree)
+    old = time.time() - 3600
+    for path in tree.rglob("*"):
+        os.utime(path, (old, old))
+    return tree
+
+
+@pytest.fixture
+def configs(tmp_path: Path) -> Path:
+    """Config fragments for the fake tree, one option each."""
+    directory = tmp_path / "configs"
+    directory.mkdir()
+    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("arm64", "FAKE_ARM64"),
+                         ("seccomp", "SECCOMP")):  # fmt: skip
+        (directory / f"{name}.config").write_text(f"CONFIG_{option}=y\n")
+    return directory
 
 
 def one_cell_matrix(tmp_path: Path, **config: Any) -> Matrix:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -94,27 +92,6 @@ def test_search_counts_the_steps_left() -> None:
 
 
 # -- the command on the fake tree ------------------------------------------------------------
-
-
-@pytest.fixture
-def linux(tmp_path: Path, data_dir: Path) -> Path:
-    """The fake tree, its files an hour old, so that patched files are newer than objects
-    (as test_checkseries.py's)."""
-    tree = tmp_path / "linux"
-    shutil.copytree(data_dir / "fakelinux", tree)
-    old = time.time() - 3600
-    for path in tree.rglob("*"):
-        os.utime(path, (old, old))
-    return tree
-
-
-@pytest.fixture
-def configs(tmp_path: Path) -> Path:
-    directory = tmp_path / "configs"
-    directory.mkdir()
-    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("seccomp", "SECCOMP")):
-        (directory / f"{name}.config").write_text(f"CONFIG_{option}=y\n")
-    return directory
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +22,6 @@ from harness.core.status import EXIT_BAD_INPUT, Status
 from harness.vm import initramfs, qemu
 
 AUTHOR = "A U Thor <author@example.invalid>"
-
-
-@pytest.fixture
-def linux(tmp_path: Path, data_dir: Path) -> Path:
-    """The fake tree, its files an hour old, so that patched files are newer than objects."""
-    tree = tmp_path / "linux"
-    shutil.copytree(data_dir / "fakelinux", tree)
-    old = time.time() - 3600
-    for path in tree.rglob("*"):
-        os.utime(path, (old, old))
-    return tree
-
-
-@pytest.fixture
-def configs(tmp_path: Path) -> Path:
-    directory = tmp_path / "configs"
-    directory.mkdir()
-    for name, option in (("base", "FAKE_BASE"), ("x86_64", "FAKE_X86"), ("arm64", "FAKE_ARM64"),
-                         ("seccomp", "SECCOMP")):  # fmt: skip
-        (directory / f"{name}.config").write_text(f"CONFIG_{option}=y\n")
-    return directory
 
 
 def diff(path: str, before: str, after: str) -> str:
