@@ -132,7 +132,8 @@ def run_key(run: RunRecord) -> str:
 
 
 def _identity(cell: Cell) -> list[str]:
-    """The cell's key as the run key hashes it: its members' names, as cell.json has them."""
+    """The cell's key as the run key hashes it: its platform ("x86_64", "x86_64-clang")
+    and variant; a gcc cell's is what it was before the toolchain axis."""
     key = cell.key
     return [key.platform.name, str(key.variant)]
 

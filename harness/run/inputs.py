@@ -55,7 +55,8 @@ def check_tools(config: RunConfig) -> None:
             needed += platform.toolchain.needed_tools(platform.arch)
     if config.do_test:
         needed.append(("mmdebstrap", "mmdebstrap"))
-    for tool, package in needed:
+    # gcc is both the gcc toolchain's compiler and the selftests': look it up once.
+    for tool, package in dict.fromkeys(needed):
         if shutil.which(tool) is None:
             raise BadInput(
                 f"{tool} not found; install it with 'apt-get install {package}' "
