@@ -8,14 +8,18 @@ import errno
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from seccomplib import kmsg
 from seccomplib.bpf import install_filter
 from seccomplib.child import outcome, write_bytes
 from seccomplib.proc import Lab, Pipe, Reporter
 from seccomplib.ptrace import (
+    DEFAULT_TIMEOUT,
     PTRACE_CONT,
     PTRACE_DETACH,
     PTRACE_EVENT_SECCOMP,
@@ -41,6 +45,7 @@ from seccomplib.scenario import (
     spawn_tracee,
     traced_write_rule,
 )
+from seccomplib.syscalls import NR
 
 pytestmark = pytest.mark.race
 
@@ -214,6 +219,97 @@ def test_tracer_death_at_stop_kills(lab: Lab, then: str) -> None:
     else:
         assert lab.wait_gone(tracer).exit_code == 0
     assert_killed_before_syscall(lab.wait_gone(tracee), reporter.collect(), effects)
+
+
+@pytest.mark.ptrace_seccomp
+@pytest.mark.parametrize("acknowledged", [False, True], ids=["at-stop", "after-resume"])
+def test_tracing_thread_exit_while_its_process_lives(lab: Lab, acknowledged: bool) -> None:
+    """The tracer is the thread that attached, not its process: when that
+    thread exits at the stop the tracee dies, though the tracer's process
+    lives on; a thread that resumed the stop first acknowledged it."""
+    effects, reporter, tracer_reports = lab.pipe(), lab.reporter(), lab.reporter()
+    gate = lab.gate()
+
+    def tracee_body() -> None:
+        install_filter([traced_write_rule(effects)])
+        gate.wait()
+        reach_and_write(effects, reporter)
+
+    tracee = lab.spawn(tracee_body)
+
+    def tracing_thread() -> None:
+        try:
+            seize_and_interrupt(tracee, SYSGOOD)
+            resume(tracee, PTRACE_SECCOMP)
+            gate.open()
+            status = wait_stop(tracee)
+            if acknowledged:
+                resume(tracee, PTRACE_SECCOMP)
+        except Exception as exc:
+            tracer_reports.send(child_error=f"tracing thread: {exc!r}")
+            raise
+        tracer_reports.send(stop_status=status.status)
+
+    def tracer_process() -> int:
+        thread = threading.Thread(target=tracing_thread)
+        thread.start()
+        thread.join()
+        time.sleep(DEFAULT_TIMEOUT * 2)  # lives on until the test kills it
+        return 1
+
+    tracer = lab.spawn(tracer_process)
+    stop = WaitStatus(tracee, tracer_reports.wait_for("stop_status"))
+    assert stop.is_syscall_stop, f"the tracing thread saw: {stop}"
+    status = lab.wait_gone(tracee)
+    assert os.waitpid(tracer, os.WNOHANG) == (0, 0), "the tracer process should still live"
+    if acknowledged:
+        assert_syscall_ran(status, reporter.collect(), effects)
+    else:
+        assert_killed_before_syscall(status, reporter.collect(), effects)
+
+
+def kill_record_of(pid: int) -> Callable[[str], bool]:
+    """seccomp_log()'s record of a SECCOMP_RET_KILL_PROCESS of `pid`'s write."""
+    record = kmsg.seccomp_record_of(pid, NR.write)
+    killed = (" sig=9 ", " code=0x80000000")
+    return lambda message: record(message) and all(part in message for part in killed)
+
+
+@pytest.mark.ptrace_seccomp
+@pytest.mark.parametrize("leaves", ["detach", "exitkill"])
+def test_fail_closed_kill_is_logged(lab: Lab, leaves: str) -> None:
+    """The cover letter: the kill is logged like SECCOMP_RET_KILL_PROCESS,
+    also when PTRACE_O_EXITKILL's SIGKILL got there first."""
+    assert kmsg.have_audit(), "kernel without CONFIG_AUDIT: seccomp logs nothing"
+    effects, reporter = lab.pipe(), lab.reporter()
+    with kmsg.watching() as cursor:
+        if leaves == "detach":
+            pid = at_stop(lab, effects, reporter, PTRACE_SECCOMP_STOP)
+            ptrace(PTRACE_DETACH, pid)
+        else:
+            gate, tracer_reports = lab.gate(), lab.reporter()
+
+            def tracee_body() -> None:
+                install_filter([traced_write_rule(effects)])
+                gate.wait()
+                reach_and_write(effects, reporter)
+
+            pid = lab.spawn(tracee_body)
+            tracer = spawn_remote_tracer(
+                lab,
+                pid,
+                gate,
+                tracer_reports,
+                options=SYSGOOD | PTRACE_O_EXITKILL,
+                resume_with=PTRACE_SECCOMP,
+                then="exit",
+            )
+            assert WaitStatus(pid, tracer_reports.wait_for("stop_status")).is_syscall_stop
+            assert lab.wait_gone(tracer).exit_code == 0
+        status = lab.wait_gone(pid)
+        record = cursor.wait_for(kill_record_of(pid))
+    assert_killed_before_syscall(status, reporter.collect(), effects)
+    assert record, f"no kill record for pid {pid}: {cursor.seen[-5:]}"
 
 
 @pytest.mark.ptrace_seccomp

@@ -204,17 +204,35 @@ def test_untraced_child_of_armed_tracee_gets_enosys(lab: Lab, kind: str) -> None
 @pytest.mark.parametrize("child_resume", ["seccomp", "cont"])
 @pytest.mark.parametrize("kind", NEW_TASK_KINDS)
 def test_auto_attached_child_first_resume_decides(lab: Lab, kind: str, child_resume: str) -> None:
+    first_resume_decides(lab, kind, child_resume, tracesecomp=False)
+
+
+@pytest.mark.ptrace_seccomp
+@pytest.mark.parametrize("child_resume", ["seccomp", "cont"])
+def test_auto_attached_child_of_armed_parent_inherits_tracesecomp(
+    lab: Lab, child_resume: str
+) -> None:
+    """The child inherits the options, not the armed state: resumed with CONT
+    it gets mainline's PTRACE_EVENT_SECCOMP; resumed with PTRACE_SECCOMP it is
+    armed, and the entry stop takes the event's place."""
+    first_resume_decides(lab, "fork", child_resume, tracesecomp=True)
+
+
+def first_resume_decides(lab: Lab, kind: str, child_resume: str, *, tracesecomp: bool) -> None:
+    """An armed parent makes a `kind` child that is auto-attached; the child
+    is resumed from its first stop with `child_resume` and writes once."""
     effects, reporter = lab.pipe(), lab.reporter()
 
     def body() -> None:
         run_in_new_task(kind, child_writer(effects, reporter))
         reporter.send(parent=outcome(write_bytes(effects.w, b"p")))
 
+    options = AUTO_ATTACH | PTRACE_O_TRACESYSGOOD | (PTRACE_O_TRACESECCOMP if tracesecomp else 0)
     parent = spawn_tracee(
         lab,
         body,
         rules=[write_rule(effects, trace_action(TRACE_DATA))],
-        options=AUTO_ATTACH | PTRACE_O_TRACESYSGOOD,
+        options=options,
         prepare=block_sigchld,
         resume_with=PTRACE_SECCOMP,
     )
@@ -230,6 +248,12 @@ def test_auto_attached_child_first_resume_decides(lab: Lab, kind: str, child_res
         info = syscall_info(new)
         assert info.nr == NR.write and info.args[0] == effects.w
         resume(new, PTRACE_SECCOMP)
+        expected, written = {"ret": 1, "errno": 0}, b"c"
+    elif tracesecomp:
+        status = wait_stop(new)
+        assert status.is_event(PTRACE_EVENT_SECCOMP), f"expected the seccomp event: {status}"
+        assert event_msg(new) == TRACE_DATA
+        resume(new, PTRACE_CONT)
         expected, written = {"ret": 1, "errno": 0}, b"c"
     else:
         expected, written = {"ret": -1, "errno": errno.ENOSYS}, b""

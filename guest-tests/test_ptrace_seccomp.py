@@ -53,6 +53,7 @@ from seccomplib.ptrace import (
     rewrite_regs,
     seize_and_interrupt,
     set_return_value,
+    set_x7,
     syscall_info,
     syscall_walk_to_entry,
     syscall_walk_to_exit,
@@ -66,6 +67,7 @@ from seccomplib.scenario import (
 )
 from seccomplib.syscalls import ARCH, IS_ARM64, NR
 from seccomplib.twowrites import CODE, two_writes
+from seccomplib.x7call import x7_syscall
 
 pytestmark = pytest.mark.ptrace_seccomp
 
@@ -152,6 +154,31 @@ def test_arm64_x7_at_entry_stop(lab: Lab) -> None:
     resume(tracee.pid, PTRACE_CONT)
     assert lab.wait_gone(tracee.pid).exit_code == 0
     assert reporter.collect() == {"ret": os.getpid(), "errno": 0}
+
+
+@pytest.mark.skipif(not IS_ARM64, reason="the x7 syscall-stop convention is arm64's")
+def test_arm64_x7_is_the_tracees_own_after_the_stop(lab: Lab) -> None:
+    """The stop borrows x7 and gives it back: the tracer's write to it is
+    dropped, and the tracee finds its own value there after the syscall."""
+    reporter = lab.reporter()
+
+    def body() -> None:
+        ret, x7 = x7_syscall(NR.getppid, 0, MAGIC_TRACE, X7_MARKER)
+        reporter.send(ret=ret, x7=x7)
+
+    tracee = spawn_tracee(
+        lab,
+        body,
+        rules=[Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),))],
+        options=SYSGOOD,
+        resume_with=PTRACE_SECCOMP,
+    )
+    expect_syscall_entry_stop(tracee.pid)
+    assert get_x7(tracee.pid) == 0
+    set_x7(tracee.pid, 0xBAD)
+    resume(tracee.pid, PTRACE_SECCOMP)
+    assert lab.wait_gone(tracee.pid).exit_code == 0
+    assert reporter.collect() == {"ret": os.getpid(), "x7": X7_MARKER}
 
 
 @dataclass(frozen=True)

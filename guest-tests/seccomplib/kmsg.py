@@ -16,6 +16,15 @@ AUDIT_SECCOMP = 1326  # the audit record type of seccomp_log()
 _RATELIMIT = Path("/proc/sys/kernel/printk_ratelimit")
 
 
+def seccomp_record_of(pid: int, syscall_nr: int) -> Callable[[str], bool]:
+    """Matches seccomp_log()'s audit record for syscall `syscall_nr` of `pid`."""
+    return lambda message: (
+        f"type={AUDIT_SECCOMP} " in message
+        and f" pid={pid} " in message
+        and f" syscall={syscall_nr} " in message
+    )
+
+
 def have_audit() -> bool:
     """/proc/PID/loginuid exists only in kernels built with CONFIG_AUDIT."""
     return Path("/proc/self/loginuid").exists()

@@ -446,6 +446,16 @@ def get_x7(pid: int) -> int:
     return int(_arm64_regs(pid).regs[7])
 
 
+def set_x7(pid: int, value: int) -> None:
+    """arm64 only: write x7 through NT_PRSTATUS (at a syscall stop the kernel
+    gives the tracee its own x7 back and drops this)."""
+    if not IS_ARM64:
+        raise RuntimeError("x7 is an arm64 register")
+    regs = _arm64_regs(pid)
+    regs.regs[7] = value & ULONG_MASK
+    _regset(PTRACE_SETREGSET, pid, NT_PRSTATUS, regs)
+
+
 # ------------------------------------------------ PTRACE_SYSCALL walking
 
 

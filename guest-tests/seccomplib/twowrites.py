@@ -19,11 +19,10 @@ address and the tracer knows where each instruction is.
 from __future__ import annotations
 
 import ctypes
-import mmap
 from dataclasses import dataclass
 from functools import cache
 
-from .libc import LIBC
+from .machinecode import map_code
 from .syscalls import ARCH
 
 
@@ -67,21 +66,6 @@ _AARCH64 = Code(
 
 CODE = {"x86_64": _X86_64, "aarch64": _AARCH64}[ARCH.machine]
 
-_mmap = LIBC.mmap
-_mmap.restype = ctypes.c_void_p
-_mmap.argtypes = [
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-]
-_mprotect = LIBC.mprotect
-_mprotect.restype = ctypes.c_int
-_mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_MAP_FAILED = ctypes.c_void_p(-1).value
-
 _Function = ctypes.CFUNCTYPE(
     None, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long
 )
@@ -110,17 +94,5 @@ class TwoWrites:
 
 @cache
 def two_writes() -> TwoWrites:
-    """CODE mapped read+exec, once per test process (inherited by its children).
-
-    Written while the page is not executable and only then made so, which
-    on arm64 makes the kernel bring the instruction cache up to date."""
-    size = mmap.PAGESIZE
-    base = _mmap(
-        None, size, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0
-    )
-    if base in (None, _MAP_FAILED):
-        raise OSError(ctypes.get_errno(), "mmap for the two-writes code")
-    ctypes.memmove(base, CODE.text, len(CODE.text))
-    if _mprotect(base, size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
-        raise OSError(ctypes.get_errno(), "mprotect of the two-writes code")
-    return TwoWrites(base)
+    """CODE mapped read+exec, once per test process (inherited by its children)."""
+    return TwoWrites(map_code(CODE.text, "two-writes"))
