@@ -17,7 +17,7 @@ import pytest
 from seccomplib import kmsg
 from seccomplib.bpf import install_filter
 from seccomplib.child import outcome, write_bytes
-from seccomplib.proc import Lab, Pipe, Reporter
+from seccomplib.proc import Gate, Lab, Pipe, Reporter
 from seccomplib.ptrace import (
     DEFAULT_TIMEOUT,
     PTRACE_CONT,
@@ -89,6 +89,19 @@ def at_stop(lab: Lab, effects: Pipe, reporter: Reporter, stop: StopKind) -> int:
     return tracee.pid
 
 
+def spawn_gated_writer(lab: Lab, effects: Pipe, reporter: Reporter) -> tuple[int, Gate]:
+    """A child, not yet traced, with the traced-write filter: once its gate
+    opens it reaches and makes its write to `effects`."""
+    gate = lab.gate()
+
+    def body() -> None:
+        install_filter([traced_write_rule(effects)])
+        gate.wait()
+        reach_and_write(effects, reporter)
+
+    return lab.spawn(body), gate
+
+
 # ------------------------------------------------ mainline (event stop)
 
 
@@ -106,14 +119,7 @@ def test_event_tracer_exit(lab: Lab, exitkill: bool) -> None:
     """The tracer exits at PTRACE_EVENT_SECCOMP: the syscall runs, unless
     PTRACE_O_EXITKILL kills the tracee."""
     effects, reporter, tracer_reports = lab.pipe(), lab.reporter(), lab.reporter()
-    gate = lab.gate()
-
-    def tracee_body() -> None:
-        install_filter([traced_write_rule(effects)])
-        gate.wait()
-        reach_and_write(effects, reporter)
-
-    tracee = lab.spawn(tracee_body)
+    tracee, gate = spawn_gated_writer(lab, effects, reporter)
     options = PTRACE_O_TRACESECCOMP | (PTRACE_O_EXITKILL if exitkill else 0)
     tracer = spawn_remote_tracer(
         lab, tracee, gate, tracer_reports, options=options, resume_with=PTRACE_CONT, then="exit"
@@ -194,14 +200,7 @@ def test_detach_thread_at_stop_kills_whole_process(lab: Lab) -> None:
 @pytest.mark.parametrize("then", ["exit", "killed"])
 def test_tracer_death_at_stop_kills(lab: Lab, then: str) -> None:
     effects, reporter, tracer_reports = lab.pipe(), lab.reporter(), lab.reporter()
-    gate = lab.gate()
-
-    def tracee_body() -> None:
-        install_filter([traced_write_rule(effects)])
-        gate.wait()
-        reach_and_write(effects, reporter)
-
-    tracee = lab.spawn(tracee_body)
+    tracee, gate = spawn_gated_writer(lab, effects, reporter)
     tracer = spawn_remote_tracer(
         lab,
         tracee,
@@ -228,14 +227,7 @@ def test_tracing_thread_exit_while_its_process_lives(lab: Lab, acknowledged: boo
     thread exits at the stop the tracee dies, though the tracer's process
     lives on; a thread that resumed the stop first acknowledged it."""
     effects, reporter, tracer_reports = lab.pipe(), lab.reporter(), lab.reporter()
-    gate = lab.gate()
-
-    def tracee_body() -> None:
-        install_filter([traced_write_rule(effects)])
-        gate.wait()
-        reach_and_write(effects, reporter)
-
-    tracee = lab.spawn(tracee_body)
+    tracee, gate = spawn_gated_writer(lab, effects, reporter)
 
     def tracing_thread() -> None:
         try:
@@ -287,14 +279,8 @@ def test_fail_closed_kill_is_logged(lab: Lab, leaves: str) -> None:
             pid = at_stop(lab, effects, reporter, PTRACE_SECCOMP_STOP)
             ptrace(PTRACE_DETACH, pid)
         else:
-            gate, tracer_reports = lab.gate(), lab.reporter()
-
-            def tracee_body() -> None:
-                install_filter([traced_write_rule(effects)])
-                gate.wait()
-                reach_and_write(effects, reporter)
-
-            pid = lab.spawn(tracee_body)
+            tracer_reports = lab.reporter()
+            pid, gate = spawn_gated_writer(lab, effects, reporter)
             tracer = spawn_remote_tracer(
                 lab,
                 pid,
