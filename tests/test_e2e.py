@@ -76,11 +76,9 @@ def test_ptrace_seccomp_runs_on_patched_and_skips_on_baseline(
     # Mainline behaviour is the same on both kernels.
     mainline = [n for n in baseline if n.startswith("test_return_values.py::")]
     assert mainline and all(baseline[n] == patched[n] for n in mainline)
-    # ... and passes, but for the audit record of SECCOMP_RET_LOG: no CONFIG_AUDIT here
-    # (expectations.toml lists that skip).
-    no_audit = "test_return_values.py::test_log_writes_an_audit_record"
-    assert all(baseline[n] == "passed" for n in mainline if n != no_audit)
-    assert baseline[no_audit] == "skipped"
+    # ... and passes, the audit record of SECCOMP_RET_LOG included (CONFIG_AUDIT).
+    assert all(baseline[n] == "passed" for n in mainline)
+    assert baseline["test_return_values.py::test_log_writes_an_audit_record"] == "passed"
 
 
 @pytest.mark.parametrize("arch", ARCHES)
