@@ -20,6 +20,7 @@ from harness.cli.main import main
 from harness.results import ktap
 
 TESTS_PER_CELL = 193  # 94 guest tests and 99 upstream selftests in the sample run
+GUEST_TESTS = 94
 SKIPPED = {"x86_64-baseline": 41, "x86_64-patched": 1, "arm64-baseline": 41, "arm64-patched": 0}
 RESULT = re.compile(r"^(?P<indent> *)(?P<result>ok|not ok) (?P<number>\d+) (?P<name>[^#]*?)"
                     r"(?: # (?P<directive>\S+)(?: (?P<reason>.*))?)?$")  # fmt: skip
@@ -34,8 +35,46 @@ def ktap_text(run_dir: Path) -> list[str]:
     return ktap.write_ktap(run_dir).read_text().splitlines()
 
 
+def parse_results(lines: list[str], position: int, indent: str, tests: list[dict[str, Any]]) -> int:
+    """The result lines of one subtest at `indent` (its header already read), each with the
+    diagnostics before it; an upstream suite is a subtest of its own one level deeper,
+    whose cases go into `tests` too. The position after them."""
+    pending: list[str] = []
+    number = 0
+    while lines[position].startswith(indent):
+        line = lines[position]
+        if line == f"{indent}  KTAP version 1":
+            assert lines[position + 1].startswith(f"{indent}  # Subtest: ")
+            planned = int(lines[position + 2].removeprefix(f"{indent}  1.."))
+            cases: list[dict[str, Any]] = []
+            position = parse_results(lines, position + 3, indent + "  ", cases)
+            assert len(cases) == planned
+            match = RESULT.match(lines[position])
+            assert match and match["indent"] == indent, lines[position]
+            number += 1
+            assert int(match["number"]) == number, lines[position]
+            tests += [{**case, "suite": match["name"], "suite_result": match["result"]}
+                      for case in cases]  # fmt: skip
+            position += 1
+            continue
+        position += 1
+        if line.startswith(f"{indent}# ") or line == f"{indent}#":
+            pending.append(line)
+            continue
+        match = RESULT.match(line)
+        assert match and match["indent"] == indent, line
+        number += 1
+        assert int(match["number"]) == number, line
+        tests.append({**match.groupdict(), "diagnostics": pending, "suite": None})
+        pending = []
+    assert not pending
+    return position
+
+
 def parse_strictly(lines: list[str]) -> list[dict[str, Any]]:
-    """Check the two-level structure line by line; each cell with its tests' results."""
+    """Check the structure line by line: the run, its cells, their guest tests and one
+    subtest per upstream suite; each cell with every test's result (a suite's cases
+    named by their suite)."""
     assert lines[:2] == ["KTAP version 1", f"1..{len(CELLS)}"]
     cells: list[dict[str, Any]] = []
     position = 2
@@ -43,21 +82,11 @@ def parse_strictly(lines: list[str]) -> list[dict[str, Any]]:
         cell: dict[str, Any] = {"tests": [], "diagnostics": []}
         if lines[position] == "  KTAP version 1":
             assert lines[position + 1].startswith("  # Subtest: ")
-            planned = int(lines[position + 2].removeprefix("  1.."))
-            position += 3
-            pending: list[str] = []
-            while lines[position].startswith("  "):
-                line = lines[position]
-                position += 1
-                if line.startswith("  # ") or line == "  #":
-                    pending.append(line)
-                    continue
-                match = RESULT.match(line)
-                assert match and match["indent"] == "  ", line
-                assert int(match["number"]) == len(cell["tests"]) + 1, line
-                cell["tests"].append({**match.groupdict(), "diagnostics": pending})
-                pending = []
-            assert not pending and len(cell["tests"]) == planned
+            cell["planned"] = int(lines[position + 2].removeprefix("  1.."))
+            position = parse_results(lines, position + 3, "  ", cell["tests"])
+            guest = [t for t in cell["tests"] if t["suite"] is None]
+            suites = {t["suite"] for t in cell["tests"] if t["suite"]}
+            assert len(guest) + len(suites) == cell["planned"]
         while lines[position].startswith("# "):
             cell["diagnostics"].append(lines[position])
             position += 1
@@ -72,7 +101,8 @@ def parse_strictly(lines: list[str]) -> list[dict[str, Any]]:
 
 
 def test_a_passing_run_is_four_cells_of_their_tests(run_dir: Path) -> None:
-    cells = parse_strictly(ktap_text(run_dir))
+    lines = ktap_text(run_dir)
+    cells = parse_strictly(lines)
     assert [c["name"] for c in cells] == [name.replace("-", ".") for name in CELLS]
     for cell, key in zip(cells, CELLS, strict=True):
         assert cell["result"] == "ok" and cell["directive"] is None and not cell["diagnostics"]
@@ -86,6 +116,9 @@ def test_a_passing_run_is_four_cells_of_their_tests(run_dir: Path) -> None:
     names = [t["name"] for t in cells[0]["tests"]]
     assert names[0] == "test_boot_smoke.py::test_runs_on_a_supported_arch"
     assert names[-1] == "seccomp_bpf::O_SUSPEND_SECCOMP.seize"
+    # The upstream selftests are a subtest of their own, after the guest tests.
+    assert cells[0]["planned"] == 95 and cells[0]["tests"][-1]["suite"] == "seccomp_bpf"
+    assert lines[-1] == "ok 4 arm64.patched" and lines[-2] == "  ok 95 seccomp_bpf"
 
 
 def test_failures_have_diagnostics_and_fail_their_cell(run_dir: Path) -> None:
@@ -109,6 +142,7 @@ def test_failures_have_diagnostics_and_fail_their_cell(run_dir: Path) -> None:
         "  # def test_x():", "  # >       assert status == 9", "  # E       AssertionError: #9"
     ]  # fmt: skip
     assert failed[1]["reason"] == "no result: guest hang"
+    assert failed[1]["suite_result"] == "not ok"  # its suite's subtest fails with it
     assert patched["result"] == "not ok"
     assert patched["diagnostics"] == ["# x86_64.patched: test_failed: test: 2 test(s) departed"]
     build_failed = cells[2]
@@ -129,7 +163,7 @@ def test_an_expected_failure_is_ok_with_xfail(run_dir: Path) -> None:
     cells = parse_strictly(ktap_text(run_dir))
     kcmp = next(t for t in cells[3]["tests"] if t["name"] == "seccomp_bpf::global.kcmp")
     assert (kcmp["result"], kcmp["directive"], kcmp["reason"]) == ("ok", "XFAIL", "known bug #12")
-    assert cells[3]["result"] == "ok"
+    assert kcmp["suite_result"] == "ok" and cells[3]["result"] == "ok"
 
 
 def test_names_lose_their_hash_and_line_breaks() -> None:
@@ -192,7 +226,10 @@ def test_the_kernels_kunit_parser_reads_the_same_counts(
         status.SUCCESS, status.FAILURE, status.SUCCESS, status.SUCCESS
     ]  # fmt: skip
     for sub, key in zip(parsed.subtests, CELLS, strict=True):
-        assert len(sub.subtests) == TESTS_PER_CELL
+        # The guest tests, and seccomp_bpf as one subtest of its cases.
+        assert len(sub.subtests) == GUEST_TESTS + 1
+        assert [t.name for t in sub.subtests[-1:]] == ["seccomp_bpf"]
+        assert len(sub.subtests[-1].subtests) == TESTS_PER_CELL - GUEST_TESTS
         assert sub.counts.skipped == SKIPPED[key]
         failed = 1 if key == "x86_64-patched" else 0
         assert sub.counts.failed == failed

@@ -2,7 +2,9 @@
 
 The top level plans one test per cell ("x86_64.baseline", named like the
 cell's JUnit suite); each cell is a subtest whose own tests are its guest
-tests, then its upstream selftests ("seccomp_bpf::global.kcmp"). A test is
+tests, then one subtest per upstream suite it ran ("seccomp_bpf", "ptrace"),
+whose tests are that suite's cases ("seccomp_bpf::global.kcmp"). A suite's
+subtest is "ok" when none of its cases is "not ok". A test is
 "ok" (`# SKIP reason` when skipped, `# XFAIL reason` when the expectations
 allowed its failure) or "not ok" (`# ERROR` when it did not finish), its
 failure text going before it as "#" diagnostic lines. A cell is "ok" only
@@ -18,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.core.vocabulary import Outcome
-from harness.results.model import Cell, TestOutcome
+from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 from harness.results.rundir import RunRecord, load_run
 
 KTAP_NAME = "results.ktap"
@@ -61,18 +63,35 @@ def case_lines(number: int, test: TestOutcome, indent: str) -> list[str]:
     return [*diagnostics(test.message, indent), result]
 
 
+def subtest_lines(name: str, tests: list[TestOutcome], indent: str) -> list[str]:
+    """A subtest's header and plan, then its tests' lines, each level `indent` deeper."""
+    lines = [f"{indent}{VERSION_LINE}", f"{indent}# Subtest: {name}", f"{indent}1..{len(tests)}"]
+    for index, test in enumerate(tests, 1):
+        lines += case_lines(index, test, indent)
+    return lines
+
+
 def cell_lines(number: int, cell: Cell) -> list[str]:
     name = description(cell.key.suite_name)
     lines: list[str] = []
     if cell.results:
+        guest = [test for test in cell.results if test.suite == GUEST_SUITE]
+        upstream: dict[str, list[TestOutcome]] = {}
+        for test in cell.results:
+            if test.suite != GUEST_SUITE:
+                upstream.setdefault(test.suite, []).append(test)
         nested = INDENT
         lines += [
             f"{nested}{VERSION_LINE}",
             f"{nested}# Subtest: {name}",
-            f"{nested}1..{len(cell.results)}",
+            f"{nested}1..{len(guest) + len(upstream)}",
         ]
-        for index, test in enumerate(cell.results, 1):
+        for index, test in enumerate(guest, 1):
             lines += case_lines(index, test, nested)
+        for index, (suite, tests) in enumerate(upstream.items(), len(guest) + 1):
+            lines += subtest_lines(description(suite), tests, nested + INDENT)
+            failing = any(test.outcome.failing and not test.expected for test in tests)
+            lines.append(f"{nested}{'not ok' if failing else 'ok'} {index} {description(suite)}")
     if cell.passed:
         directive = "" if cell.results else " # SKIP no tests ran"
         return [*lines, f"ok {number} {name}{directive}"]

@@ -71,7 +71,7 @@ class CellView:
     config_hash: str
     accel: str
     guest_counts: dict[str, int]
-    upstream_counts: dict[str, int]
+    upstream_counts: list[tuple[str, dict[str, int]]]  # per upstream suite, its own tree's
     links: list[Link]
 
     @property
@@ -235,9 +235,19 @@ def cell_view(run_dir: Path, cell: Cell) -> CellView:
         config_hash=short_hash(facts.get("config_hash")),
         accel=str(facts.get("accel") or "-"),
         guest_counts=dict(cell.tests),
-        upstream_counts=dict(facts.get("selftests") or {}),
+        upstream_counts=upstream_counts(facts),
         links=cell_links(run_dir, cell),
     )
+
+
+def upstream_counts(facts: dict[str, Any]) -> list[tuple[str, dict[str, int]]]:
+    """Per upstream suite, the outcomes of the cell's own tree's binaries; a run from
+    before there were several collections counted seccomp_bpf's alone."""
+    suites = facts.get("selftest_suites")
+    if isinstance(suites, dict):
+        return [(suite, dict(counts.get("own") or {})) for suite, counts in suites.items()]
+    total = facts.get("selftests")
+    return [("seccomp_bpf", dict(total))] if total else []
 
 
 def stage_view(name: str, stage: StageResult) -> StageView:
