@@ -15,10 +15,11 @@ from test_bad_input import Inputs
 from harness.cli.main import main
 from harness.core.arches import get_arch
 from harness.core.errors import BuildError, InfraError
+from harness.core.kselftests import COLLECTIONS
 from harness.core.process import Completed
 from harness.core.status import Status
-from harness.core.toolchains import TOOLCHAINS
 from harness.kernel import selftests
+from harness.kernel.selftest_tap import SelftestBinary
 
 
 def build(inputs: Inputs, *extra: str) -> dict[str, object]:
@@ -76,12 +77,12 @@ def test_a_selftest_the_series_broke_is_build_failed(
         return Completed(command, 1 if failed else 0, output, 0.1)
 
     monkeypatch.setattr(selftests, "run_logged", run_logged)
-    source = tmp_path / "seccomp_bpf.c"
-    source.write_text("int main(void) { return 0; }\n")
+    (tmp_path / "seccomp_bpf.c").write_text("int main(void) { return 0; }\n")
+    binary = SelftestBinary(COLLECTIONS["seccomp"], "seccomp_bpf", series=from_series)
     with pytest.raises(failure) as raised:
-        selftests.build_seccomp_bpf(
-            get_arch("x86_64"), TOOLCHAINS["gcc"], tmp_path, tmp_path / "build",
-            tmp_path / "sysroot", tmp_path / "log", tmp_path / "ccache", source=source,
-            from_series=from_series,
+        selftests.build_binary(
+            get_arch("x86_64"), binary, tmp_path, tmp_path, tmp_path / "build",
+            tmp_path / "sysroot", tmp_path / "log", tmp_path / "ccache", from_series=from_series,
         )  # fmt: skip
     assert "error: 'PTRACE_SECCOMP' undeclared" in str(raised.value)
+    assert "building seccomp/" in str(raised.value)

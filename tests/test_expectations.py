@@ -17,7 +17,7 @@ from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
 from harness.core.status import EXIT_BAD_INPUT, Status
 from harness.core.vocabulary import Variant
-from harness.kernel.selftests import parse_tap
+from harness.kernel.selftest_tap import parse_tap, results_of
 from harness.results.model import Cell
 from harness.results.rundir import read_junit
 from harness.run.matrix import Matrix
@@ -77,9 +77,10 @@ def test_checked_in_file_matches_a_real_baseline_run(data_dir: Path) -> None:
 
 def test_checked_in_file_matches_a_real_patched_run(data_dir: Path) -> None:
     guest = read_records(data_dir / "results-x86_64-patched.jsonl")
-    upstream, planned = parse_tap((data_dir / "seccomp_bpf-x86_64-patched.tap").read_text())
+    outputs = parse_tap((data_dir / "seccomp_bpf-x86_64-patched.tap").read_text())
+    upstream = results_of(outputs)
     # the two x7 tests (arm64 only)
-    assert guest.counts()["skipped"] == 2 and planned == len(upstream) == 107
+    assert guest.counts()["skipped"] == 2 and outputs[0].planned == len(upstream) == 107
     judged = judge(load(CHECKED_IN), "x86_64", "patched", [*guest.results, *upstream])
     assert judged.departures == [] and judged.expected_failures == []
     assert judged.stale == []
@@ -217,7 +218,7 @@ def test_stale_entries_are_warnings_only_for_suites_that_ran(tmp_path: Path) -> 
 
 
 def test_entries_cover_the_upstream_selftests(tmp_path: Path, data_dir: Path) -> None:
-    upstream, _ = parse_tap((data_dir / "seccomp_bpf-one-failure.tap").read_text())
+    upstream = results_of(parse_tap((data_dir / "seccomp_bpf-one-failure.tap").read_text()))
     assert judge(load(write(tmp_path, "")), "x86_64", "patched", upstream).departures
     path = write(tmp_path, entry(test=SELFTEST_FAILING, outcome="failed", reason="racy on TCG"))
     judged = judge(load(path), "x86_64", "patched", upstream)

@@ -115,7 +115,7 @@ def test_entries_without_their_own_header_have_no_line(tmp_path: Path) -> None:
         (count(3, suite=""), "count 1: 'suite' must be a non-empty string"),
         (count(3, arch="sparc"), "count 1: arch 'sparc' is unknown"),
         (count(3, variant="nightly"), "count 1: variant 'nightly' is unknown"),
-        (count(3, suite="ltp"), "count 1: suite 'ltp' is unknown; use guest, seccomp_bpf"),
+        (count(3, suite="ltp"), "count 1: suite 'ltp' is unknown; use guest, seccomp_bpf, ptrace"),
         (count(3) + count(3, arch="riscv"), "count 2: arch 'riscv' is unknown"),
         (entry(arch=""), "entry 1 (line 1): 'arch' must be a non-empty string"),
         (entry(variant="nightly"),

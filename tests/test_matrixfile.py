@@ -32,7 +32,7 @@ def settings(config: RunConfig) -> dict[str, object]:
         "features": config.features,
         "kconfig_add": config.kconfig_add,
         "accel": config.accel,
-        "selftests": config.selftests,
+        "selftests": [collection.name for collection in config.selftests],
         "timeouts": (
             timeouts.boot,
             timeouts.test,
@@ -66,7 +66,7 @@ def test_the_checked_in_file_is_the_built_in_defaults(tmp_path: Path, isolated: 
     assert with_file == {
         "arches": ["x86_64", "arm64"], "variants": ["baseline", "patched"],
         "series": ROOT / "patches" / "ptrace-seccomp", "features": ["seccomp"],
-        "kconfig_add": [], "accel": "auto", "selftests": True,
+        "kconfig_add": [], "accel": "auto", "selftests": ["seccomp", "ptrace"],
         "timeouts": (40.0, 60.0, 600.0, 3600.0, 1.0),
         "expectations": ROOT / "expectations.toml", "ktap": False,
         "kcidb": (False, "kernel_series_harness"),
@@ -89,7 +89,7 @@ series = "my-series"
 features = ["seccomp", "debug-kasan"]
 kconfig-add = ["CONFIG_KASAN_INLINE=y"]
 accel = "tcg"
-selftests = false
+selftests = ["ptrace"]
 expectations = "known.toml"
 ktap = true
 kcidb = true
@@ -106,7 +106,7 @@ factor = 2
     assert from_file == {
         "arches": ["arm64"], "variants": ["patched"], "series": tmp_path / "my-series",
         "features": ["seccomp", "debug-kasan"], "kconfig_add": ["CONFIG_KASAN_INLINE=y"],
-        "accel": "tcg", "selftests": False, "timeouts": (90.0, 120.5, 1800.0, 7200.0, 2.0),
+        "accel": "tcg", "selftests": ["ptrace"], "timeouts": (90.0, 120.5, 1800.0, 7200.0, 2.0),
         "expectations": tmp_path / "known.toml", "ktap": True, "kcidb": (True, "my_lab"),
     }  # fmt: skip
     overridden = settings(config_for(
@@ -119,7 +119,8 @@ factor = 2
     ))  # fmt: skip
     assert overridden == {
         "arches": ["x86_64"], "variants": ["baseline"], "series": tmp_path / "other",
-        "features": ["seccomp"], "kconfig_add": ["X=y"], "accel": "auto", "selftests": True,
+        "features": ["seccomp"], "kconfig_add": ["X=y"], "accel": "auto",
+        "selftests": ["seccomp", "ptrace"],
         "timeouts": (1.0, 2.0, 3.0, 4.0, 5.0), "expectations": ROOT / "expectations.toml",
         "ktap": False, "kcidb": (False, "other_ci"),
     }  # fmt: skip
@@ -132,10 +133,61 @@ def test_boot_takes_one_cell_whatever_the_file_lists(tmp_path: Path, isolated: l
 
 
 def test_build_reads_the_file_but_runs_no_tests(tmp_path: Path, isolated: list[str]) -> None:
-    path = write(tmp_path, 'arches = ["arm64"]\nktap = true\nkcidb = true\nselftests = true\n')
+    path = write(tmp_path, 'arches = ["arm64"]\nktap = true\nkcidb = true\nselftests = ["ptrace"]')
     config = config_for("build", "--matrix", str(path), *isolated, do_test=False)
     assert [a.name for a in config.arches] == ["arm64"]
-    assert (config.ktap, config.kcidb, config.selftests) == (False, False, False)
+    assert (config.ktap, config.kcidb, config.do_test) == (False, False, False)
+    # The collections stay: their config files are part of the kernel `test` boots later.
+    assert [c.name for c in config.selftests] == ["ptrace"]
+
+
+@pytest.mark.parametrize(
+    ("line", "names"),
+    [
+        ("selftests = true", ["seccomp", "ptrace"]),  # harness.toml files from before lists
+        ("selftests = false", []),
+        ("selftests = []", []),
+        ('selftests = ["ptrace", "seccomp", "ptrace"]', ["ptrace", "seccomp"]),
+    ],
+)  # fmt: skip
+def test_selftests_is_a_list_of_collections_or_a_boolean(
+    tmp_path: Path, isolated: list[str], line: str, names: list[str]
+) -> None:
+    path = write(tmp_path, line + "\n")
+    config = config_for("run", "--matrix", str(path), *isolated)
+    assert [c.name for c in config.selftests] == names
+
+
+@pytest.mark.parametrize(
+    ("options", "names"),
+    [
+        (["--selftests", "ptrace"], ["ptrace"]),
+        (["--selftests", "ptrace", "--selftests", "seccomp"], ["ptrace", "seccomp"]),
+        (["--selftests"], ["seccomp", "ptrace"]),  # alone: the default collections
+        (["--no-selftests"], []),
+        (["--no-selftests", "--selftests", "ptrace"], ["ptrace"]),
+    ],
+)  # fmt: skip
+def test_selftests_options_override_the_file(
+    tmp_path: Path, isolated: list[str], options: list[str], names: list[str]
+) -> None:
+    path = write(tmp_path, "selftests = false\n")
+    config = config_for("run", "--matrix", str(path), *options, *isolated)
+    assert [c.name for c in config.selftests] == names
+
+
+def test_an_unknown_collection_is_one_line_naming_the_option(
+    tmp_path: Path, isolated: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--selftests", "ptrac", *isolated]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "harness: error: --selftests ptrac: unknown selftest collection; "
+        "choose from seccomp, ptrace"
+    )
+    bad = write(tmp_path, 'selftests = ["seccomp", "bpf"]\n')
+    with pytest.raises(BadInput, match=r"selftests: 'bpf' is unknown; choose from seccomp, ptrace"):
+        matrixfile.load(bad)
 
 
 @pytest.mark.parametrize(
@@ -147,7 +199,7 @@ def test_build_reads_the_file_but_runs_no_tests(tmp_path: Path, isolated: list[s
         ("arches = []\n", "arches: empty; name at least one of x86_64, arm64"),
         ('variants = ["nightly"]\n', "variants: 'nightly' is unknown"),
         ('arch = ["x86_64"]\n', "arch: unknown key; the keys are arches, variants, toolchains"),
-        ("selftests = 1\n", "selftests: expected true or false"),
+        ("selftests = 1\n", 'selftests: expected a list of collections, e.g. selftests = ["s'),
         ('kcidb = "yes"\n', "kcidb: expected true or false"),
         ('kcidb-origin = "My-Lab"\n',
          "kcidb-origin: 'My-Lab': a KCIDB origin is lower-case letters, digits and '_' only"),

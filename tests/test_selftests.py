@@ -4,20 +4,19 @@ from pathlib import Path
 
 from conftest import ROOT
 
-from harness.kernel.selftests import (
-    SOURCE,
-    comparable_outcomes,
-    is_series_case,
-    parse_tap,
-    selftest_sections,
-    series_source,
-)
+from harness.core.kselftests import COLLECTIONS
+from harness.kernel.selftest_tap import comparable_outcomes, is_series_case, parse_tap, results_of
+from harness.kernel.selftests import selftest_sections, series_directory
 from harness.kernel.series import Patch
+
+SECCOMP = COLLECTIONS["seccomp"]
+SOURCE = SECCOMP.directory / "seccomp_bpf.c"
 
 
 def test_recorded_seccomp_bpf_tap(data_dir: Path) -> None:
-    results, planned = parse_tap((data_dir / "seccomp_bpf-one-failure.tap").read_text())
-    assert planned == 99
+    outputs = parse_tap((data_dir / "seccomp_bpf-one-failure.tap").read_text())
+    results = results_of(outputs)
+    assert [o.planned for o in outputs] == [99]
     assert len(results) == 99
     outcomes = {r.nodeid: r.outcome for r in results}
     assert outcomes["seccomp_bpf::global.kcmp"] == "passed"
@@ -33,8 +32,9 @@ def test_directives_and_truncated_output() -> None:
         "ok 3 TRACE_syscall.ptrace.skip # XFAIL arm32 does not support it\n"
         "# RUN global.d ...\n"
     )
-    results, planned = parse_tap(text)
-    assert planned == 4
+    [output] = parse_tap(text)
+    assert (output.planned, output.missing()) == (4, 1)
+    results = results_of([output])
     assert [(r.nodeid, r.outcome) for r in results] == [
         ("seccomp_bpf::global.a", "passed"),
         ("seccomp_bpf::global.b", "skipped"),
@@ -50,8 +50,9 @@ def test_each_binary_names_its_cases_by_the_mark_before_its_output() -> None:
         "# harness-selftest: seccomp_bpf.series", "TAP version 13", "1..2",
         "ok 1 global.kcmp", "ok 2 ptrace_seccomp.request # SKIP no PTRACE_SECCOMP (EIO)",
     ])  # fmt: skip
-    results, planned = parse_tap(tap)
-    assert planned == 4
+    outputs = parse_tap(tap)
+    assert [o.planned for o in outputs] == [2, 2]
+    results = results_of(outputs)
     assert [(r.nodeid, r.outcome) for r in results] == [
         ("seccomp_bpf::global.kcmp", "passed"),
         ("seccomp_bpf::global.mode_strict_support", "passed"),
@@ -66,10 +67,11 @@ SERIES = ROOT / "patches" / "ptrace-seccomp"
 
 def test_only_the_selftest_hunks_of_a_patch_are_kept() -> None:
     patches = {p.name[:4]: p.read_text() for p in SERIES.glob("000[1-6]-*.patch")}
-    kselftests = selftest_sections(patches["0005"], 1)
+    kselftests = selftest_sections(patches["0005"], 1, SECCOMP.directory)
     assert kselftests.startswith("diff --git a/tools/testing/selftests/seccomp/seccomp_bpf.c")
     assert "kernel/seccomp.c" not in kselftests and not kselftests.endswith("-- \n")
-    assert selftest_sections(patches["0002"], 1) == ""
+    assert selftest_sections(patches["0002"], 1, SECCOMP.directory) == ""
+    assert selftest_sections(patches["0005"], 1, COLLECTIONS["ptrace"].directory) == ""
 
 
 def _fake_patch(path: Path, old: str, new: str) -> Patch:
@@ -90,14 +92,16 @@ def test_the_series_source_is_the_pristine_file_with_the_series_hunks(tmp_path: 
     first = _fake_patch(tmp_path / "0001.patch", "int cases;", "int cases = 1;")
     second = _fake_patch(tmp_path / "0002.patch", "int cases = 1;", "int cases = 2;")
     scratch, log = tmp_path / "scratch", tmp_path / "log"
-    made = series_source(pristine, [first, second], scratch, log)
-    assert made is not None and made.read_text() == "int cases = 2;\n"
+    directory = series_directory(pristine, [first, second], SECCOMP, scratch, log)
+    assert directory is not None
+    made = directory / "seccomp_bpf.c"
+    assert made.read_text() == "int cases = 2;\n"
     assert (pristine / SOURCE).read_text() == "int cases;\n"  # the tree is never touched
     # The same content again keeps the file, and so the binary, as it was.
     stamp = made.stat().st_mtime_ns
-    assert series_source(pristine, [first, second], scratch, log) == made
+    assert series_directory(pristine, [first, second], SECCOMP, scratch, log) == directory
     assert made.stat().st_mtime_ns == stamp
-    assert series_source(pristine, [], scratch, log) is None
+    assert series_directory(pristine, [], SECCOMP, scratch, log) is None
 
 
 def test_the_series_binary_stands_for_the_baseline_case_beside_the_patched_cell() -> None:

@@ -45,7 +45,8 @@ class CommandLine:
     guest_tests: Path | None = None
     keyword: str | None = None  # -k
     pytest_args: list[str] = field(default_factory=list)  # --pytest-arg
-    selftests: bool | None = None
+    # --selftests NAME (None: given alone, the default collections) and --no-selftests ([]).
+    selftests: list[str | None] | None = None
     expectations: Path | None = None
     ktap: bool | None = None
     kcidb: bool | None = None

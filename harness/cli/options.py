@@ -12,6 +12,7 @@ from pathlib import Path
 from harness.cli import settings
 from harness.core import limits
 from harness.core.arches import ARCHES, get_arch
+from harness.core.kselftests import COLLECTIONS, get_collection
 from harness.core.status import EXIT_BAD_INPUT
 from harness.core.toolchains import TOOLCHAINS, get_toolchain
 from harness.core.vocabulary import parse_variant
@@ -22,6 +23,7 @@ from harness.run.config import (
     DEFAULT_FEATURES,
     DEFAULT_GUEST_TESTS,
     DEFAULT_KCIDB_ORIGIN,
+    DEFAULT_SELFTESTS,
     DEFAULT_SERIES,
 )
 from harness.verdict import expectations
@@ -68,6 +70,11 @@ seconds = _checked_float(limits.seconds_problem)
 
 
 factor = _checked_float(limits.factor_problem)
+
+
+def selftest_collection(text: str) -> str:
+    """--selftests NAME: a collection of core/kselftests.py (BadInput names the known ones)."""
+    return get_collection(text).name
 
 
 def kcidb_origin(text: str) -> str:
@@ -203,8 +210,20 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
     )
     group.add_argument(
         "--selftests",
-        action=argparse.BooleanOptionalAction,
-        help="run the kernel's own seccomp selftests in the guest (default: yes)",
+        nargs="?",
+        action="append",
+        type=selftest_collection,
+        metavar="COLLECTION",
+        help="a kselftest collection to build, configure for and run in the guest: "
+        f"{', '.join(COLLECTIONS)} (repeatable; alone: the default ones, "
+        f"{' and '.join(DEFAULT_SELFTESTS)})",
+    )
+    group.add_argument(
+        "--no-selftests",
+        dest="selftests",
+        action="store_const",
+        const=[],
+        help="run no kselftest collection (and merge none of their config files)",
     )
     group.add_argument(
         "--expectations",

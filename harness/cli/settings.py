@@ -16,6 +16,7 @@ from typing import TypeVar
 from harness.cli.commandline import CommandLine
 from harness.core.arches import get_arch
 from harness.core.errors import BadInput
+from harness.core.kselftests import COLLECTIONS, Collection
 from harness.core.toolchains import DEFAULT_TOOLCHAIN, get_toolchain
 from harness.core.vocabulary import Accel, Variant, parse_variant
 from harness.core.workdir import KBUILD_UNSAFE, WorkDir, check_directory_option
@@ -185,7 +186,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         build_timeout=_pick(line.build_timeout, timeouts.get("build"), DEFAULT_BUILD_TIMEOUT),
         do_build=do_build,
         do_test=do_test,
-        selftests=_pick(line.selftests, matrix.selftests, DEFAULT_SELFTESTS) and do_test,
+        # Not off for `build`: the collections' config files are part of the kernel.
+        selftests=_selftests(line, matrix),
         mbox=line.mbox,
         commits=line.commits,
         expectations=_expectations(line, matrix) if do_test else expectations.NO_EXPECTATIONS,
@@ -194,6 +196,16 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         kcidb_origin=_pick(line.kcidb_origin, matrix.kcidb_origin, DEFAULT_KCIDB_ORIGIN),
         toolchains=list(dict.fromkeys(toolchains)),  # each once, in the order given
     )
+
+
+def _selftests(line: CommandLine, matrix: matrixfile.MatrixFile) -> tuple[Collection, ...]:
+    """--selftests (each NAME; alone, the default list) or --no-selftests, else the matrix
+    file's, else the built-in default collections."""
+    given = None
+    if line.selftests is not None:
+        given = [n for name in line.selftests for n in ([name] if name else DEFAULT_SELFTESTS)]
+    names = _pick(given, matrix.selftests, list(DEFAULT_SELFTESTS))
+    return tuple(COLLECTIONS[name] for name in dict.fromkeys(names))
 
 
 def kcidb_origin(args: argparse.Namespace) -> str:

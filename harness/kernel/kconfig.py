@@ -53,12 +53,17 @@ def parse_line(text: str, origin: str) -> Option | None:
 
 def parse_fragment(path: Path) -> list[Option]:
     try:
-        lines = read_utf8(path).splitlines()
+        text = read_utf8(path)
     except OSError as error:
         raise BadInput(f"{path}: cannot read config fragment ({error.strerror})") from None
+    return parse_text(text, str(path))
+
+
+def parse_text(text: str, name: str) -> list[Option]:
+    """A fragment's text; each option's origin is `name:line`."""
     options = []
-    for lineno, text in enumerate(lines, start=1):
-        option = parse_line(text, f"{path}:{lineno}")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        option = parse_line(line, f"{name}:{lineno}")
         if option is not None:
             options.append(option)
     return options
@@ -95,12 +100,17 @@ class MergedConfig:
         return hashlib.sha256(self.fragment_text().encode()).hexdigest()
 
 
-def merge(fragments: Iterable[Path], additions: Iterable[str] = ()) -> MergedConfig:
-    """Merge fragments in order (conflicts are errors); --kconfig-add entries win."""
+def merge(
+    fragments: Iterable[Path], additions: Iterable[str] = (), more: Iterable[Option] = ()
+) -> MergedConfig:
+    """Merge fragments in order, then `more` options (the selftest collections' own
+    config files); conflicts are errors. --kconfig-add entries win."""
     merged = MergedConfig()
     for fragment in fragments:
         for option in parse_fragment(fragment):
             merged.add(option)
+    for option in more:
+        merged.add(option)
     for addition in additions:
         merged.add(parse_addition(addition, "--kconfig-add"), override=True)
     return merged

@@ -2,14 +2,14 @@
 
 One comparison, for summary.json (run/summary.py) and the report alike. The
 baseline cell also runs the series tree's selftests; their cases are compared
-as the patched tree's (kernel/selftests.py's comparable_outcomes).
+as the patched tree's (kernel/selftest_tap.py's comparable_outcomes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from harness.kernel.selftests import comparable_outcomes
+from harness.kernel.selftest_tap import comparable_outcomes
 
 NOT_RUN = "not run"
 

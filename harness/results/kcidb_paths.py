@@ -6,6 +6,8 @@
   `ptrace_seccomp.detach_kill.test_detach_at_stop_kills.SIGCHLD`;
 - an upstream selftest: `kselftest.<collection>.<binary>.<fixture>.<test>`;
   `seccomp_bpf::global.kcmp` is `kselftest.seccomp.seccomp_bpf.global.kcmp`,
+  `ptrace::vmaccess.global.attach` is `kselftest.ptrace.vmaccess.global.attach`,
+  a binary that is one case (`ptrace::peeksiginfo`) is `kselftest.ptrace.peeksiginfo`,
   and the series tree's binary run on a baseline kernel
   (`seccomp_bpf::series:global.kcmp`) is `seccomp_bpf_series` there.
 
@@ -20,12 +22,11 @@ import hashlib
 import re
 from pathlib import PurePosixPath
 
-from harness.kernel import selftests
+from harness.core.kselftests import collection_of_suite
+from harness.kernel.selftest_tap import SERIES_LABEL
 from harness.results.model import GUEST_SUITE, TestOutcome
 
 GUEST_ROOT = "ptrace_seccomp"  # the guest tests' node in the test tree
-# The kselftest collection (tools/testing/selftests/<name>) of each upstream suite.
-KSELFTEST_COLLECTIONS = {selftests.SUITE_NAME: "seccomp"}
 PATH_PART = re.compile(r"[A-Za-z0-9_-]+")
 NOT_PATH_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -61,13 +62,20 @@ def guest_path_parts(nodeid: str) -> list[str]:
 
 
 def selftest_path_parts(suite: str, nodeid: str) -> list[str]:
-    """`seccomp_bpf::[series:]fixture.test` -> kselftest, seccomp, seccomp_bpf[_series],
-    fixture, test."""
+    """`<suite>::[series:][binary.]fixture.test` -> kselftest, <collection>,
+    <binary>[_series], fixture, test; the binary is the suite's own name for a suite
+    named after its one binary (seccomp_bpf)."""
     case = nodeid.removeprefix(f"{suite}::")
-    binary = suite
-    if case.startswith(selftests.SERIES_LABEL):
+    series = case.startswith(SERIES_LABEL)
+    case = case.removeprefix(SERIES_LABEL)
+    collection = collection_of_suite(suite)
+    if collection is None or collection.plain_cases:
+        binary, names = suite, case.split(".")
+    else:
+        binary, *names = case.split(".")
+    if series:
         # The series tree's binary, run on a baseline kernel: a test tree node of its own,
         # so its cases never share a path with the baseline tree's.
-        binary, case = f"{suite}_series", case.removeprefix(selftests.SERIES_LABEL)
-    collection = KSELFTEST_COLLECTIONS.get(suite, suite)
-    return ["kselftest", collection, binary, *case.split(".")]
+        binary = f"{binary}_series"
+    name = collection.name if collection is not None else suite
+    return ["kselftest", name, binary, *names]

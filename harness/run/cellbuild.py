@@ -24,6 +24,7 @@ from harness.core.toolchains import Platform
 from harness.core.vocabulary import Variant
 from harness.kernel import build, selftests
 from harness.kernel.buildmeter import metered_build
+from harness.kernel.selftest_tap import SelftestBinary
 from harness.kernel.trees import prepare_tree
 from harness.results.model import Cell, StageState
 from harness.run.config import Prepared, RunConfig
@@ -36,6 +37,7 @@ from harness.run.keys import (
     tree_dir_for,
 )
 from harness.vm import initramfs, qemu
+from harness.vm.initramfs import GuestBinary
 
 T = TypeVar("T")
 
@@ -50,7 +52,7 @@ class BuiltCell:
     tree: Path
     build_dir: Path
     image: Path
-    selftests: list[Path]
+    selftests: list[GuestBinary]
 
 
 def _once(cache: dict[str, T | StageFailure], key: str, make: Callable[[], T]) -> T:
@@ -239,7 +241,7 @@ class CellBuilder:
 
     def selftests_for(
         self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
-    ) -> list[Path]:
+    ) -> list[GuestBinary]:
         """The upstream selftest binaries built from this cell's tree (none if disabled)."""
         if not self.config.selftests:
             return []
@@ -257,47 +259,60 @@ class CellBuilder:
 
     def _build_selftests(
         self, cell: Cell, arch: ArchSpec, tree: Path, build_dir: Path, log_path: Path
-    ) -> list[Path]:
-        sysroot = selftests.build_sysroot(arch, self.config.work.initramfs, log_path)
-        binaries = [
-            selftests.build_seccomp_bpf(
-                arch,
-                cell.toolchain,
-                tree,
-                build_dir,
-                sysroot,
-                log_path,
-                self.config.work.ccache,
-                from_series=cell.variant == Variant.PATCHED,
-            )
-        ]
-        return binaries + self.series_selftests(cell, arch, build_dir, sysroot, log_path)
+    ) -> list[GuestBinary]:
+        collections = self.config.selftests
+        files = selftests.sysroot_files(collections)
+        sysroot = selftests.build_sysroot(arch, files, self.config.work.initramfs, log_path)
+        ccache = self.config.work.ccache
+        selftests.install_headers(arch, cell.toolchain, tree, build_dir, log_path, ccache)
+        built: list[GuestBinary] = []
+        for collection in collections:
+            for name in collection.binaries:
+                binary = SelftestBinary(collection, name)
+                path = selftests.build_binary(
+                    arch,
+                    binary,
+                    tree / collection.directory,
+                    tree,
+                    build_dir,
+                    sysroot,
+                    log_path,
+                    ccache,
+                    from_series=cell.variant == Variant.PATCHED,
+                )
+                built.append(GuestBinary(path, binary.guest_path))
+        return built + self.series_selftests(cell, arch, build_dir, sysroot, log_path)
 
     def series_selftests(
-        self, cell: Cell, arch: ArchSpec, build_dir: Path, sysroot: Path, log_path: Path
-    ) -> list[Path]:
-        """For a baseline cell, the series tree's seccomp_bpf as well, when the series
-        changes it: kselftests run on kernels older than their tree, so its new cases
-        must skip cleanly there and the others agree with the baseline tree's own."""
+        self, cell: Cell, arch: ArchSpec, build_dir: Path, sysroot: Path | None, log_path: Path
+    ) -> list[GuestBinary]:
+        """For a baseline cell, the series tree's binaries as well, of every collection the
+        series changes: kselftests run on kernels older than their tree, so their new
+        cases must skip cleanly there and the others agree with the baseline tree's own."""
         series = self.prepared.series
         if cell.variant != Variant.BASELINE or series is None:
             return []
         pristine = self.prepared.source.tree
-        scratch = build_dir / "selftests" / "series-source"
-        source = selftests.series_source(pristine, series.patches, scratch, log_path)
-        if source is None:
-            return []
-        return [
-            selftests.build_seccomp_bpf(
-                arch,
-                cell.toolchain,
-                pristine,
-                build_dir,
-                sysroot,
-                log_path,
-                self.config.work.ccache,
-                source=source,
-                name=selftests.SERIES_BINARY,
-                from_series=True,
+        scratch = build_dir / selftests.BUILT_DIR / "series-source"
+        built: list[GuestBinary] = []
+        for collection in self.config.selftests:
+            source_dir = selftests.series_directory(
+                pristine, series.patches, collection, scratch, log_path
             )
-        ]
+            if source_dir is None:
+                continue
+            for name in collection.binaries:
+                binary = SelftestBinary(collection, name, series=True)
+                path = selftests.build_binary(
+                    arch,
+                    binary,
+                    source_dir,
+                    pristine,
+                    build_dir,
+                    sysroot,
+                    log_path,
+                    self.config.work.ccache,
+                    from_series=True,
+                )
+                built.append(GuestBinary(path, binary.guest_path))
+        return built

@@ -7,20 +7,23 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.core.arches import ArchSpec
 from harness.core.progress import Progress
 from harness.core.vocabulary import Accel
-from harness.kernel import selftests
+from harness.kernel.selftest_tap import is_series_case
 from harness.results.junit import Suite, write_junit
 from harness.results.model import GUEST_SUITE, Cell, TestOutcome
 from harness.run.cellbuild import CellBuilder
 from harness.run.config import RunConfig
 from harness.verdict.cell import GuestEvidence, Verdict, decide
+from harness.verdict.expectations import suite_of
 from harness.verdict.judge import Judgement, judge
 from harness.vm import initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, boot_and_test
 from harness.vm.decode import decode_stacktrace
+from harness.vm.initramfs import GuestBinary
 from harness.vm.records import TestResult, count_outcomes
 
 
@@ -35,7 +38,12 @@ class CellTester:
         self.cancel = threading.Event()  # set on Ctrl-C: running guests stop
 
     def boot_and_test(
-        self, cell: Cell, arch: ArchSpec, image: Path, cell_dir: Path, selftest_binaries: list[Path]
+        self,
+        cell: Cell,
+        arch: ArchSpec,
+        image: Path,
+        cell_dir: Path,
+        selftest_binaries: list[GuestBinary],
     ) -> None:
         initramfs_log = cell_dir / "initramfs.log"
         started = time.monotonic()
@@ -137,9 +145,9 @@ class CellTester:
         }
         expected = judgement.expected_failure_reasons()
         suites = [Suite(cell.key.suite_name, verdict.results, properties, expected)]
-        if selftests_ran:
-            name = f"{cell.key.suite_name}.{selftests.SUITE_NAME}"
-            suites.append(Suite(name, verdict.upstream, properties, expected))
+        for suite, results in upstream_suites(verdict.upstream).items():
+            name = f"{cell.key.suite_name}.{suite}"
+            suites.append(Suite(name, results, properties, expected))
         write_junit(junit, suites)
         cell.files["junit"] = junit.name
 
@@ -181,11 +189,7 @@ class CellTester:
         if outcome.first_test_seconds is not None:
             cell.facts["first_test_seconds"] = round(outcome.first_test_seconds, 3)
         if selftests_ran:
-            own = [r for r in verdict.upstream if not selftests.is_series_case(r.nodeid)]
-            cell.facts["selftests"] = count_outcomes(own)
-            if len(own) < len(verdict.upstream):
-                series = [r for r in verdict.upstream if selftests.is_series_case(r.nodeid)]
-                cell.facts["selftests_series"] = count_outcomes(series)
+            cell.facts.update(selftest_counts(verdict.upstream))
             cell.outcomes.update((r.nodeid, r.outcome) for r in verdict.upstream)
         assert verdict.judgement is not None
         expected = verdict.judgement.expected_failure_reasons()
@@ -193,10 +197,10 @@ class CellTester:
             TestOutcome(
                 r.nodeid, suite, r.outcome, r.message, expected.get(r.nodeid, ""), r.duration
             )
-            for suite, results in (
+            for suite, results in [
                 (GUEST_SUITE, verdict.results),
-                (selftests.SUITE_NAME, verdict.upstream),
-            )
+                *upstream_suites(verdict.upstream).items(),
+            ]
             for r in results
         ]
         cell.facts["expectations"] = verdict.judgement.to_json()
@@ -218,6 +222,35 @@ class CellTester:
         if not whole:
             judgement.stale = []
         return judgement
+
+
+def upstream_suites(results: list[TestResult]) -> dict[str, list[TestResult]]:
+    """The upstream selftests' results per suite (seccomp_bpf, ptrace), in the order the
+    guest ran them."""
+    suites: dict[str, list[TestResult]] = {}
+    for result in results:
+        suites.setdefault(suite_of(result.nodeid), []).append(result)
+    return suites
+
+
+def selftest_counts(results: list[TestResult]) -> dict[str, Any]:
+    """The cell's upstream selftest counts: `selftests` (the cell's own tree's binaries,
+    every suite), `selftests_series` (the series tree's, when the baseline ran them) and
+    `selftest_suites` (both, per suite)."""
+
+    def split(found: list[TestResult]) -> dict[str, dict[str, int]]:
+        own = [r for r in found if not is_series_case(r.nodeid)]
+        series = [r for r in found if is_series_case(r.nodeid)]
+        return {"own": count_outcomes(own)} | ({"series": count_outcomes(series)} if series else {})
+
+    whole = split(results)
+    counts: dict[str, Any] = {"selftests": whole["own"]}
+    if "series" in whole:
+        counts["selftests_series"] = whole["series"]
+    counts["selftest_suites"] = {
+        suite: split(found) for suite, found in upstream_suites(results).items()
+    }
+    return counts
 
 
 def selects_tests(pytest_args: list[str]) -> bool:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.core import limits
 from harness.core.arches import ArchSpec
+from harness.core.kselftests import COLLECTIONS, Collection
 from harness.core.toolchains import DEFAULT_TOOLCHAIN, TOOLCHAINS, Platform, Toolchain, platforms
 from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir
@@ -26,7 +27,7 @@ DEFAULT_FEATURES = ("seccomp",)
 DEFAULT_ACCEL = Accel.AUTO
 DEFAULT_TIMEOUT_FACTOR = 1.0
 DEFAULT_BUILD_TIMEOUT = 3600.0
-DEFAULT_SELFTESTS = True
+DEFAULT_SELFTESTS = ("seccomp", "ptrace")  # kselftest collections (core/kselftests.py)
 DEFAULT_KTAP = False
 DEFAULT_KCIDB = False
 DEFAULT_KCIDB_ORIGIN = "kernel_series_harness"  # KCIDB's origin: [a-z0-9_]+
@@ -55,7 +56,9 @@ class RunConfig:
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
-    selftests: bool = DEFAULT_SELFTESTS  # also run the kernel's seccomp selftests in the guest
+    # The kernel's own selftest collections: their config files are merged into every
+    # cell's config, and the guest runs their binaries; empty: none (--no-selftests).
+    selftests: tuple[Collection, ...] = tuple(COLLECTIONS[name] for name in DEFAULT_SELFTESTS)
     mbox: Path | None = None  # the series as an mbox, instead of series_dir
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
     expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.core.arches import ArchSpec
 from harness.core.errors import BadInput
-from harness.kernel import kconfig, series_input
+from harness.kernel import kconfig, selftests, series_input
 from harness.kernel.series import parse_series
 from harness.kernel.source import resolve_source
 from harness.run.config import Prepared, RunConfig
@@ -96,10 +96,9 @@ def prepare(config: RunConfig, announce: Callable[[str], None] = lambda _: None)
     # Read even for baseline alone: its cell runs the series tree's selftests too, so a
     # baseline cell gives the same results whichever other cells share its run.
     series = parse_series(series_dir)
-    merged = {
-        arch.name: kconfig.merge(fragments_for(config, arch), config.kconfig_add)
-        for arch in config.arches
-    }
+    fragments = {arch.name: fragments_for(config, arch) for arch in config.arches}
+    for paths in fragments.values():
+        kconfig.merge(paths, config.kconfig_add)  # a bad fragment is named before the source
     check_tools(config)  # after the inputs: a bad file is named even on a bare host
     try:
         config.results_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +113,14 @@ def prepare(config: RunConfig, announce: Callable[[str], None] = lambda _: None)
     source = resolve_source(config.work.root, source_dir, config.source_tarball, announce)
     if series is not None:
         series.check_tree(source.tree)  # no name through a symlink out of it, before any copy
+    # The selftest collections' own config files, from the tree (as make kselftest-merge
+    # takes them), between the fragments and --kconfig-add: like a fragment, an option
+    # they set differently is refused, and each is verified after olddefconfig.
+    patches = series.patches if series is not None else []
+    wanted = selftests.config_options(source.tree, patches, config.selftests)
+    merged = {
+        name: kconfig.merge(paths, config.kconfig_add, wanted) for name, paths in fragments.items()
+    }
     index = kconfig.KconfigIndex(source.tree)
     for merged_config in merged.values():
         kconfig.check_symbols(merged_config, index)

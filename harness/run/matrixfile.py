@@ -19,11 +19,13 @@ from typing import Any
 from harness.core import limits
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
+from harness.core.kselftests import COLLECTIONS
 from harness.core.tomlfile import read_toml
 from harness.core.toolchains import TOOLCHAINS
 from harness.kernel.kconfig import parse_addition
 from harness.results.kcidb import origin_problem
 from harness.results.model import VARIANTS
+from harness.run.config import DEFAULT_SELFTESTS
 from harness.vm.qemu import ACCELS
 
 DEFAULT_NAME = "harness.toml"
@@ -42,7 +44,7 @@ class MatrixFile:
     features: list[str] | None = None
     kconfig_add: list[str] | None = None
     accel: str | None = None
-    selftests: bool | None = None
+    selftests: list[str] | None = None  # collection names; [] for none
     expectations: Path | None = None
     ktap: bool | None = None
     kcidb: bool | None = None
@@ -106,6 +108,20 @@ def _kcidb_origin(reader: _Reader, key: str, value: object) -> str:
     return origin
 
 
+def _selftests(reader: _Reader, key: str, value: object) -> list[str]:
+    """A list of selftest collections; `true` (the default list) and `false` (none) as
+    harness.toml files from before there were several still say."""
+    if isinstance(value, bool):
+        return list(DEFAULT_SELFTESTS) if value else []
+    if value == []:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise reader.fail(
+            key, f'expected a list of collections, e.g. {key} = ["seccomp", "ptrace"] (or false)'
+        )
+    return list(dict.fromkeys(reader.strings(key, value, tuple(COLLECTIONS))))
+
+
 def _kconfig_additions(reader: _Reader, key: str, value: object) -> list[str]:
     additions = reader.strings(key, value)
     for addition in additions:
@@ -122,7 +138,7 @@ _KEYS: dict[str, tuple[str, Callable[[_Reader, str, object], object]]] = {
     "features": ("features", _Reader.strings),
     "kconfig-add": ("kconfig_add", _kconfig_additions),
     "accel": ("accel", lambda r, k, v: r.string(k, v, ACCELS)),
-    "selftests": ("selftests", _Reader.boolean),
+    "selftests": ("selftests", _selftests),
     "expectations": ("expectations", _Reader.path_value),
     "ktap": ("ktap", _Reader.boolean),
     "kcidb": ("kcidb", _Reader.boolean),

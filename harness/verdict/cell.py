@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from harness.core.status import Status
 from harness.core.vocabulary import Outcome
-from harness.kernel import selftests
+from harness.kernel import selftest_tap
 from harness.results.model import StageState
 from harness.verdict.judge import Judgement
 from harness.verdict.reports import KernelVerdict, fail_reported_tests, kernel_verdict
@@ -226,19 +226,22 @@ def _unexplained_exit(guest: GuestRun) -> str:
 
 
 def _selftest_results(evidence: GuestEvidence, verdict: Verdict) -> list[TestResult]:
-    """The upstream suite's results; missing ones fail the run (failed ones are
-    judged with the guest tests, by the expectations)."""
+    """The upstream suites' results; missing ones fail the run (failed ones are
+    judged with the guest tests, by the expectations). A binary that stopped before
+    its plan's end gets one error for its missing cases."""
     assert evidence.selftests_tap is not None
-    results, planned = selftests.parse_tap(evidence.selftests_tap)
+    outputs = selftest_tap.parse_tap(evidence.selftests_tap)
+    results = selftest_tap.results_of(outputs)
     completed = evidence.end is BootEnd.COMPLETED
-    if planned is not None and len(results) < planned and completed:
-        results.append(
-            TestResult(
-                f"{selftests.SUITE_NAME}::<missing>",
-                Outcome.ERROR,
-                message=f"{planned - len(results)} planned test(s) never reported",
+    for output in outputs:
+        if output.missing() and completed:
+            results.append(
+                TestResult(
+                    output.binary.nodeid(selftest_tap.MISSING_CASE),
+                    Outcome.ERROR,
+                    message=f"{output.missing()} planned test(s) never reported",
+                )
             )
-        )
     if not results and completed:
         verdict.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")
     return results

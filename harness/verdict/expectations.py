@@ -30,9 +30,9 @@ from typing import Any
 
 from harness.core.arches import ARCHES
 from harness.core.errors import BadInput
+from harness.core.kselftests import SUITES
 from harness.core.tomlfile import read_toml
 from harness.core.vocabulary import Outcome
-from harness.kernel.selftests import SUITE_NAME
 from harness.results.model import VARIANTS
 
 DEFAULT_NAME = "expectations.toml"
@@ -44,7 +44,7 @@ ANY = "*"
 ENTRY_KEYS = ("arch", "variant", "test", "outcome", "reason")
 COUNT_KEYS = ("arch", "variant", "suite", "tests", "reason")
 GUEST_SUITE = "guest"
-UPSTREAM_SUITES = (SUITE_NAME,)
+UPSTREAM_SUITES = SUITES  # one per kselftest collection: seccomp_bpf, ptrace
 _ENTRY_HEADER = re.compile(r"^\s*\[\[\s*expect\s*\]\]")
 
 
@@ -81,7 +81,9 @@ def without_repeat(nodeid: str) -> str:
 
 
 def suite_of(nodeid_or_glob: str) -> str:
-    """'seccomp_bpf' for an upstream selftest's node id (or a glob over them), else 'guest'."""
+    """The upstream suite of a selftest's node id (or a glob over them): 'seccomp_bpf'
+    for 'seccomp_bpf::global.kcmp', 'ptrace' for 'ptrace::vmaccess.global.attach'; else
+    'guest'."""
     prefix = nodeid_or_glob.partition("::")[0]
     return prefix if prefix in UPSTREAM_SUITES else GUEST_SUITE
 

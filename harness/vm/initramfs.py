@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError
@@ -263,8 +263,18 @@ def _byte_compile(staged: Path, guest_path: str) -> None:
     subprocess.run(command, capture_output=True, check=False)
 
 
+@dataclass(frozen=True)
+class GuestBinary:
+    """An upstream selftest binary for the guest: the host's file, and where it goes under
+    /selftests (`<collection>/<binary>`, `<collection>/series/<binary>`), which the
+    guest's init names it by."""
+
+    path: Path
+    guest_path: str
+
+
 def write_tests_cpio(
-    guest_tests: Path, pytest_args: list[str], destination: Path, selftests: list[Path]
+    guest_tests: Path, pytest_args: list[str], destination: Path, selftests: list[GuestBinary]
 ) -> None:
     """The per-run overlay: /init, the results plugin, the tests, pytest's arguments
     and the upstream selftest binaries (run after pytest, from /selftests)."""
@@ -283,7 +293,10 @@ def write_tests_cpio(
             archive.tree(staged, "guest-tests")
         archive.directory("selftests")
         for binary in selftests:
-            archive.file(f"selftests/{binary.name}", binary.read_bytes(), mode=0o755)
+            member = PurePosixPath("selftests", binary.guest_path)
+            for parent in reversed(member.parents[:-1]):
+                archive.directory(str(parent))
+            archive.file(str(member), binary.path.read_bytes(), mode=0o755)
         archive.finish()
 
 
@@ -292,7 +305,7 @@ def assemble(
     guest_tests: Path,
     pytest_args: list[str],
     destination: Path,
-    selftests: list[Path] | None = None,
+    selftests: list[GuestBinary] | None = None,
     layers: tuple[Path, ...] = (),
 ) -> None:
     """Concatenate the base, any `layers` and a fresh tests overlay into the initrd
