@@ -156,6 +156,24 @@ def add_matrix_options(
         f"default: {', '.join(DEFAULT_FEATURES)})",
     )
     group.add_argument(
+        "--selftests",
+        nargs="?",
+        action="append",
+        type=selftest_collection,
+        metavar="COLLECTION",
+        help="a kselftest collection whose config file the kernels get and whose binaries "
+        "the guest runs: "
+        f"{', '.join(COLLECTIONS)} (repeatable; alone: the default ones, "
+        f"{' and '.join(DEFAULT_SELFTESTS)})",
+    )
+    group.add_argument(
+        "--no-selftests",
+        dest="selftests",
+        action="store_const",
+        const=[],
+        help="run no kselftest collection (and merge none of their config files)",
+    )
+    group.add_argument(
         "--kconfig-add",
         action="append",
         metavar="CONFIG_X=y",
@@ -207,23 +225,6 @@ def add_guest_options(parser: argparse.ArgumentParser, ktap_option: bool = True)
         action="append",
         default=[],
         help="pass an argument to the guest's pytest (repeatable)",
-    )
-    group.add_argument(
-        "--selftests",
-        nargs="?",
-        action="append",
-        type=selftest_collection,
-        metavar="COLLECTION",
-        help="a kselftest collection to build, configure for and run in the guest: "
-        f"{', '.join(COLLECTIONS)} (repeatable; alone: the default ones, "
-        f"{' and '.join(DEFAULT_SELFTESTS)})",
-    )
-    group.add_argument(
-        "--no-selftests",
-        dest="selftests",
-        action="store_const",
-        const=[],
-        help="run no kselftest collection (and merge none of their config files)",
     )
     group.add_argument(
         "--expectations",
