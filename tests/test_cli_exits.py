@@ -401,6 +401,32 @@ def test_build_with_a_dropped_option_is_config_failed_naming_it(
     assert (stages["config"]["status"], stages["build"]["status"]) == ("fail", "not_run")
 
 
+def test_a_selftest_collections_dropped_option_is_config_failed_naming_its_file(
+    inputs: Inputs, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
+) -> None:
+    """A collection's own config file is merged and verified as a fragment is: an option
+    it needs that does not survive olddefconfig fails the cell, naming the file."""
+    wrap_kbuild(inputs.linux)
+    with (inputs.linux / "Kconfig").open("a") as kconfig:
+        kconfig.write('\nconfig FAKE_MISSING\n\tbool "never set"\n\n'
+                      'config FAKE_DROPPED\n\tbool "needs FAKE_MISSING"\n'
+                      "\tdepends on FAKE_MISSING\n")  # fmt: skip
+    config = inputs.linux / "tools/testing/selftests/ptrace/config"
+    config.parent.mkdir(parents=True)
+    config.write_text("CONFIG_FAKE_DROPPED=y\n")
+    finished = run_cli(inputs.argv("build"), inputs.root, capsys)
+    show(pytestconfig, capsys, "build, a selftest collection's option dropped", finished)
+    assert_cell(
+        finished, Status.CONFIG_FAILED,
+        r"config: CONFIG_FAKE_DROPPED=y \(.*/tools/testing/selftests/ptrace/config:1\) ended up "
+        r"not set: depends on FAKE_MISSING \(unmet: FAKE_MISSING=n\)",
+    )  # fmt: skip
+    # Without the collection its option is not asked for: the same tree builds.
+    shutil.rmtree(inputs.root / "results")
+    finished = run_cli(inputs.argv("build", "--selftests", "seccomp"), inputs.root, capsys)
+    assert finished.code == 0, finished.cell.get("reason")
+
+
 def test_build_that_does_not_compile_is_build_failed_naming_the_error(
     inputs: Inputs, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:

@@ -63,3 +63,28 @@ def test_tests_overlay_carries_byte_code_for_helpers_only(tmp_path: Path) -> Non
     assert not [name for name in names if "broken" in name and name.endswith(".pyc")]
     assert not [name for name in names if name.startswith("guest-tests/__pycache__")]
     assert not (tests / "lib/__pycache__").exists()  # the host's tree is left as it was
+
+
+def test_selftest_binaries_go_under_their_collection_with_every_directory(tmp_path: Path) -> None:
+    """The guest's init runs /selftests/<collection>/<binary> and .../series/<binary>;
+    the kernel's initramfs unpacker makes no parent directory by itself."""
+    from harness.vm.cpio import member_names
+    from harness.vm.initramfs import GuestBinary, write_tests_cpio
+
+    tests = tmp_path / "guest-tests"
+    tests.mkdir()
+    binary = tmp_path / "built"
+    binary.write_bytes(b"\x7fELF")
+    overlay = tmp_path / "overlay.cpio"
+    binaries = [GuestBinary(binary, "ptrace/vmaccess"), GuestBinary(binary, "ptrace/peeksiginfo"),
+                GuestBinary(binary, "seccomp/series/seccomp_bpf")]  # fmt: skip
+    write_tests_cpio(tests, [], overlay, binaries)
+    listed = subprocess.run(["cpio", "-t", "--quiet"], stdin=overlay.open("rb"),
+                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    in_order = [name for name in listed.splitlines() if name.startswith("selftests")]
+    assert in_order == [
+        "selftests", "selftests/ptrace", "selftests/ptrace/vmaccess",
+        "selftests/ptrace/peeksiginfo", "selftests/seccomp", "selftests/seccomp/series",
+        "selftests/seccomp/series/seccomp_bpf",
+    ]  # fmt: skip
+    assert set(in_order) <= member_names(overlay)

@@ -317,6 +317,61 @@ def test_departures_fail_the_cell_naming_tests_and_file(data_dir: Path, tmp_path
     assert [s.get("failures") for s in suites] == ["1", "1"]
 
 
+PTRACE_TAP = "\n".join([
+    "# harness-selftest: ptrace/get_syscall_info", "TAP version 13", "1..1",
+    "ok 1 global.get_syscall_info", "# harness-selftest-exit: 0",
+    "# harness-selftest: ptrace/peeksiginfo", "PASS", "# harness-selftest-exit: 0",
+    "# harness-selftest: ptrace/vmaccess", "TAP version 13", "1..2", "ok 1 global.vmaccess",
+    "not ok 2 global.attach", "# harness-selftest-exit: 1",
+]) + "\n"  # fmt: skip
+
+
+def test_each_collection_is_a_junit_suite_counted_and_judged_apart(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    text = (
+        entry(test="ptrace::vmaccess.global.attach", outcome="failed", reason="deadlocks")
+        + '[[count]]\narch = "*"\nvariant = "*"\nsuite = "ptrace"\ntests = 5\n'
+        'reason = "four binaries"\n'
+    )
+    known = load(write(tmp_path, text))
+    cell_dir = tmp_path / "x86_64-baseline"
+    cell_dir.mkdir()
+    shutil.copy(data_dir / "console-x86_64-pass.log", cell_dir / "console.log")
+    tap = "# harness-selftest: seccomp/seccomp_bpf\n"
+    tap += (data_dir / "seccomp_bpf-x86_64-patched.tap").read_text()
+    (cell_dir / "selftests.tap").write_text(tap + PTRACE_TAP)
+    guest = read_records(data_dir / "results-x86_64-pass.jsonl")
+    outcome = BootOutcome(
+        BootEnd.COMPLETED, guest, boot_seconds=4.0, total_seconds=30.0,
+        kernel_release="6.12.117", kernel_version="#4 SMP", tainted=0,
+    )  # fmt: skip
+    cell = Cell(ARCHES["x86_64"], Variant.BASELINE)
+    recorded_matrix(tmp_path, known).tester.record_outcome(cell, outcome, cell_dir, 30.0, True)
+    # 4 ptrace cases: the [[count]] of 5 departs; the attach failure is expected.
+    judged = cell.facts["expectations"]
+    assert [(d["test"], d["expected"], d["actual"]) for d in judged["departures"]] == [
+        ("ptrace suite", "5 tests", "4 tests")
+    ]
+    assert [f["test"] for f in judged["expected_failures"]] == ["ptrace::vmaccess.global.attach"]
+    suites = ET.parse(cell_dir / "junit.xml").getroot().findall("testsuite")
+    assert [(s.get("name"), s.get("tests")) for s in suites] == [
+        ("x86_64.baseline", str(guest.counts()["total"])),
+        ("x86_64.baseline.seccomp_bpf", "107"),
+        ("x86_64.baseline.ptrace", "4"),
+    ]
+    ptrace = cell.facts["selftest_suites"]["ptrace"]
+    assert ptrace == {"own": {"passed": 3, "failed": 1, "skipped": 0, "error": 0, "total": 4}}
+    assert cell.facts["selftests"]["total"] == 111  # both suites' own cases
+    read_back = read_junit(cell_dir / "junit.xml", "x86_64.baseline")
+    assert {t.suite for t in read_back} == {"guest", "seccomp_bpf", "ptrace"}
+    assert {t.nodeid for t in read_back if t.suite == "ptrace"} == {
+        "ptrace::get_syscall_info.global.get_syscall_info", "ptrace::peeksiginfo",
+        "ptrace::vmaccess.global.vmaccess", "ptrace::vmaccess.global.attach",
+    }  # fmt: skip
+    assert [t.suite for t in cell.results][-4:] == ["ptrace"] * 4
+
+
 def test_expected_failures_pass_the_cell_and_read_back_from_junit(
     data_dir: Path, tmp_path: Path
 ) -> None:

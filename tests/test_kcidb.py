@@ -310,6 +310,11 @@ def test_build_statuses_for_stages_that_never_ran(run_dir: Path) -> None:
          "kselftest.seccomp.seccomp_bpf.TRACE_syscall.ptrace.syscall_faked"),
         ("seccomp_bpf::series:global.ptrace_seccomp", "seccomp_bpf",
          "kselftest.seccomp.seccomp_bpf_series.global.ptrace_seccomp"),
+        ("ptrace::vmaccess.global.attach", "ptrace", "kselftest.ptrace.vmaccess.global.attach"),
+        ("ptrace::peeksiginfo", "ptrace", "kselftest.ptrace.peeksiginfo"),
+        ("ptrace::series:get_syscall_info.global.get_syscall_info", "ptrace",
+         "kselftest.ptrace.get_syscall_info_series.global.get_syscall_info"),
+        ("ptrace::vmaccess.<missing>", "ptrace", "kselftest.ptrace.vmaccess.missing-769b89"),
     ],
 )  # fmt: skip
 def test_paths_of_guest_tests_and_selftests(nodeid: str, suite: str, path: str) -> None:

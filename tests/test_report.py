@@ -421,3 +421,19 @@ def test_cell_json_holds_every_test_and_is_read_without_junit(tmp_path: Path) ->
     [read] = load_run(tmp_path).cells
     assert read.results == cell.results
     assert [str(t.outcome) for t in read.results] == ["passed", "failed", "skipped"]
+
+
+def test_the_upstream_column_counts_each_suite(run_dir: Path) -> None:
+    """A run from before there were several collections counted seccomp_bpf alone; a cell
+    with several suites shows each one's own tree's outcomes."""
+    _, markdown = render(run_dir)
+    assert "| seccomp_bpf: 99 passed |" in markdown
+    suites = {
+        "seccomp_bpf": {"own": {"passed": 99, "total": 99}},
+        "ptrace": {"own": {"passed": 4, "failed": 1, "total": 5},
+                   "series": {"passed": 5, "total": 5}},
+    }  # fmt: skip
+    update_cell(run_dir, "x86_64-baseline", selftest_suites=suites)
+    html, markdown = render(run_dir)
+    assert "| seccomp_bpf: 99 passed; ptrace: 4 passed, 1 failed |" in markdown
+    assert "seccomp_bpf: 99 passed; ptrace: 4 passed, 1 failed</td>" in html

@@ -346,6 +346,42 @@ def test_selftests_that_stop_before_their_plan_fail() -> None:
     assert "planned test(s) never reported" in verdict.upstream[-1].message
 
 
+def test_each_binary_that_stops_before_its_plan_gets_its_own_missing_error() -> None:
+    """A ptrace binary cut short fails on its own, after the others' complete results."""
+    tap = "\n".join([
+        "# harness-selftest: ptrace/get_syscall_info", "1..1", "ok 1 global.get_syscall_info",
+        "# harness-selftest-exit: 0",
+        "# harness-selftest: ptrace/vmaccess", "1..2", "ok 1 global.vmaccess",
+        "# harness-selftest-exit: 137",
+        "# harness-selftest: seccomp/seccomp_bpf", "1..1", "ok 1 global.kcmp",
+        "# harness-selftest-exit: 0",
+    ])  # fmt: skip
+    verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=tap), no_expectations)
+    assert verdict.status is Status.TEST_FAILED
+    assert [(r.nodeid, r.outcome) for r in verdict.upstream] == [
+        ("ptrace::get_syscall_info.global.get_syscall_info", "passed"),
+        ("ptrace::vmaccess.global.vmaccess", "passed"),
+        ("seccomp_bpf::global.kcmp", "passed"),
+        ("ptrace::vmaccess.<missing>", "error"),
+    ]
+    assert verdict.upstream[-1].message == "1 planned test(s) never reported"
+
+
+def test_a_binary_that_prints_no_tap_fails_by_its_exit_status() -> None:
+    tap = "# harness-selftest: ptrace/peeksiginfo\nOnly 3 signals were read\n"
+    verdict = decide(
+        completed(PASS_CONSOLE, RECORDS, selftests_tap=tap + "# harness-selftest-exit: 1\n"),
+        no_expectations,
+    )
+    assert verdict.status is Status.TEST_FAILED and "ptrace::peeksiginfo" in verdict.reason
+    passed = decide(
+        completed(PASS_CONSOLE, RECORDS, selftests_tap=tap + "# harness-selftest-exit: 0\n"),
+        no_expectations,
+    )
+    assert passed.status is Status.PASS
+    assert [(r.nodeid, r.outcome) for r in passed.upstream] == [("ptrace::peeksiginfo", "passed")]
+
+
 def test_a_failed_selftest_departs() -> None:
     tap = (DATA / "seccomp_bpf-one-failure.tap").read_text()
     verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=tap), no_expectations)
