@@ -382,6 +382,26 @@ def test_a_binary_that_prints_no_tap_fails_by_its_exit_status() -> None:
     assert [(r.nodeid, r.outcome) for r in passed.upstream] == [("ptrace::peeksiginfo", "passed")]
 
 
+def test_a_binary_the_guest_was_given_that_never_reported_fails() -> None:
+    """A whole collection that never ran (not in the initramfs, the init's loop broken)
+    would otherwise pass unseen: [[count]] judges only suites that reported."""
+    tap = "# harness-selftest: ptrace/peeksiginfo\nPASS\n# harness-selftest-exit: 0\n"
+    given = ("ptrace/peeksiginfo", "ptrace/vmaccess", "seccomp/series/seccomp_bpf")
+    evidence = completed(PASS_CONSOLE, RECORDS, selftests_tap=tap, selftest_binaries=given)
+    verdict = decide(evidence, no_expectations)
+    assert verdict.status is Status.TEST_FAILED
+    assert [(r.nodeid, r.outcome) for r in verdict.upstream] == [
+        ("ptrace::peeksiginfo", "passed"),
+        ("ptrace::vmaccess.<missing>", "error"),
+        ("seccomp_bpf::series:<missing>", "error"),
+    ]
+    assert verdict.upstream[-1].message.startswith("never ran: nothing of it reached")
+    cut_short = replace(evidence, end=BootEnd.TEST_HANG, detail="hung")  # judged otherwise
+    assert [r.nodeid for r in decide(cut_short, no_expectations).upstream] == [
+        "ptrace::peeksiginfo"
+    ]
+
+
 def test_a_failed_selftest_departs() -> None:
     tap = (DATA / "seccomp_bpf-one-failure.tap").read_text()
     verdict = decide(completed(PASS_CONSOLE, RECORDS, selftests_tap=tap), no_expectations)

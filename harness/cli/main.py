@@ -175,8 +175,8 @@ the matrix arch (x86_64, arm64) x variant (baseline: no patches; patched: the
 series), and toolchain (gcc; clang with --toolchain clang) when asked, the
 harness patches a kernel tree, merges the config fragments,
 builds, boots the kernel in QEMU and runs the guest tests (pytest) and the
-kernel's seccomp selftests inside it, then reports JUnit, summary.json and
-report.html. The worst cell decides the exit code."""
+kernel's own selftests (seccomp, ptrace) inside it, then reports JUnit,
+summary.json and report.html. The worst cell decides the exit code."""
 
 EPILOG = """\
 common commands:

@@ -30,7 +30,7 @@ same ids.
 
 Test paths are KCIDB's dot-separated test tree nodes (results/kcidb_paths.py):
 `ptrace_seccomp.<module>.<function>[.<parameters>]` for the guest tests,
-`kselftest.seccomp.seccomp_bpf.<fixture>.<test>` for the selftests.
+`kselftest.<collection>.<binary>.<fixture>.<test>` for the selftests.
 
 Statuses. KCIDB's status says what the run found of the tested code; the
 expectations are the harness's own triage, kept in misc (an expected failure

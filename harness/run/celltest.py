@@ -64,6 +64,7 @@ class CellTester:
         cell.files.update(console_log=console_log.name, results=results_path.name)
         if selftest_binaries:
             cell.files["selftests_tap"] = tap_path.name
+            cell.facts["selftest_binaries"] = [binary.guest_path for binary in selftest_binaries]
         outcome: BootOutcome | None = None
         boot_started = time.monotonic()
         for accel in qemu.accel_candidates(self.config.accel, arch, self.verdicts):
@@ -127,6 +128,7 @@ class CellTester:
             booted_version=outcome.kernel_version,
             built_version=cell.facts.get("built_uts_version"),
             selftests_tap=tap,
+            selftest_binaries=tuple(cell.facts.get("selftest_binaries") or ()),
         )
         verdict = decide(evidence, lambda results: self.judgement_of(cell, results))
         self.copy_verdict(cell, outcome, verdict, seconds, selftests_ran)

@@ -21,8 +21,8 @@ core/status.py for the ranking):
 - pytest's session that never finished, or ended with a status its results
   do not explain: `test_failed`;
 - any other kernel report, or a taint: `kernel_warning`;
-- no guest test, or no selftest result, or fewer selftests than planned:
-  `test_failed`;
+- no guest test, or no selftest result, or fewer selftests than planned, or a
+  selftest binary the guest was given that never reported: `test_failed`;
 - a test outcome the expectations do not allow: `test_failed`.
 """
 
@@ -60,6 +60,8 @@ class GuestEvidence:
     booted_version: str = ""  # `uname -v` the guest reported
     built_version: str | None = None  # the build's UTS version; None: not checked
     selftests_tap: str | None = None  # the upstream selftests' TAP; None: none ran
+    # The selftest binaries the guest was given (their /selftests paths); each must report.
+    selftest_binaries: tuple[str, ...] = ()
 
 
 @dataclass
@@ -241,6 +243,14 @@ def _selftest_results(evidence: GuestEvidence, verdict: Verdict) -> list[TestRes
                     Outcome.ERROR,
                     message=f"{output.missing()} planned test(s) never reported",
                 )
+            )
+    reported = {output.binary.guest_path for output in outputs}
+    for path in evidence.selftest_binaries:
+        if path not in reported and completed:
+            binary = selftest_tap.SelftestBinary.from_mark(path)
+            message = "never ran: nothing of it reached the TAP port (see console.log)"
+            results.append(
+                TestResult(binary.nodeid(selftest_tap.MISSING_CASE), Outcome.ERROR, message=message)
             )
     if not results and completed:
         verdict.fail(Status.TEST_FAILED, "test: the upstream selftests reported nothing")

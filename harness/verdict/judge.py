@@ -162,8 +162,9 @@ def _count_departures(
 ) -> list[Departure]:
     """A suite that ran another number of tests than its (last matching) count says.
 
-    Only suites the cell ran: --no-selftests leaves seccomp_bpf out on purpose, and a
-    suite that should have run and reported nothing fails by the verdict's own rules."""
+    Only suites the cell ran: --no-selftests leaves the upstream suites out on purpose,
+    and a suite that should have run and reported nothing fails by the verdict's own
+    rules."""
     ran: dict[str, set[str]] = {}
     for result in results:
         ran.setdefault(suite_of(result.nodeid), set()).add(without_repeat(result.nodeid))
