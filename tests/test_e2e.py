@@ -7,11 +7,13 @@ or deselect the end-to-end tests with `-m "not e2e"`.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import ARCHES, MatrixRun
 
+from harness.core.kselftests import COLLECTIONS
 from harness.kernel.selftest_tap import is_series_case, parse_tap, results_of
 
 pytestmark = pytest.mark.e2e
@@ -124,3 +126,22 @@ def test_the_series_kselftests_skip_on_the_baseline_kernel_and_agree_elsewhere(
     assert {n: r.outcome for n, r in series.items() if n not in new} == own
     counts = matrix_run.cell(arch, "baseline")["selftests_series"]
     assert counts["total"] == len(own) + len(new) and counts["skipped"] == len(new)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_every_ptrace_selftest_runs_and_agrees_between_baseline_and_patched(
+    matrix_run: MatrixRun, arch: str
+) -> None:
+    """The ptrace collection beside seccomp_bpf: each of its binaries reports, nothing
+    skips, and the two kernels give the same outcome to every case (the series changes
+    ptrace paths but must keep what mainline's own tests check)."""
+    ptrace: dict[str, dict[str, str]] = {}
+    for variant in ("baseline", "patched"):
+        cell = json.loads((matrix_run.directory / f"{arch}-{variant}" / "cell.json").read_text())
+        results = [r for r in cell["results"] if r["suite"] == "ptrace"]
+        ptrace[variant] = {r["nodeid"]: r["outcome"] for r in results}
+        assert cell["selftest_suites"]["ptrace"]["own"]["total"] == len(results)
+    assert ptrace["baseline"] == ptrace["patched"]
+    binaries = {name.removeprefix("ptrace::").split(".")[0] for name in ptrace["patched"]}
+    assert binaries == set(COLLECTIONS["ptrace"].binaries)
+    assert "skipped" not in ptrace["patched"].values()
