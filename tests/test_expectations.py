@@ -366,7 +366,7 @@ def test_each_collection_is_a_junit_suite_counted_and_judged_apart(
     shutil.copy(data_dir / "console-x86_64-pass.log", cell_dir / "console.log")
     tap = "# harness-selftest: seccomp/seccomp_bpf\n"
     tap += (data_dir / "seccomp_bpf-x86_64-patched.tap").read_text()
-    (cell_dir / "selftests.tap").write_text(tap + PTRACE_TAP)
+    (cell_dir / "selftests.tap").write_text(PTRACE_TAP + tap)  # as the guest runs them
     guest = read_records(data_dir / "results-x86_64-pass.jsonl")
     outcome = BootOutcome(
         BootEnd.COMPLETED, guest, boot_seconds=4.0, total_seconds=30.0,
@@ -384,6 +384,7 @@ def test_each_collection_is_a_junit_suite_counted_and_judged_apart(
         ("ptrace suite", "6 tests", "5 tests"),
     ]
     assert [f["test"] for f in judged["expected_failures"]] == ["ptrace::vmaccess.global.attach"]
+    # The suites in the table's order, whatever order the guest ran them in.
     suites = ET.parse(cell_dir / "junit.xml").getroot().findall("testsuite")
     assert [(s.get("name"), s.get("tests")) for s in suites] == [
         ("x86_64.baseline", str(guest.counts()["total"])),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.arches import ArchSpec
+from harness.core.kselftests import SUITES
 from harness.core.progress import Progress
 from harness.core.vocabulary import Accel
 from harness.kernel.selftest_tap import is_series_case
@@ -227,12 +228,14 @@ class CellTester:
 
 
 def upstream_suites(results: list[TestResult]) -> dict[str, list[TestResult]]:
-    """The upstream selftests' results per suite (seccomp_bpf, ptrace), in the order the
-    guest ran them."""
+    """The upstream selftests' results per suite, the suites in the table's order
+    (seccomp_bpf, ptrace; the guest runs them alphabetically), each suite's results in
+    the order the guest ran them."""
     suites: dict[str, list[TestResult]] = {}
     for result in results:
         suites.setdefault(suite_of(result.nodeid), []).append(result)
-    return suites
+    ranked = sorted(suites, key=lambda s: SUITES.index(s) if s in SUITES else len(SUITES))
+    return {suite: suites[suite] for suite in ranked}
 
 
 def selftest_counts(results: list[TestResult]) -> dict[str, Any]:
