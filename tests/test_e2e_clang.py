@@ -57,7 +57,10 @@ def test_the_clang_cell_passes_under_the_gcc_expectations(
     assert summary["toolchains"] == ["clang"]
     assert summary["departures"] == [] and summary["stale_expectations"] == []
     assert cell["tests"]["passed"] >= 100 and cell["tests"].get("failed", 0) == 0
-    assert cell["selftests"]["passed"] > 0 and cell["selftests"].get("failed", 0) == 0
+    seccomp, ptrace = (cell["selftest_suites"][suite]["own"] for suite in ("seccomp_bpf", "ptrace"))
+    assert seccomp["passed"] > 0 and seccomp.get("failed", 0) == 0
+    # ptrace's one failure is vmaccess.attach, upstream's, expected (no departure above).
+    assert ptrace["passed"] == 4 and ptrace["failed"] == 1
 
 
 def test_everything_says_clang(clang_run: tuple[int, Path, dict[str, Any]]) -> None:

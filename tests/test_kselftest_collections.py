@@ -201,11 +201,12 @@ def test_a_collections_option_that_conflicts_with_a_fragment_is_refused(tmp_path
     assert merged.options["USER_NS"].value == "n"
 
 
-def test_build_and_run_configure_the_same_kernel_and_no_selftests_none_of_it(
+def test_build_run_and_no_selftests_configure_the_same_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`harness build` runs no selftest but merges the collections' config files as `run`
-    does (`test` boots what `build` built); --no-selftests merges none."""
+    does (`test` boots what `build` built), and so does --no-selftests (`test
+    --no-selftests` boots the kernel a run built); naming other collections does not."""
     monkeypatch.setattr(shutil, "which", lambda tool: "/usr/bin/" + tool)  # every host tool
     inputs = Inputs(tmp_path)
     (inputs.linux / PTRACE.config).parent.mkdir(parents=True)
@@ -223,5 +224,6 @@ def test_build_and_run_configure_the_same_kernel_and_no_selftests_none_of_it(
     built, run = merged("build"), merged("run")
     assert built.digest() == run.digest()
     assert run.options["FAKE_ARM64"].origin == f"{inputs.linux / PTRACE.config}:1"
-    assert "FAKE_ARM64" not in merged("run", "--no-selftests").options
+    assert merged("run", "--no-selftests").digest() == run.digest()
     assert merged("build", "--selftests", "ptrace").digest() == run.digest()
+    assert "FAKE_ARM64" not in merged("run", "--selftests", "seccomp").options

@@ -174,6 +174,19 @@ def test_selftests_options_override_the_file(
     path = write(tmp_path, "selftests = false\n")
     config = config_for("run", "--matrix", str(path), *options, *isolated)
     assert [c.name for c in config.selftests] == names
+    assert config.selftest_configs == config.selftests
+
+
+def test_no_selftests_runs_none_but_keeps_their_configs(
+    tmp_path: Path, isolated: list[str]
+) -> None:
+    """The race cell, the benchmark and the fault tests pass --no-selftests: the kernel
+    must stay the one a run with the selftests builds."""
+    path = write(tmp_path, 'selftests = ["ptrace"]\n')
+    config = config_for("test", "--matrix", str(path), "--no-selftests", *isolated)
+    assert config.selftests == () and [c.name for c in config.selftest_configs] == ["ptrace"]
+    default = config_for("test", "--no-selftests", *isolated)
+    assert [c.name for c in default.selftest_configs] == ["seccomp", "ptrace"]
 
 
 def test_an_unknown_collection_is_one_line_naming_the_option(

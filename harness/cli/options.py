@@ -171,7 +171,7 @@ def add_matrix_options(
         dest="selftests",
         action="store_const",
         const=[],
-        help="run no kselftest collection (and merge none of their config files)",
+        help="run no kselftest collection (their config files stay in the kernel)",
     )
     group.add_argument(
         "--kconfig-add",

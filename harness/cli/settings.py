@@ -159,6 +159,7 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         )
     timeouts = matrix.timeouts
     defaults = Timeouts()
+    run_selftests, configured_selftests = _selftests(line, matrix)
     accel = Accel(matrix.accel) if matrix.accel is not None else None
     return RunConfig(
         arches=arches,
@@ -187,7 +188,8 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
         do_build=do_build,
         do_test=do_test,
         # Not off for `build`: the collections' config files are part of the kernel.
-        selftests=_selftests(line, matrix),
+        selftests=run_selftests,
+        selftest_configs=configured_selftests,
         mbox=line.mbox,
         commits=line.commits,
         expectations=_expectations(line, matrix) if do_test else expectations.NO_EXPECTATIONS,
@@ -198,14 +200,18 @@ def make_config(args: argparse.Namespace, do_build: bool, do_test: bool) -> RunC
     )
 
 
-def _selftests(line: CommandLine, matrix: matrixfile.MatrixFile) -> tuple[Collection, ...]:
-    """--selftests (each NAME; alone, the default list) or --no-selftests, else the matrix
-    file's, else the built-in default collections."""
-    given = None
-    if line.selftests is not None:
-        given = [n for name in line.selftests for n in ([name] if name else DEFAULT_SELFTESTS)]
-    names = _pick(given, matrix.selftests, list(DEFAULT_SELFTESTS))
-    return tuple(COLLECTIONS[name] for name in dict.fromkeys(names))
+def _selftests(
+    line: CommandLine, matrix: matrixfile.MatrixFile
+) -> tuple[tuple[Collection, ...], tuple[Collection, ...]]:
+    """The collections the guest runs, and those whose config files the kernels get:
+    --selftests NAME (each; alone, the default list) both; else the matrix file's, else
+    the built-in default list, both; --no-selftests runs none but keeps the configs."""
+    configured = _pick(None, matrix.selftests, list(DEFAULT_SELFTESTS))
+    if line.selftests:
+        expanded = [n for name in line.selftests for n in ([name] if name else DEFAULT_SELFTESTS)]
+        configured = expanded
+    collections = tuple(COLLECTIONS[name] for name in dict.fromkeys(configured))
+    return (() if line.selftests == [] else collections), collections
 
 
 def kcidb_origin(args: argparse.Namespace) -> str:

@@ -56,9 +56,11 @@ class RunConfig:
     build_timeout: float = DEFAULT_BUILD_TIMEOUT
     do_build: bool = True  # False: use the kernels already built (`harness test`)
     do_test: bool = True  # False: stop after the build (`harness build`)
-    # The kernel's own selftest collections: their config files are merged into every
-    # cell's config, and the guest runs their binaries; empty: none (--no-selftests).
+    # The kernel's own selftest collections the guest runs; empty: none (--no-selftests).
     selftests: tuple[Collection, ...] = tuple(COLLECTIONS[name] for name in DEFAULT_SELFTESTS)
+    # Those whose config files every kernel gets: the same, but that --no-selftests keeps
+    # them, so that it boots the very kernel a run with the selftests builds.
+    selftest_configs: tuple[Collection, ...] = selftests
     mbox: Path | None = None  # the series as an mbox, instead of series_dir
     commits: str | None = None  # the series as BASE..TIP of the git tree source_dir
     expectations: Expectations = NO_EXPECTATIONS  # known outcomes per cell

@@ -117,7 +117,7 @@ def prepare(config: RunConfig, announce: Callable[[str], None] = lambda _: None)
     # takes them), between the fragments and --kconfig-add: like a fragment, an option
     # they set differently is refused, and each is verified after olddefconfig.
     patches = series.patches if series is not None else []
-    wanted = selftests.config_options(source.tree, patches, config.selftests)
+    wanted = selftests.config_options(source.tree, patches, config.selftest_configs)
     merged = {
         name: kconfig.merge(paths, config.kconfig_add, wanted) for name, paths in fragments.items()
     }
