@@ -76,7 +76,8 @@ def test_selftest_binaries_go_under_their_collection_with_every_directory(tmp_pa
     binary = tmp_path / "built"
     binary.write_bytes(b"\x7fELF")
     overlay = tmp_path / "overlay.cpio"
-    binaries = [GuestBinary(binary, "ptrace/vmaccess"), GuestBinary(binary, "ptrace/peeksiginfo"),
+    binaries = [GuestBinary(binary, "ptrace/vmaccess", ("-T", "attach")),
+                GuestBinary(binary, "ptrace/peeksiginfo"),
                 GuestBinary(binary, "seccomp/series/seccomp_bpf")]  # fmt: skip
     write_tests_cpio(tests, [], overlay, binaries)
     listed = subprocess.run(["cpio", "-t", "--quiet"], stdin=overlay.open("rb"),
@@ -84,7 +85,13 @@ def test_selftest_binaries_go_under_their_collection_with_every_directory(tmp_pa
     in_order = [name for name in listed.splitlines() if name.startswith("selftests")]
     assert in_order == [
         "selftests", "selftests/ptrace", "selftests/ptrace/vmaccess",
-        "selftests/ptrace/peeksiginfo", "selftests/seccomp", "selftests/seccomp/series",
+        "selftests/ptrace/vmaccess.args", "selftests/ptrace/peeksiginfo", "selftests/seccomp",
+        "selftests/seccomp/series",
         "selftests/seccomp/series/seccomp_bpf",
     ]  # fmt: skip
     assert set(in_order) <= member_names(overlay)
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["cpio", "-id", "--quiet", "selftests/ptrace/vmaccess.args"],
+                   stdin=overlay.open("rb"), cwd=unpacked, check=True)  # fmt: skip
+    assert (unpacked / "selftests/ptrace/vmaccess.args").read_text() == "-T\nattach\n"

@@ -227,3 +227,12 @@ def test_build_run_and_no_selftests_configure_the_same_kernel(
     assert merged("run", "--no-selftests").digest() == run.digest()
     assert merged("build", "--selftests", "ptrace").digest() == run.digest()
     assert "FAKE_ARM64" not in merged("run", "--selftests", "seccomp").options
+
+
+def test_an_excluded_case_is_left_out_by_its_binarys_command_line_only() -> None:
+    from harness.core.kselftests import COLLECTIONS
+
+    ptrace = COLLECTIONS["ptrace"]
+    assert ptrace.arguments("vmaccess") == ("-T", "attach")
+    assert [ptrace.arguments(b) for b in ptrace.binaries if b != "vmaccess"] == [(), (), ()]
+    assert all(case.reason for case in ptrace.excluded)

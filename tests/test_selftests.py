@@ -228,7 +228,8 @@ def test_the_guest_runs_every_binary_and_marks_its_output_and_exit_status(
     come out in the order the host parses them, the series tree's after the own."""
     root = tmp_path / "selftests"
     scripts = {
-        "ptrace/get_syscall_info": "echo 'TAP version 13'; echo 1..1; echo 'ok 1 global.a'",
+        "ptrace/get_syscall_info": "echo 'TAP version 13'; echo \"# args: $*\"; echo 1..1; "
+        "echo 'ok 1 global.a'",
         "ptrace/peeksiginfo": "echo 'Only 3 signals were read' >&2; exit 1",
         "seccomp/seccomp_bpf": "echo 1..1; echo 'ok 1 global.kcmp'",
         "seccomp/series/seccomp_bpf": "echo 1..1; echo 'ok 1 global.kcmp # SKIP no'",
@@ -239,11 +240,15 @@ def test_the_guest_runs_every_binary_and_marks_its_output_and_exit_status(
         binary.write_text(f"#!/bin/sh\n{body}\n")
         binary.chmod(0o755)
     (root / "ptrace" / "README").write_text("not a binary\n")
+    (root / "ptrace" / "get_syscall_info.args").write_text("-T\nthe attach\n")
     port = tmp_path / "port"
     script = tmp_path / "loop.sh"
     script.write_text(guest_selftest_loop(root, port))
     console = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True)
     assert "HARNESS: selftest ptrace/peeksiginfo done: exit status 1" in console.stdout
+    # A binary's .args file is its command line, one argument per line; the others get none.
+    assert "# args: -T the attach\n" in port.read_text()
+    assert port.read_text().count("# args:") == 1
     outputs = parse_tap(port.read_text())
     assert [(o.binary.guest_path, o.exit_status) for o in outputs] == [
         ("ptrace/get_syscall_info", 0), ("ptrace/peeksiginfo", 1),

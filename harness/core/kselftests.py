@@ -35,6 +35,15 @@ class SysrootFile:
 
 
 @dataclass(frozen=True)
+class ExcludedCase:
+    """A case left out of every run (kselftest_harness's `-T <test>`), and why."""
+
+    binary: str
+    test: str  # its TEST() name, e.g. "attach"
+    reason: str
+
+
+@dataclass(frozen=True)
 class Collection:
     name: str  # tools/testing/selftests/<name>; how --selftests and harness.toml name it
     suite: str  # its results' suite: the JUnit suite, `[[count]] suite`, the node ids' prefix
@@ -43,6 +52,13 @@ class Collection:
     libraries: tuple[str, ...] = ()  # its Makefile's LDLIBS and LDFLAGS, after the source
     sysroot: tuple[SysrootFile, ...] = ()  # target-arch files it builds against
     uapi_headers: tuple[str, ...] = ()  # under usr/include: a change there rebuilds it
+    excluded: tuple[ExcludedCase, ...] = ()  # cases no run should spend time on
+
+    def arguments(self, binary: str) -> tuple[str, ...]:
+        """The command line `binary` runs with in the guest: its exclusions."""
+        return tuple(
+            word for case in self.excluded if case.binary == binary for word in ("-T", case.test)
+        )
 
     @property
     def directory(self) -> PurePosixPath:
@@ -87,6 +103,14 @@ COLLECTIONS: dict[str, Collection] = {
         binaries=("get_syscall_info", "peeksiginfo", "vmaccess", "get_set_sud"),
         cflags=("-std=c99", "-pthread", "-Wall"),
         uapi_headers=("linux/ptrace.h",),
+        excluded=(
+            ExcludedCase(
+                "vmaccess",
+                "attach",
+                "expects EAGAIN from a de_thread/ptrace_attach deadlock fix never merged: "
+                "on every 6.12 kernel it blocks until its 30 s alarm and fails",
+            ),
+        ),
     ),
 }
 

@@ -280,7 +280,7 @@ class CellBuilder:
                     ccache,
                     from_series=cell.variant == Variant.PATCHED,
                 )
-                built.append(GuestBinary(path, binary.guest_path))
+                built.append(GuestBinary(path, binary.guest_path, collection.arguments(name)))
         return built + self.series_selftests(cell, arch, build_dir, sysroot, log_path)
 
     def series_selftests(
@@ -314,5 +314,5 @@ class CellBuilder:
                     self.config.work.ccache,
                     from_series=True,
                 )
-                built.append(GuestBinary(path, binary.guest_path))
+                built.append(GuestBinary(path, binary.guest_path, collection.arguments(name)))
         return built

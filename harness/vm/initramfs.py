@@ -271,6 +271,7 @@ class GuestBinary:
 
     path: Path
     guest_path: str
+    arguments: tuple[str, ...] = ()  # its command line, one per line in <guest_path>.args
 
 
 def write_tests_cpio(
@@ -297,6 +298,9 @@ def write_tests_cpio(
             for parent in reversed(member.parents[:-1]):
                 archive.directory(str(parent))
             archive.file(str(member), binary.path.read_bytes(), mode=0o755)
+            if binary.arguments:
+                lines = "".join(f"{word}\n" for word in binary.arguments)
+                archive.file(f"{member}.args", lines.encode())
         archive.finish()
 
 
