@@ -99,16 +99,15 @@ def test_checked_in_file_matches_the_recorded_ptrace_collection(
     upstream = results_of(outputs)
     judged = judge(load(CHECKED_IN), arch, variant, upstream, whole_suites=True)
     assert judged.departures == [] and judged.stale == []
-    failing = {"ptrace::vmaccess.global.attach"}
-    if arch == "arm64":
-        failing.add("ptrace::get_set_sud.global.get_set_sud")
+    # vmaccess.attach is left out by the collection's table (-T attach): not run at all.
+    assert "ptrace::vmaccess.global.attach" not in {r.nodeid for r in upstream}
+    failing = {"ptrace::get_set_sud.global.get_set_sud"} if arch == "arm64" else set()
     assert {f.test for f in judged.expected_failures} == failing
     assert {r.nodeid for r in upstream if r.outcome == "passed"} | failing == {
         "ptrace::get_set_sud.global.get_set_sud",
         "ptrace::get_syscall_info.global.get_syscall_info",
         "ptrace::peeksiginfo",
         "ptrace::vmaccess.global.vmaccess",
-        "ptrace::vmaccess.global.attach",
     }
 
 
