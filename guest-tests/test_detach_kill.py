@@ -197,6 +197,45 @@ def test_detach_thread_at_stop_kills_whole_process(lab: Lab) -> None:
 
 
 @pytest.mark.ptrace_seccomp
+def test_detach_one_of_two_traced_threads_kills_both(lab: Lab) -> None:
+    """Both threads traced and armed: the main thread held at its own stop, the
+    worker's stop detached. The whole process dies by SIGKILL, the held thread
+    with it, and neither write runs."""
+    effects, reporter = lab.pipe(), lab.reporter()
+    main_gate, worker_gate = lab.gate(), lab.gate()
+
+    def worker() -> None:
+        reporter.send(worker_tid=threading.get_native_id())
+        worker_gate.wait()
+        reporter.send(worker=outcome(write_bytes(effects.w, b"w")))
+
+    def child() -> None:
+        install_filter([traced_write_rule(effects)])
+        thread = threading.Thread(target=worker)
+        thread.start()
+        main_gate.wait()
+        reporter.send(main=outcome(write_bytes(effects.w, b"m")))
+        thread.join()
+
+    pid = lab.spawn(child)
+    tid = reporter.wait_for("worker_tid")
+    lab.track(tid)
+    for task in (pid, tid):
+        seize_and_interrupt(task, SYSGOOD)
+        resume(task, PTRACE_SECCOMP)
+    main_gate.open()
+    expect_syscall_entry_stop(pid)  # held there
+    worker_gate.open()
+    expect_syscall_entry_stop(tid)
+    ptrace(PTRACE_DETACH, tid)
+    status = lab.wait_gone(pid)
+    assert status.term_sig == signal.SIGKILL, f"expected death by SIGKILL: {status}"
+    report = reporter.collect()
+    assert "main" not in report and "worker" not in report, report
+    assert effects.drain() == b"", "a held or detached write ran"
+
+
+@pytest.mark.ptrace_seccomp
 @pytest.mark.parametrize("then", ["exit", "killed"])
 def test_tracer_death_at_stop_kills(lab: Lab, then: str) -> None:
     effects, reporter, tracer_reports = lab.pipe(), lab.reporter(), lab.reporter()
