@@ -43,6 +43,7 @@ from seccomplib.scenario import (
     expect_syscall_entry_stop,
     spawn_remote_tracer,
     spawn_tracee,
+    spawn_two_writer_threads,
     traced_write_rule,
 )
 from seccomplib.syscalls import NR
@@ -202,30 +203,14 @@ def test_detach_one_of_two_traced_threads_kills_both(lab: Lab) -> None:
     worker's stop detached. The whole process dies by SIGKILL, the held thread
     with it, and neither write runs."""
     effects, reporter = lab.pipe(), lab.reporter()
-    main_gate, worker_gate = lab.gate(), lab.gate()
-
-    def worker() -> None:
-        reporter.send(worker_tid=threading.get_native_id())
-        worker_gate.wait()
-        reporter.send(worker=outcome(write_bytes(effects.w, b"w")))
-
-    def child() -> None:
-        install_filter([traced_write_rule(effects)])
-        thread = threading.Thread(target=worker)
-        thread.start()
-        main_gate.wait()
-        reporter.send(main=outcome(write_bytes(effects.w, b"m")))
-        thread.join()
-
-    pid = lab.spawn(child)
-    tid = reporter.wait_for("worker_tid")
-    lab.track(tid)
+    threads = spawn_two_writer_threads(lab, effects, reporter)
+    pid, tid = threads.pid, threads.tid
     for task in (pid, tid):
         seize_and_interrupt(task, SYSGOOD)
         resume(task, PTRACE_SECCOMP)
-    main_gate.open()
+    threads.main_gate.open()
     expect_syscall_entry_stop(pid)  # held there
-    worker_gate.open()
+    threads.worker_gate.open()
     expect_syscall_entry_stop(tid)
     ptrace(PTRACE_DETACH, tid)
     status = lab.wait_gone(pid)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
-from seccomplib.bpf import ArgEq, Rule, install_filter, trace_action
+from seccomplib.bpf import ArgEq, Rule, trace_action
 from seccomplib.child import (
     MAGIC_TRACE,
     TRACE_DATA,
@@ -63,6 +62,7 @@ from seccomplib.scenario import (
     Tracee,
     expect_syscall_entry_stop,
     spawn_tracee,
+    spawn_two_writer_threads,
     traced_write_rule,
 )
 from seccomplib.syscalls import ARCH, IS_ARM64, NR
@@ -532,33 +532,18 @@ def test_sysemu_from_stop_acknowledges_and_emulates_the_next(lab: Lab, then: str
 @pytest.mark.parametrize("armed", ["main", "worker"])
 def test_arming_is_per_thread(lab: Lab, armed: str) -> None:
     effects, reporter = lab.pipe(), lab.reporter()
-    main_gate, worker_gate = lab.gate(), lab.gate()
-
-    def worker() -> None:
-        reporter.send(worker_tid=threading.get_native_id())
-        worker_gate.wait()
-        reporter.send(worker=outcome(write_bytes(effects.w, b"w")))
-
-    def child() -> None:
-        install_filter([traced_write_rule(effects)])
-        thread = threading.Thread(target=worker)
-        thread.start()
-        main_gate.wait()
-        reporter.send(main=outcome(write_bytes(effects.w, b"m")))
-        thread.join()
-
-    pid = lab.spawn(child)
-    tid = reporter.wait_for("worker_tid")
+    threads = spawn_two_writer_threads(lab, effects, reporter)
+    pid, tid = threads.pid, threads.tid
     seize_and_interrupt(pid, SYSGOOD)
     seize_and_interrupt(tid, SYSGOOD)
-    lab.track(tid)
     requests = {"main": PTRACE_CONT, "worker": PTRACE_CONT}
     requests[armed] = PTRACE_SECCOMP
     resume(pid, requests["main"])
     resume(tid, requests["worker"])
 
-    for name, task, gate in (("worker", tid, worker_gate), ("main", pid, main_gate)):
-        gate.open()
+    gates = {"worker": threads.worker_gate, "main": threads.main_gate}
+    for name, task in (("worker", tid), ("main", pid)):
+        gates[name].open()
         if name == armed:
             expect_syscall_entry_stop(task)
             assert_write_entry(task, effects)

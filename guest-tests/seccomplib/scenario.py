@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .bpf import ArgEq, Rule, install_filter, trace_action
-from .child import TRACE_DATA
+from .child import TRACE_DATA, outcome, write_bytes
 from .libc import check, syscall
 from .proc import Gate, Lab, Pipe, Reporter, run_child_body
 from .ptrace import (
@@ -176,3 +176,37 @@ EVENT_STOP = StopKind("event", PTRACE_O_TRACESECCOMP, PTRACE_CONT, expect_seccom
 PTRACE_SECCOMP_STOP = StopKind(
     "ptrace_seccomp", PTRACE_O_TRACESYSGOOD, PTRACE_SECCOMP, expect_syscall_entry_stop
 )
+
+
+@dataclass(frozen=True)
+class TwoWriterThreads:
+    """A child of two threads, each making one traced write once its gate opens:
+    the main thread (`pid`) writes b"m" and reports it as "main", the worker
+    (`tid`) writes b"w" and reports it as "worker"."""
+
+    pid: int
+    tid: int
+    main_gate: Gate
+    worker_gate: Gate
+
+
+def spawn_two_writer_threads(lab: Lab, effects: Pipe, reporter: Reporter) -> TwoWriterThreads:
+    main_gate, worker_gate = lab.gate(), lab.gate()
+
+    def worker() -> None:
+        reporter.send(worker_tid=threading.get_native_id())
+        worker_gate.wait()
+        reporter.send(worker=outcome(write_bytes(effects.w, b"w")))
+
+    def child() -> None:
+        install_filter([traced_write_rule(effects)])
+        thread = threading.Thread(target=worker)
+        thread.start()
+        main_gate.wait()
+        reporter.send(main=outcome(write_bytes(effects.w, b"m")))
+        thread.join()
+
+    pid = lab.spawn(child)
+    tid = reporter.wait_for("worker_tid")
+    lab.track(tid)
+    return TwoWriterThreads(pid, tid, main_gate, worker_gate)
