@@ -381,14 +381,19 @@ def wrap_kbuild(linux: Path) -> None:
     (scripts / "fake_kbuild.py").write_text(KBUILD_WRAPPER)
 
 
+def add_an_option_that_cannot_be_set(linux: Path) -> None:
+    """FAKE_DROPPED, which depends on FAKE_MISSING, which nothing sets."""
+    with (linux / "Kconfig").open("a") as kconfig:
+        kconfig.write('\nconfig FAKE_MISSING\n\tbool "never set"\n\n'
+                      'config FAKE_DROPPED\n\tbool "needs FAKE_MISSING"\n'
+                      "\tdepends on FAKE_MISSING\n")  # fmt: skip
+
+
 def test_build_with_a_dropped_option_is_config_failed_naming_it(
     inputs: Inputs, capsys: pytest.CaptureFixture[str], pytestconfig: pytest.Config
 ) -> None:
     wrap_kbuild(inputs.linux)
-    with (inputs.linux / "Kconfig").open("a") as kconfig:
-        kconfig.write('\nconfig FAKE_MISSING\n\tbool "never set"\n\n'
-                      'config FAKE_DROPPED\n\tbool "needs FAKE_MISSING"\n'
-                      "\tdepends on FAKE_MISSING\n")  # fmt: skip
+    add_an_option_that_cannot_be_set(inputs.linux)
     (inputs.configs / "seccomp.config").write_text("CONFIG_SECCOMP=y\nCONFIG_FAKE_DROPPED=y\n")
     finished = run_cli(inputs.argv("build"), inputs.root, capsys)
     show(pytestconfig, capsys, "build, option dropped", finished)
@@ -407,10 +412,7 @@ def test_a_selftest_collections_dropped_option_is_config_failed_naming_its_file(
     """A collection's own config file is merged and verified as a fragment is: an option
     it needs that does not survive olddefconfig fails the cell, naming the file."""
     wrap_kbuild(inputs.linux)
-    with (inputs.linux / "Kconfig").open("a") as kconfig:
-        kconfig.write('\nconfig FAKE_MISSING\n\tbool "never set"\n\n'
-                      'config FAKE_DROPPED\n\tbool "needs FAKE_MISSING"\n'
-                      "\tdepends on FAKE_MISSING\n")  # fmt: skip
+    add_an_option_that_cannot_be_set(inputs.linux)
     config = inputs.linux / "tools/testing/selftests/ptrace/config"
     config.parent.mkdir(parents=True)
     config.write_text("CONFIG_FAKE_DROPPED=y\n")
