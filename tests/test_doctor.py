@@ -15,6 +15,7 @@ def test_package_list_names_every_tool_the_arch_table_needs() -> None:
         assert arch.qemu_package in packages
         if not arch.native:
             assert arch.cross_package in packages
+        assert set(arch.compat.packages) <= packages
     assert {"mmdebstrap", "linux-source-6.12", "ccache", "patch"} <= packages
 
 

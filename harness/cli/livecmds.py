@@ -23,7 +23,7 @@ from harness.core.vocabulary import Accel, Variant
 from harness.core.workdir import WorkDir, WorkDirLock, nothing_left_on_bad_input
 from harness.run import inputs, keys
 from harness.run.config import RunConfig
-from harness.vm import initramfs, qemu
+from harness.vm import compat, initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR
 
 if TYPE_CHECKING:  # paramiko comes with them: imported when a live command runs
@@ -137,7 +137,10 @@ def cmd_boot(args: argparse.Namespace) -> int:
             arch, config.work.initramfs, config.work.initramfs / "build.log"
         )
         initrd = config.work.initramfs / f"initrd-{arch.name}-interactive.cpio"
-        initramfs.assemble(base, config.guest_tests, [], initrd)
+        programs = compat.programs_layer(
+            arch, config.guest_tests, config.work.initramfs, config.work.initramfs / "build.log"
+        )
+        initramfs.assemble(base, config.guest_tests, [], initrd, layers=(programs,))
         setup = qemu.QemuSetup(
             arch=arch,
             kernel=image,

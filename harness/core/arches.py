@@ -9,6 +9,18 @@ from harness.core.errors import BadInput
 
 
 @dataclass(frozen=True)
+class CompatUserland:
+    """An arch's 32-bit user mode, which its kernel runs with a compat option:
+    the guest tests' 32-bit tracees are built for it (harness/vm/compat.py)."""
+
+    name: str  # as the kernel's documentation calls it
+    kernel_option: str  # the Kconfig option that runs it (set in kernel-configs/<arch>.config)
+    compiler: str  # gcc making static programs for it
+    packages: tuple[str, ...]  # Debian packages providing that gcc and its static libc
+    flags: tuple[str, ...]  # for every program, after -static -O2 -s
+
+
+@dataclass(frozen=True)
 class ArchSpec:
     name: str  # the harness's name, also the kernel-configs/<name>.config fragment
     linux_arch: str  # ARCH= for make
@@ -26,6 +38,7 @@ class ArchSpec:
     virtio_serial_device: str  # QEMU device carrying the results port
     nic_device: str  # QEMU NIC model of the live VM's user networking
     guest_nic: str  # the name the guest kernel gives that NIC (no udev renames it)
+    compat: CompatUserland
 
     def __str__(self) -> str:
         return self.name  # how cells, dirs and messages name it
@@ -62,6 +75,13 @@ ARCHES: dict[str, ArchSpec] = {
         virtio_serial_device="virtio-serial-pci",
         nic_device="virtio-net-pci",
         guest_nic="eth0",
+        compat=CompatUserland(
+            name="ia32",
+            kernel_option="IA32_EMULATION",
+            compiler="i686-linux-gnu-gcc",
+            packages=("gcc-i686-linux-gnu", "libc6-dev-i386-cross"),
+            flags=(),
+        ),
     ),
     "arm64": ArchSpec(
         name="arm64",
@@ -80,6 +100,15 @@ ARCHES: dict[str, ArchSpec] = {
         virtio_serial_device="virtio-serial-pci",
         nic_device="virtio-net-pci",
         guest_nic="eth0",
+        # AArch32 EL0: QEMU's "max" CPU (qemu.py) has it under TCG. ARM, not Thumb,
+        # code, so the tracee's r12 marker and r7 syscall number are its own.
+        compat=CompatUserland(
+            name="AArch32",
+            kernel_option="COMPAT",
+            compiler="arm-linux-gnueabihf-gcc",
+            packages=("gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross"),
+            flags=("-marm",),
+        ),
     ),
 }
 

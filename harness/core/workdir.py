@@ -59,7 +59,7 @@ class WorkDir:
 
 # Where scratch directories are made (relative to the work dir), and their kinds.
 SCRATCH_PARENTS = ("sources", "series", "initramfs")
-_SCRATCH = re.compile(r"^\.(?:unpack|export|series|base|live|sysroot)-(?:(?P<pid>\d+)-)?")
+_SCRATCH = re.compile(r"^\.(?:unpack|export|series|base|live|sysroot|compat)-(?:(?P<pid>\d+)-)?")
 
 
 def scratch_prefix(kind: str) -> str:

@@ -32,7 +32,7 @@ from harness.live import keys as sshkeys
 from harness.live import sync as livesync
 from harness.live.state import STATE, LiveVM, cell_dir, is_running, write_state
 from harness.verdict.cell import GuestEvidence, decide_boot
-from harness.vm import initramfs, qemu
+from harness.vm import compat, initramfs, qemu
 from harness.vm.boot import PANIC, USERSPACE_UP, BootEnd
 from harness.vm.records import GuestRun
 
@@ -227,7 +227,10 @@ def boot(spec: LiveBoot, announce: Callable[[str], None]) -> LiveVM:
         keys.authorized_key, sshkeys.dropbear_private_key(keys.host_key), live_config
     )
     initrd = directory / "initrd.cpio"
-    initramfs.assemble(base, spec.guest_tests, [], initrd, layers=(overlay, live_config))
+    programs = compat.programs_layer(
+        spec.arch, spec.guest_tests, spec.work.initramfs, directory / "initramfs.log"
+    )
+    initramfs.assemble(base, spec.guest_tests, [], initrd, layers=(programs, overlay, live_config))
     live_config.unlink()
     for attempt in range(3):
         port = spec.ssh_port or free_port()

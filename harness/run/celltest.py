@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.arches import ArchSpec
+from harness.core.errors import StageFailure
 from harness.core.kselftests import SUITES
 from harness.core.progress import Progress
 from harness.core.vocabulary import Accel
@@ -21,7 +22,7 @@ from harness.run.config import RunConfig
 from harness.verdict.cell import GuestEvidence, Verdict, decide
 from harness.verdict.expectations import suite_of
 from harness.verdict.judge import Judgement, judge
-from harness.vm import initramfs, qemu
+from harness.vm import compat, initramfs, qemu
 from harness.vm.boot import ACCEL_TIME_FACTOR, BootEnd, BootOutcome, boot_and_test
 from harness.vm.decode import decode_stacktrace
 from harness.vm.initramfs import GuestBinary
@@ -49,10 +50,22 @@ class CellTester:
         initramfs_log = cell_dir / "initramfs.log"
         started = time.monotonic()
         base = self.builder.base_for(arch, initramfs_log)
+        try:
+            programs = compat.programs_layer(
+                arch, self.config.guest_tests, self.config.work.initramfs, initramfs_log
+            )
+        except StageFailure as failure:
+            cell.fail(failure.status, f"guest programs: {failure}")
+            raise
         # One initrd per cell: cells of one arch may boot side by side.
         initrd = self.config.work.initramfs / f"initrd-{cell.directory_name}.cpio"
         initramfs.assemble(
-            base, self.config.guest_tests, self.config.pytest_args, initrd, selftest_binaries
+            base,
+            self.config.guest_tests,
+            self.config.pytest_args,
+            initrd,
+            selftest_binaries,
+            layers=(programs,),
         )
         cell.facts["initramfs"] = {
             "base_key": base.key,

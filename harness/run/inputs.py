@@ -14,6 +14,7 @@ from harness.kernel.series import parse_series
 from harness.kernel.source import resolve_source
 from harness.run.config import Prepared, RunConfig
 from harness.run.keys import build_dir_for
+from harness.vm import compat
 
 
 def fragments_for(config: RunConfig, arch: ArchSpec) -> list[Path]:
@@ -50,6 +51,8 @@ def check_tools(config: RunConfig) -> None:
             needed.append((f"{arch.compiler_prefix()}gcc", arch.cross_package))
         if config.do_test:
             needed.append((arch.qemu_binary, arch.qemu_package))
+        if config.do_test and compat.sources(config.guest_tests):
+            needed.append((arch.compat.compiler, " ".join(arch.compat.packages)))
     for platform in config.platforms:
         if config.do_build or (config.do_test and config.selftests):
             needed += platform.toolchain.needed_tools(platform.arch)
