@@ -59,7 +59,8 @@ class WorkDir:
 
 # Where scratch directories are made (relative to the work dir), and their kinds.
 SCRATCH_PARENTS = ("sources", "series", "initramfs")
-_SCRATCH = re.compile(r"^\.(?:unpack|export|series|base|live|sysroot|compat)-(?:(?P<pid>\d+)-)?")
+_SCRATCH_KINDS = "unpack|export|series|base|live|sysroot|compat|pytest"
+_SCRATCH = re.compile(rf"^\.(?:{_SCRATCH_KINDS})-(?:(?P<pid>\d+)-)?")
 
 
 def scratch_prefix(kind: str) -> str:

@@ -113,3 +113,31 @@ def member_names(path: Path) -> frozenset[str]:
                 return frozenset(names)
             names.add(os.path.normpath(name))
             stream.seek(data_size + (-data_size % 4), os.SEEK_CUR)
+
+
+def extract(path: Path, prefix: str, destination: Path) -> int:
+    """Write the regular files of a newc archive whose names start with `prefix`
+    under `destination`, the prefix taken off; how many there were. Names that
+    would leave `destination` are refused."""
+    count = 0
+    with path.open("rb") as stream:
+        while True:
+            header = stream.read(110)
+            if len(header) < 110 or header[:6] != _MAGIC:
+                raise ValueError(f"{path}: not a newc cpio archive")
+            mode = int(header[14:22], 16)
+            name_size, data_size = int(header[94:102], 16), int(header[54:62], 16)
+            name = os.path.normpath(stream.read(name_size)[:-1].decode())
+            stream.seek(-(110 + name_size) % 4, os.SEEK_CUR)
+            if name == _TRAILER:
+                return count
+            wanted = stat.S_ISREG(mode) and name.startswith(prefix)
+            relative = name[len(prefix) :]
+            if not wanted or relative.startswith(("/", "..")) or not relative:
+                stream.seek(data_size + (-data_size % 4), os.SEEK_CUR)
+                continue
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(stream.read(data_size))
+            stream.seek(-data_size % 4, os.SEEK_CUR)
+            count += 1

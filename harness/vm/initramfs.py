@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,6 +20,7 @@ from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError
 from harness.core.process import run_logged
 from harness.core.workdir import scratch_prefix
+from harness.vm import guestpython
 from harness.vm.cpio import CpioWriter, member_names
 
 GUEST_DIR = Path(__file__).parents[1] / "guest"
@@ -36,7 +35,7 @@ PACKAGES = (
     "python3-pytest",
     "python3-hypothesis",
 )
-PYTHON_VERSION = "3.11"
+PYTHON_VERSION = guestpython.PYTHON_VERSION
 # Parts of the extracted packages the guest never uses (globs): size is boot time.
 TRIM = (
     "usr/share/doc",
@@ -104,19 +103,6 @@ def base_key(arch: ArchSpec) -> str:
     return hashlib.sha256(recipe.encode()).hexdigest()[:16]
 
 
-def _host_python() -> str:
-    """An interpreter of the guest's Python version, to byte-compile for it."""
-    if f"{sys.version_info[0]}.{sys.version_info[1]}" == PYTHON_VERSION:
-        return sys.executable
-    found = shutil.which(f"python{PYTHON_VERSION}")
-    if not found:
-        raise InfraError(
-            f"python{PYTHON_VERSION} not found: it byte-compiles the guest's stdlib; "
-            "run 'apt-get install python3' (Debian 12)"
-        )
-    return found
-
-
 def _extract(
     arch: ArchSpec, root: Path, log_path: Path, packages: tuple[str, ...] = PACKAGES
 ) -> None:
@@ -146,7 +132,7 @@ def _trim_and_compile(root: Path, log_path: Path) -> None:
     # unchecked-hash: the pyc is trusted without stat()ing its source, and
     # does not depend on the mtimes the archive carries.
     command = [
-        _host_python(),
+        guestpython.host_python(),
         "-m",
         "compileall",
         "-q",
@@ -200,6 +186,7 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
     for stale in cache_dir.glob(f"base-{arch.name}-*.cpio"):
         if stale != destination:
             stale.unlink()
+            shutil.rmtree(cache_dir / f"pytest-{stale.stem.rsplit('-', 1)[-1]}", ignore_errors=True)
     return Initramfs(destination, key)
 
 
@@ -251,18 +238,6 @@ def write_live_config_cpio(authorized_key: str, host_key: bytes, destination: Pa
         archive.finish()
 
 
-def _byte_compile(staged: Path, guest_path: str) -> None:
-    """Byte-code for the guest tests' helper modules, made here: compiling them
-    under emulation delays the first test by seconds on every boot. pytest
-    compiles the test modules and conftest itself, with its assertion rewriting.
-    unchecked-hash: trusted as is, whatever mtimes the archive carries. A module
-    that does not compile gets no byte-code: the guest reports its error."""
-    skipped = r"(^|/)(test_[^/]*|conftest)\.py$"
-    command = [_host_python(), "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash"]
-    command += ["-s", str(staged), "-p", guest_path, "-x", skipped, str(staged)]
-    subprocess.run(command, capture_output=True, check=False)
-
-
 @dataclass(frozen=True)
 class GuestBinary:
     """An upstream selftest binary for the guest: the host's file, and where it goes under
@@ -275,9 +250,14 @@ class GuestBinary:
 
 
 def write_tests_cpio(
-    guest_tests: Path, pytest_args: list[str], destination: Path, selftests: list[GuestBinary]
+    guest_tests: Path,
+    pytest_args: list[str],
+    destination: Path,
+    selftests: list[GuestBinary],
+    guest_pytest: Path | None = None,
 ) -> None:
-    """The per-run overlay: /init, the results plugin, the tests, pytest's arguments
+    """The per-run overlay: /init, the results plugin, the tests (with pytest's
+    rewritten byte-code when the guest's pytest is given), pytest's arguments
     and the upstream selftest binaries (run after pytest, from /selftests)."""
     with destination.open("wb") as stream:
         archive = CpioWriter(stream)
@@ -290,7 +270,9 @@ def write_tests_cpio(
         with tempfile.TemporaryDirectory() as scratch:
             staged = Path(scratch) / "guest-tests"
             shutil.copytree(guest_tests, staged, ignore=ignored, symlinks=True)
-            _byte_compile(staged, "/guest-tests")
+            guestpython.byte_compile(staged, "/guest-tests")
+            if guest_pytest is not None:
+                guestpython.rewrite_tests(staged, "/guest-tests", guest_pytest)
             archive.tree(staged, "guest-tests")
         archive.directory("selftests")
         for binary in selftests:
@@ -316,7 +298,8 @@ def assemble(
     QEMU loads; a later archive's file replaces an earlier one's."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     overlay = destination.with_suffix(".tests.cpio")
-    write_tests_cpio(guest_tests, pytest_args, overlay, selftests or [])
+    guest_pytest = guestpython.guest_pytest(base.base, base.key)
+    write_tests_cpio(guest_tests, pytest_args, overlay, selftests or [], guest_pytest)
     partial = destination.with_suffix(".partial")
     with partial.open("wb") as out:
         for part in (base.base, *layers, overlay):
