@@ -157,7 +157,7 @@ def fake_guests(monkeypatch: pytest.MonkeyPatch, root: Path, guest: Guest) -> li
         return initramfs.Initramfs(cache_dir / "fake-base.cpio", "fake")
 
     def assemble(_base: object, _tests: Path, _args: list[str], destination: Path,
-                 *_rest: object) -> None:  # fmt: skip
+                 *_rest: object, **_options: object) -> None:  # fmt: skip
         destination.parent.mkdir(parents=True, exist_ok=True)
         destination.write_bytes(b"fake initrd")
 
@@ -476,7 +476,7 @@ def command(setup):
     return [sys.executable, fake, mode, console, records, str(setup.results)]
 def base(arch, cache_dir, log):
     return initramfs.Initramfs(cache_dir / "fake-base.cpio", "fake")
-def assemble(base, tests, args, destination, *rest):
+def assemble(base, tests, args, destination, *rest, **options):
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.write_bytes(b"fake initrd")
 qemu.qemu_command, initramfs.build_base, initramfs.assemble = command, base, assemble
