@@ -63,6 +63,15 @@ _SCRATCH_KINDS = "unpack|export|series|base|live|sysroot|compat|pytest"
 _SCRATCH = re.compile(rf"^\.(?:{_SCRATCH_KINDS})-(?:(?P<pid>\d+)-)?")
 
 
+def older_recipes(destination: Path, pattern: str) -> list[Path]:
+    """The other files beside `destination` matching `pattern`, which older recipes
+    of the same cache entry made; removed, and returned for what goes with them."""
+    stale = [path for path in destination.parent.glob(pattern) if path != destination]
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def scratch_prefix(kind: str) -> str:
     """The name prefix of a scratch directory of `kind`, carrying this process's id."""
     return f".{kind}-{os.getpid()}-"

@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError
 from harness.core.process import run_logged
-from harness.core.workdir import scratch_prefix
+from harness.core.workdir import older_recipes, scratch_prefix
 from harness.vm.cpio import CpioWriter
 
 SOURCE_DIR = "compat"  # under the guest tests
@@ -73,9 +73,7 @@ def programs_layer(arch: ArchSpec, guest_tests: Path, cache_dir: Path, log_path:
                 archive.file(f"{GUEST_DIR}/{program.name}", program.read_bytes(), mode=0o755)
             archive.finish()
         partial.rename(destination)
-    for stale in cache_dir.glob(f"compat-{arch.name}-*.cpio"):
-        if stale != destination:
-            stale.unlink()
+    older_recipes(destination, f"compat-{arch.name}-*.cpio")
     return destination
 
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from harness.core.arches import ArchSpec
 from harness.core.errors import InfraError
 from harness.core.process import run_logged
-from harness.core.workdir import scratch_prefix
+from harness.core.workdir import older_recipes, scratch_prefix
 from harness.vm import guestpython
 from harness.vm.cpio import CpioWriter, member_names
 
@@ -183,10 +183,9 @@ def build_base(arch: ArchSpec, cache_dir: Path, log_path: Path) -> Initramfs:
         partial = Path(scratch) / "base.cpio"
         _write_base_cpio(root, partial)
         partial.rename(destination)
-    for stale in cache_dir.glob(f"base-{arch.name}-*.cpio"):
-        if stale != destination:
-            stale.unlink()
-            shutil.rmtree(cache_dir / f"pytest-{stale.stem.rsplit('-', 1)[-1]}", ignore_errors=True)
+    for stale in older_recipes(destination, f"base-{arch.name}-*.cpio"):
+        # The guest's pytest taken out of it (guestpython.guest_pytest) goes too.
+        shutil.rmtree(cache_dir / f"pytest-{stale.stem.rsplit('-', 1)[-1]}", ignore_errors=True)
     return Initramfs(destination, key)
 
 
@@ -215,9 +214,7 @@ def build_live_overlay(arch: ArchSpec, base: Initramfs, cache_dir: Path, log_pat
             archive.tree(root, exclude=in_base)
             archive.finish()
         partial.rename(destination)
-    for stale in cache_dir.glob(f"live-{arch.name}-*.cpio"):
-        if stale != destination:
-            stale.unlink()
+    older_recipes(destination, f"live-{arch.name}-*.cpio")
     return destination
 
 
