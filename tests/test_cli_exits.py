@@ -27,6 +27,7 @@ import pytest
 from conftest import DATA, ROOT
 
 from harness.cli.main import main
+from harness.core.arches import ARCHES
 from harness.core.status import EXIT_INTERRUPTED, Status, exit_code_table
 from harness.vm import initramfs, qemu
 
@@ -345,6 +346,23 @@ def test_qemu_failing_with_a_message_is_infra_not_a_boot_timeout(
     assert "Cannot allocate memory" in (inputs.root / "results/x86_64-baseline/console.log"
                                         ).read_text()  # fmt: skip
     assert_cell(finished, Status.INFRA, r"boot: QEMU exited \(status 1, signal None\)")
+
+
+def test_a_guest_program_that_does_not_build_is_infra_not_a_pass(
+    inputs: Inputs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 32-bit tracee the guest tests need but that does not compile fails the cell:
+    a guest that cannot run those tests must not pass, whatever it reports."""
+    if shutil.which(ARCHES["x86_64"].compat.compiler) is None:
+        pytest.skip("the ia32 compiler is not installed (scripts/setup-host.sh installs it)")
+    tests = inputs.root / "guest-tests"
+    shutil.copytree(ROOT / "guest-tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    (tests / "compat/broken32.c").write_text("int main(void) { return undeclared; }\n")
+    guest = Guest("replay", data("console-x86_64-pass.log"), data("results-x86_64-pass.jsonl"))
+    commands = fake_guests(monkeypatch, inputs.root, guest)
+    finished = run_cli(inputs.guest_argv("--guest-tests", str(tests)), inputs.root, capsys)
+    assert_cell(finished, Status.INFRA, r"guest program .*broken32\.c: does not build for ia32 .*")
+    assert commands == [], "a guest was booted"
 
 
 # -- `harness build` on the fake tree: an option dropped, a build broken -------------------

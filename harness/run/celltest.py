@@ -47,16 +47,28 @@ class CellTester:
         cell_dir: Path,
         selftest_binaries: list[GuestBinary],
     ) -> None:
+        try:
+            self._boot_and_test(cell, arch, image, cell_dir, selftest_binaries)
+        except StageFailure as failure:
+            # Its callers go on to the next cell: the cell must not stay undecided,
+            # which would read as a pass.
+            cell.fail(failure.status, str(failure))
+            raise
+
+    def _boot_and_test(
+        self,
+        cell: Cell,
+        arch: ArchSpec,
+        image: Path,
+        cell_dir: Path,
+        selftest_binaries: list[GuestBinary],
+    ) -> None:
         initramfs_log = cell_dir / "initramfs.log"
         started = time.monotonic()
         base = self.builder.base_for(arch, initramfs_log)
-        try:
-            programs = compat.programs_layer(
-                arch, self.config.guest_tests, self.config.work.initramfs, initramfs_log
-            )
-        except StageFailure as failure:
-            cell.fail(failure.status, f"guest programs: {failure}")
-            raise
+        programs = compat.programs_layer(
+            arch, self.config.guest_tests, self.config.work.initramfs, initramfs_log
+        )
         # One initrd per cell: cells of one arch may boot side by side.
         initrd = self.config.work.initramfs / f"initrd-{cell.directory_name}.cpio"
         initramfs.assemble(

@@ -84,8 +84,9 @@ def _compile(arch: ArchSpec, source: Path, out_dir: Path, log_path: Path) -> Pat
     completed = run_logged(command, log_path, timeout=300)
     if completed.returncode != 0:
         first = next((line for line in completed.output.splitlines() if "error" in line), "")
+        why = first.strip() or "see the log"
         raise InfraError(
-            f"{source}: does not build for {arch.compat.name} ({first.strip() or 'see the log'}); "
+            f"guest program {source}: does not build for {arch.compat.name} ({why}); "
             f"fix it, see {log_path}"
         )
     return program
