@@ -92,9 +92,48 @@ class MatrixRun:
         return {r["nodeid"]: r["outcome"] for r in records if r["type"] == "result"}
 
 
+# The results dirs of the real runs this session made, for the cells summary at its end.
+E2E_RUNS: list[Path] = []
+
+
+def not_passing_cells(directory: Path) -> list[str]:
+    """One line per cell of a run dir that did not pass, then its failed tests (a few,
+    each with its message's first line): what a CI log must show when an e2e test
+    fails, since the tests' own messages are long (a whole outcome table)."""
+    lines = []
+    for cell_json in sorted(directory.glob("*/cell.json")):
+        cell = json.loads(cell_json.read_text())
+        if cell["status"] == "pass":
+            continue
+        name = f"{directory.name}/{cell_json.parent.name}"
+        lines.append(f"{name}: {cell['status']}: {cell['reason']}")
+        results = cell_json.parent / "results.jsonl"
+        records = []
+        if results.is_file():
+            records = [json.loads(line) for line in results.read_text().splitlines()]
+        failed = [
+            r for r in records if r["type"] == "result" and r["outcome"] in ("failed", "error")
+        ]
+        for record in failed[:5]:
+            first = (record.get("message") or "").strip().splitlines()[:1]
+            lines.append(f"  {record['outcome']} {record['nodeid']}: {''.join(first)[:300]}")
+        if len(failed) > 5:
+            lines.append(f"  ... and {len(failed) - 5} more (see {results})")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = [line for directory in E2E_RUNS for line in not_passing_cells(directory)]
+    if lines:
+        terminalreporter.section("e2e cells that did not pass")
+        for line in lines:
+            terminalreporter.line(line)
+
+
 @pytest.fixture(scope="session")
 def matrix_run(tmp_path_factory: pytest.TempPathFactory) -> MatrixRun:
     directory = tmp_path_factory.mktemp("run") / "e2e"
+    E2E_RUNS.append(directory)
     command = [sys.executable, "-m", "harness", "run", "--results", str(directory)]
     for arch in ARCHES:
         command += ["--arch", arch]
