@@ -44,6 +44,7 @@ from .libc import LIBC
 from .model import EXECED, KILLED, QUIET, RAN_R, Options, errno_name, stop_text
 from .proc import fork_child
 from .ptrace import (
+    DEFAULT_TIMEOUT,
     PTRACE_DETACH,
     PTRACE_EVENT_CLONE,
     PTRACE_EVENT_FORK,
@@ -79,7 +80,10 @@ from .ptrace import (
 from .race import become_fifo, pin_to_cpu
 from .syscalls import NR
 
-TIMEOUT = 3.0  # seconds to wait for something the model predicts (TCG is slow)
+# Seconds to wait for something the model predicts. Only a disagreement waits
+# it out, so a long wait costs a passing run nothing; and like every other
+# guest wait it scales with --timeout-factor (a fixed 3 s did not).
+TIMEOUT = DEFAULT_TIMEOUT
 OP_NAMES = {0: "none", 1: "entry", 2: "exit", 3: "seccomp"}
 SIGNAL_STOP = -1  # classify()'s kind for a signal-delivery stop
 MARKERS = (MAGIC_TRACE & 0xFFFFFFFFFFFFFFFF, MAGIC_PLAIN & 0xFFFFFFFFFFFFFFFF)
