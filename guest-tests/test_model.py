@@ -61,6 +61,7 @@ from seccomplib.ptrace import (
     ptrace_errno,
 )
 from seccomplib.race import online_cpus
+from seccomplib.shrink import remove_operations
 
 pytestmark = pytest.mark.model
 
@@ -188,6 +189,12 @@ PROGRESS_EVERY = 200  # examples between progress lines on the console
 # timeout, when each example runs real processes. After that the examples it
 # tries pass without running, and it reports the shortest failure so far.
 SHRINK_SECONDS = 12 * DEFAULT_TIMEOUT
+# Guest seconds for removing operations from the failure Hypothesis reports
+# (seccomplib.shrink): each try replays a few operations, well under a second.
+REMOVE_SECONDS = 6 * DEFAULT_TIMEOUT
+
+# An operation as it ran: a PtraceSeccompMachine method and its arguments.
+Operation = tuple[str, dict[str, Any]]
 
 
 def kmsg(line: str) -> None:
@@ -237,6 +244,9 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     first_script: str | None = None  # and its script
     first_failed_at: float | None = None  # and when
     shrink_cut = False  # SHRINK_SECONDS ran out
+    replaying = False  # removing operations from a failure: no example of Hypothesis's
+    # The operations of the last example that failed and the step it failed at.
+    last_failure: tuple[list[Operation], Step] | None = None
     # Every example's processes, closed again at the end of the test: not
     # every exception out of a rule reaches teardown().
     worlds: ClassVar[list[World]] = []  # each test's subclass has its own
@@ -246,19 +256,21 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         cls = type(self)
-        cls.examples += 1
-        if cls.examples % PROGRESS_EVERY == 0:
+        cls.examples += not cls.replaying
+        if cls.examples % PROGRESS_EVERY == 0 and not cls.replaying:
             # A long exploratory run may meet the per-test timeout: say how far it got.
             kmsg(f"model-progress: {cls.examples} examples, {cls.steps_run} steps")
         self.world = World(online_cpus()[0])
         cls.worlds.append(self.world)
         self.model = TraceeModel(patched=self.patched, arch=ARCH)
         self.log: list[Step] = []
+        self.operations: list[Operation] = []  # what ran, to be replayed as it was
         self.new_tasks: list[Move] = []  # the start's new tasks or programs, not yet made
         # Shrinking for too long: this example passes without running (but
         # not Hypothesis's final replay of the failure it reports).
         self.skipped = (
-            cls.first_failed_at is not None
+            not cls.replaying
+            and cls.first_failed_at is not None
             and time.monotonic() - cls.first_failed_at > SHRINK_SECONDS
             and not current_build_context().is_final
         )
@@ -279,6 +291,10 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.log.append(Step(what, kernel, predicted))
         if kernel != predicted:
             self.fail()
+
+    def record(self, name: str, **arguments: Any) -> None:
+        """An operation, as run_operations() replays it."""
+        self.operations.append((name, arguments))
 
     def count(self, operation: str) -> None:
         covered = type(self).covered
@@ -312,6 +328,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
             cls.first_failure = cls.examples
             cls.first_script = self.script()
             cls.first_failed_at = time.monotonic()
+        cls.last_failure = (list(self.operations), self.log[-1])
         raise AssertionError(self.script())
 
     # ---------------------------------------------------------------- rules
@@ -382,6 +399,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def before_answer(self, first: str) -> None:
         """A request at a stop that does not resume the tracee."""
+        self.record("before_answer", first=first)
         self.stray()
         if first == "listen":
             err = self.world.command(op="listen")
@@ -430,6 +448,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.world.start_tracee()
         picked = sorted(new or [], key=lambda kind: kind == "exec")
         self.new_tasks = [Move.of(kind, plan or Plan(Req.SECCOMP, Req.SECCOMP)) for kind in picked]
+        self.record("new_tracer", options=options)
         self._seize(options)
         if first is not None:
             self.resume(first, "stay")
@@ -441,6 +460,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.check(f"tracer seizes (options {options}) and interrupts", predicted, err)
 
     def syscall(self, traced: bool) -> None:
+        self.record("syscall", traced=traced)
         self.stray()
         self.world.tracee_syscall(traced)
         call = self.model.image.shown
@@ -451,6 +471,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         """The tracee forks, or starts a thread; the new task makes the traced
         getppid(). Auto-attached (TRACEFORK/TRACECLONE), the tracer follows
         `plan` with it, and the script shows what it saw in a step of its own."""
+        self.record("spawn", kind=kind, plan=plan)
         self.stray()
         model = self.model
         name = SPAWNS[kind][2]
@@ -472,6 +493,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.check_text(f"tracer, at the new {name}'s stops: {plan}", kernel, expected)
 
     def exec_shell(self) -> None:
+        self.record("exec_shell")
         self.stray()
         self.count("execve")
         self.world.tracee_exec()
@@ -481,6 +503,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
     def resume(
         self, req: Req, then: str, options: Options | None = None, sig: bool = False
     ) -> None:
+        self.record("resume", req=req, then=then, options=options, sig=sig)
         self.stray()
         if options is not None:
             err = self.world.command(op="setoptions", bits=options_bits(options))
@@ -515,6 +538,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def leave(self, how: str, sig: bool = False) -> None:
         """The tracer leaves a stop without resuming it."""
+        self.record("leave", how=how, sig=sig)
         self.stray()
         if how == "detach":
             signum = SIG if sig else 0
@@ -537,6 +561,7 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
 
     def tracer_acts(self, kind: str) -> None:
         """The tracer (or another process) acts while the tracee is idle."""
+        self.record("tracer_acts", kind=kind)
         self.stray()
         if self.model.syscall_mode or self.model.emu_mode:
             # Idle under PTRACE_SYSCALL or PTRACE_SYSEMU: it may still be at
@@ -557,10 +582,12 @@ class PtraceSeccompMachine(RuleBasedStateMachine):
         self.check("another process: PTRACE_SEIZE", self.model.second_seize(), err)
 
     def new_tracer(self, options: Options) -> None:
+        self.record("new_tracer", options=options)
         self.stray()
         self._seize(options)
 
     def new_tracee(self, options: Options) -> None:
+        self.record("new_tracee", options=options)
         self.world.close()
         self.model = TraceeModel(patched=self.patched, arch=ARCH)
         self.log.append(Step("(a new tracee)", QUIET, QUIET))
@@ -626,7 +653,8 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
             # The script last, after Hypothesis's notes (its falsifying
             # example, which can be long): a report keeps a failure's tail.
             notes = getattr(exc, "__notes__", [])
-            raise AssertionError("\n".join([*notes, str(exc)])) from None
+            script = without_needless_operations(machine) or str(exc)
+            raise AssertionError("\n".join([*notes, script])) from None
         # Hypothesis's replay of the failure went another way (a race), and
         # what it reports does not say what the kernel did the first time.
         first_line = str(exc).splitlines()[0] if str(exc) else ""
@@ -650,57 +678,110 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
         kmsg(f"model-tally {request.node.nodeid}: {tally}")
 
 
-# Sequences that found a bug once, replayed every run before the generated
-# ones: the start's arguments, then (rule, arguments). A step whose
-# precondition does not hold on this kernel (e.g. baseline, where the
-# PTRACE_SECCOMP resume fails and the tracee stays stopped) is left out.
-Replay = list[tuple[str, dict[str, Any]]]
-NO_OPTIONS = Options()
-REGRESSIONS: dict[str, tuple[dict[str, Any], Replay]] = {
-    # v1: a PTRACE_SECCOMP (or PTRACE_CONT) resume of the stop followed at
-    # once by the tracer's exit got the tracee killed (found by
-    # test_model_generated in its default budget on x86_64).
-    "v1-acknowledged-then-exit": (
-        {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
-        [("syscall", {"traced": True}), ("resume", {"req": Req.SECCOMP, "then": "exit"})],
-    ),
-    # Mutant listen-clears-armed (LISTEN handled as a resume request): the
-    # failed LISTEN at the seccomp stop acknowledged it, and the detach then
-    # let the syscall run (found by test_model_generated with
-    # --model-examples=100 on x86_64, example 22).
-    "mutant-listen-acknowledges": (
-        {"options": NO_OPTIONS, "first": Req.SECCOMP, "moves": []},
-        [
-            ("syscall", {"traced": True}),
-            ("before_answer", {"first": "listen"}),
-            ("leave", {"how": "detach"}),
-        ],
-    ),
-}
+def in_python(machine: PtraceSeccompMachine) -> bool:
+    return machine.model.idle and machine.model.image is PYTHON
+
+
+# When each operation can run: a replayed operation whose state does not hold
+# (e.g. on baseline, where the PTRACE_SECCOMP resume fails and the tracee stays
+# stopped, or after the removal of an operation before it) is left out.
 PRECONDITIONS: dict[str, Callable[[PtraceSeccompMachine], bool]] = {
     "syscall": idle,
     "resume": at_stop,
     "leave": at_stop,
     "before_answer": at_stop,
-    "answer_and_leave": at_stop,
     "tracer_acts": idle_traced,
-    "spawn": idle,
-    "exec_shell": idle,
+    "spawn": in_python,
+    "exec_shell": in_python,
     "new_tracer": idle_untraced,
     "new_tracee": dead,
 }
 
 
+def run_operations(machine: PtraceSeccompMachine, operations: list[Operation]) -> None:
+    """A new tracee, `operations` run on it as recorded (each checked against
+    the model), then anything the kernel did that the model did not predict."""
+    machine.world.start_tracee()
+    for name, arguments in operations:
+        if PRECONDITIONS[name](machine):
+            method: Callable[..., None] = getattr(machine, name)
+            method(**arguments)
+    if machine.model.alive:
+        machine.stray()
+
+
+def replay_failure(
+    machine_class: type[PtraceSeccompMachine], operations: list[Operation], failed_at: Step
+) -> str | None:
+    """The script of `operations` if they end at the same disagreement."""
+    machine = machine_class()
+    try:
+        run_operations(machine, operations)
+    except Exception:  # any other end is not the same failure
+        if machine.log and machine.log[-1] == failed_at:
+            return machine.script()
+    finally:
+        machine.world.close()
+    return None
+
+
+def without_needless_operations(machine_class: type[PtraceSeccompMachine]) -> str | None:
+    """The script of the reported failure with the operations it does not
+    need removed (seccomplib.shrink), or None if none could go."""
+    if machine_class.last_failure is None:
+        return None
+    operations, failed_at = machine_class.last_failure
+    machine_class.replaying = True
+    try:
+        shrunk = remove_operations(
+            operations,
+            None,
+            lambda candidate: replay_failure(machine_class, candidate, failed_at),
+            REMOVE_SECONDS,
+        )
+    finally:
+        machine_class.replaying = False
+    if shrunk.found is None:
+        return None
+    ended = "" if shrunk.complete else f", stopped after {REMOVE_SECONDS:.0f} s"
+    removed = len(operations) - len(shrunk.operations)
+    return (
+        f"{shrunk.found}\n(after Hypothesis's shrinking, {removed} of its {len(operations)} "
+        f"operations were removed: {shrunk.replays} replays{ended})"
+    )
+
+
+# Sequences that found a bug once, replayed every run before the generated
+# ones, as run_operations() takes them.
+NO_OPTIONS = Options()
+REGRESSIONS: dict[str, list[Operation]] = {
+    # v1: a PTRACE_SECCOMP (or PTRACE_CONT) resume of the stop followed at
+    # once by the tracer's exit got the tracee killed (found by
+    # test_model_generated in its default budget on x86_64).
+    "v1-acknowledged-then-exit": [
+        ("new_tracer", {"options": NO_OPTIONS}),
+        ("resume", {"req": Req.SECCOMP, "then": "stay"}),
+        ("syscall", {"traced": True}),
+        ("resume", {"req": Req.SECCOMP, "then": "exit"}),
+    ],
+    # Mutant listen-clears-armed (LISTEN handled as a resume request): the
+    # failed LISTEN at the seccomp stop acknowledged it, and the detach then
+    # let the syscall run (found by test_model_generated with
+    # --model-examples=100 on x86_64, example 22).
+    "mutant-listen-acknowledges": [
+        ("new_tracer", {"options": NO_OPTIONS}),
+        ("resume", {"req": Req.SECCOMP, "then": "stay"}),
+        ("syscall", {"traced": True}),
+        ("before_answer", {"first": "listen"}),
+        ("leave", {"how": "detach"}),
+    ],
+}
+
+
 @pytest.mark.parametrize("name", sorted(REGRESSIONS))
 def test_model_regression(name: str) -> None:
-    start, steps = REGRESSIONS[name]
     machine = machine_for_kernel()()
     try:
-        machine.start(**start)
-        for rule_name, arguments in steps:
-            if PRECONDITIONS[rule_name](machine):
-                method: Callable[..., None] = getattr(machine, rule_name)
-                method(**arguments)
+        run_operations(machine, REGRESSIONS[name])
     finally:
-        machine.teardown()
         machine.world.close()
