@@ -96,6 +96,14 @@ class MatrixRun:
 E2E_RUNS: list[Path] = []
 
 
+def error_line(record: dict[str, Any]) -> str:
+    """The first line of a failed guest test's error: pytest's report starts with
+    source lines, and its first `E` line is the exception."""
+    lines = (record.get("message") or "").strip().splitlines()
+    error = next((line[1:].strip() for line in lines if line.startswith("E ")), None)
+    return error or (lines[0] if lines else "")
+
+
 def not_passing_cells(directory: Path) -> list[str]:
     """One line per cell of a run dir that did not pass, then its failed tests (a few,
     each with its message's first line): what a CI log must show when an e2e test
@@ -106,7 +114,9 @@ def not_passing_cells(directory: Path) -> list[str]:
         if cell["status"] == "pass":
             continue
         name = f"{directory.name}/{cell_json.parent.name}"
-        lines.append(f"{name}: {cell['status']}: {cell['reason']}")
+        # The accelerator too: KVM may work on a CI runner where it does not here.
+        accel = f" ({cell['accel']})" if cell.get("accel") else ""
+        lines.append(f"{name}: {cell['status']}{accel}: {cell['reason']}")
         results = cell_json.parent / "results.jsonl"
         records = []
         if results.is_file():
@@ -115,13 +125,13 @@ def not_passing_cells(directory: Path) -> list[str]:
             r for r in records if r["type"] == "result" and r["outcome"] in ("failed", "error")
         ]
         for record in failed[:5]:
-            first = (record.get("message") or "").strip().splitlines()[:1]
-            lines.append(f"  {record['outcome']} {record['nodeid']}: {''.join(first)[:300]}")
+            lines.append(f"  {record['outcome']} {record['nodeid']}: {error_line(record)[:300]}")
         if len(failed) > 5:
             lines.append(f"  ... and {len(failed) - 5} more (see {results})")
     return lines
 
 
+@pytest.hookimpl(trylast=True)  # after --durations' table: near the log's tail
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     lines = [line for directory in E2E_RUNS for line in not_passing_cells(directory)]
     if lines:
