@@ -38,6 +38,17 @@ def test_names_each_cell_that_did_not_pass_and_its_failed_tests(tmp_path: Path) 
     ]
 
 
+def test_a_cut_last_record_does_not_hide_the_others(tmp_path: Path) -> None:
+    run = tmp_path / "e2e"
+    write_cell(run, "x86_64-patched", "panic", "kernel panic", [result("t.py::a", "failed", "E x")])
+    with (run / "x86_64-patched" / "results.jsonl").open("a") as results:
+        results.write('{"type": "result", "nodeid": "t.py::b", "outc')
+    assert not_passing_cells(run) == [
+        "e2e/x86_64-patched: panic (kvm): kernel panic",
+        "  failed t.py::a: x",
+    ]
+
+
 def test_a_cell_without_results_is_named_alone(tmp_path: Path) -> None:
     run = tmp_path / "e2e"
     (run / "x86_64-baseline").mkdir(parents=True)
