@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -25,6 +27,18 @@ from harness.run.matrix import Matrix
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parent.parent
 ARCHES = os.environ.get("HARNESS_E2E_ARCHES", "x86_64 arm64").split()
+
+
+def load_guest_module(relative: str, name: str) -> ModuleType:
+    """A guest-tests module that imports only the standard library (seccomplib's
+    model.py, shrink.py), loaded alone rather than through its package, which is
+    written for the guest."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "guest-tests" / relative)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

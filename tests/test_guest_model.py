@@ -5,28 +5,12 @@ same predictions against real kernels."""
 
 from __future__ import annotations
 
-import importlib.util
 import signal
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from conftest import load_guest_module
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "guest-tests/seccomplib/model.py"
-
-
-def _load() -> ModuleType:
-    # model.py imports only the standard library: load it alone, not its package.
-    spec = importlib.util.spec_from_file_location("guest_model", MODEL_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-m = _load()
+m = load_guest_module("seccomplib/model.py", "guest_model")
 Req, Plan, Options = m.Req, m.Plan, m.Options
 ATTACH_STOP = "stop sig=0x5 event=128 none"
 ENTRY_STOP = "stop sig=0x5 event=0 entry"

@@ -4,25 +4,9 @@ what the failure needs, and it stops on time."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+from conftest import load_guest_module
 
-SHRINK_PATH = Path(__file__).resolve().parent.parent / "guest-tests/seccomplib/shrink.py"
-
-
-def _load() -> ModuleType:
-    # shrink.py imports only the standard library: load it alone, not its package.
-    spec = importlib.util.spec_from_file_location("guest_shrink", SHRINK_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-shrink = _load()
+shrink = load_guest_module("seccomplib/shrink.py", "guest_shrink")
 
 
 def seccomp_stop_then_exit(ops: list[str]) -> str | None:
