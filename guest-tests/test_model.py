@@ -8,7 +8,8 @@ against the kernel and against seccomplib.model side by side, comparing
 every request's errno and everything seen after it: the stop, the syscall's
 result, the tracee's death. A mismatch fails with a numbered script of the
 operations, what the kernel did and what the model predicted, shrunk by
-Hypothesis to a short one.
+Hypothesis for a while and then by removing the operations it does not need
+(seccomplib.shrink).
 
 The same model serves the unpatched kernel: the probe says whether
 PTRACE_SECCOMP exists, and the model then predicts EIO for it.
