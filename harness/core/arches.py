@@ -32,6 +32,9 @@ class ArchSpec:
     qemu_binary: str
     qemu_package: str
     qemu_machine: str  # -M
+    # Each CPU a socket of its own (-smp N,sockets=N): an x86 guest without ACPI
+    # counts CPUs from SeaBIOS's MP table, which lists one CPU per package.
+    socket_per_cpu: bool
     kvm_host_machine: str  # platform.machine() on which KVM can run this arch
     console: str  # serial console device for console=
     python_machine: str  # platform.machine() as seen inside the guest
@@ -69,6 +72,7 @@ ARCHES: dict[str, ArchSpec] = {
         qemu_binary="qemu-system-x86_64",
         qemu_package="qemu-system-x86",
         qemu_machine="pc",
+        socket_per_cpu=True,
         kvm_host_machine="x86_64",
         console="ttyS0",
         python_machine="x86_64",
@@ -94,6 +98,7 @@ ARCHES: dict[str, ArchSpec] = {
         qemu_binary="qemu-system-aarch64",
         qemu_package="qemu-system-arm",
         qemu_machine="virt",
+        socket_per_cpu=False,
         kvm_host_machine="aarch64",
         console="ttyAMA0",
         python_machine="aarch64",

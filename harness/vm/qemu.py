@@ -61,7 +61,7 @@ def qemu_command(setup: QemuSetup) -> list[str]:
         "-m",
         setup.memory,
         "-smp",
-        str(setup.cpus),
+        f"{setup.cpus},sockets={setup.cpus}" if arch.socket_per_cpu else str(setup.cpus),
         "-nodefaults",
         "-no-user-config",
         "-display",
