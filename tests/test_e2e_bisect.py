@@ -32,8 +32,11 @@ BROKEN = "test_boot_smoke.py::test_prctl_reports_no_seccomp_for_init_children"
 
 
 def bisect(results: Path, *options: str) -> tuple[int, str, dict[str, Any]]:
+    # The broken test's module only, as one bisects a known failure: the whole
+    # guest suite would add half a minute to every step.
     command = [sys.executable, "-m", "harness", "bisect", "--arch", "x86_64",
-               "--no-selftests", "--results", str(results), *options]  # fmt: skip
+               "--no-selftests", "-k", BROKEN.split("::")[0].removesuffix(".py"),
+               "--results", str(results), *options]  # fmt: skip
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
                           timeout=3 * 3600)  # fmt: skip
     sys.stderr.write(done.stderr)
