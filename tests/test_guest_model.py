@@ -127,3 +127,66 @@ def test_sysemu_then_gone_at_once_is_an_acknowledgment() -> None:
 
 def test_sysemu_is_data_per_machine() -> None:
     assert m.SYSEMU_RESULT == {"x86_64": m.ENOSYS_R, "aarch64": None}
+
+
+STEP_TRAP = "stop sig=0x5 event=0 signal code=1"  # x86_64's step trap at a syscall's end
+
+
+@pytest.mark.parametrize(
+    ("traceseccomp", "second"),
+    [
+        (False, STEP_TRAP),  # disarmed, no option: mainline's ENOSYS, then its step trap
+        (True, "stop sig=0x5 event=7 seccomp"),  # disarmed, the option: mainline's event
+    ],
+)
+def test_a_single_step_into_a_pairs_second_call_finds_it_disarmed(
+    traceseccomp: bool, second: str
+) -> None:
+    """SINGLESTEP is a resume request: from the armed stop of the first call it
+    disarms, so the second call a few instructions on, stepped into without a
+    stop between (the tracer steps on by itself), takes mainline's path."""
+    model = idle_tracee(traceseccomp=traceseccomp)
+    assert model.syscall_pair() == m.Outcome(None, ENTRY_STOP)  # the first call, armed
+    assert model.resume(Req.SINGLESTEP) == m.Outcome(0, second)
+    assert not model.armed
+    # Both results come with the last one, when the tracee writes them.
+    result = "getppid ran" if traceseccomp else "getppid failed ENOSYS"
+    assert model.resume(Req.CONT) == m.Outcome(0, f"getppid ran, {result}")
+    assert model.idle and model.then_calls == 0 and model.earlier == []
+
+
+def test_a_pair_resumed_with_seccomp_stops_at_both_calls() -> None:
+    model = idle_tracee()
+    assert model.syscall_pair() == m.Outcome(None, ENTRY_STOP)
+    assert model.resume(Req.SECCOMP) == m.Outcome(0, ENTRY_STOP)  # the second, still armed
+    assert model.resume(Req.SECCOMP) == m.Outcome(0, "getppid ran, getppid ran")
+
+
+def test_a_pair_whose_tracer_leaves_right_after_a_single_step() -> None:
+    """A tracer gone right after its SINGLESTEP of the first call leaves
+    single-stepping on (only a detach turns it off): the step trap at the
+    call's end has nobody to stop for, and SIGTRAP kills."""
+    model = idle_tracee()
+    model.syscall_pair()
+    assert model.resume_then_gone(Req.SINGLESTEP) == m.Outcome(0, "killed by SIGTRAP")
+    assert not model.alive and model.earlier == []
+
+
+def test_a_pair_interrupted_at_its_first_call_shows_the_step_trap() -> None:
+    """A PTRACE_INTERRUPT at the first call's stop is taken before the step
+    trap; the tracer's next request is no SINGLESTEP, so the trap shows."""
+    model = idle_tracee()
+    model.syscall_pair()
+    model.interrupt()
+    assert model.resume(Req.SINGLESTEP) == m.Outcome(0, ATTACH_STOP)
+    assert model.resume(Req.CONT) == m.Outcome(0, STEP_TRAP)
+
+
+def test_the_first_calls_results_wait_for_the_second() -> None:
+    """Killed at the second call's seccomp stop (its tracer gone without an
+    answer), the pair reports nothing of the first call: the tracee writes
+    both results only after both calls."""
+    model = idle_tracee()
+    model.syscall_pair()
+    assert model.resume(Req.SECCOMP) == m.Outcome(0, ENTRY_STOP)
+    assert model.tracer_gone() == m.Outcome(None, "killed by SIGKILL")

@@ -23,9 +23,14 @@ with the same signal handling").
 
 The tracee of the model makes one kind of syscall: getppid() carrying a
 marker that the filter sends to SECCOMP_RET_TRACE ("traced") or allows
-("plain"). Its one signal is SIGUSR1, which it handles. Between operations it
-is either at a ptrace stop (perhaps PTRACE_LISTENing), idle (blocked reading
-its next command), or dead; every operation runs the tracee on until it
+("plain"); it may also make two traced ones back to back, a few instructions
+of machine code apart (a "pair"), with no command between them. A tracer
+that single-steps the first call steps on into the second by itself (the
+world's tracer answers the step traps in between with PTRACE_SINGLESTEP,
+unreported): the one place where what a SINGLESTEP resume left armed shows.
+Its one signal is SIGUSR1, which it handles. Between operations it is either
+at a ptrace stop (perhaps PTRACE_LISTENing), idle (blocked reading its next
+command), or dead; every operation runs the tracee on until it
 reaches one of those again, and says what an observer sees on the way: a
 stop, the handler and the syscall's result, or a death. `patched=False` is
 the unpatched kernel: PTRACE_SECCOMP (0x4213) fails with EIO there, and
@@ -222,7 +227,9 @@ class TraceeModel:
     """One tracee thread. `attached`: a tracer has it; `armed`: PT_SECCOMP_ARMED;
     `syscall_mode`: resumed by PTRACE_SYSCALL (stops at every entry and exit);
     `emu_mode`: resumed by PTRACE_SYSEMU (stops at every entry, runs none);
-    `stepping`: resumed by PTRACE_SINGLESTEP; `image`: the program it runs
+    `stepping`: resumed by PTRACE_SINGLESTEP; `then_calls`: traced calls the
+    tracee makes right after the current one (a pair's second), `earlier`:
+    their results so far, reported with the last one; `image`: the program it runs
     (execve() replaces it); `stop`: where it is stopped
     (None: idle or dead), `listening`: PTRACE_LISTEN at that stop, `stop_sig`:
     a signal-delivery stop's signal; `traced`: the in-flight syscall is the
@@ -243,6 +250,8 @@ class TraceeModel:
     syscall_mode: bool = False
     emu_mode: bool = False
     stepping: bool = False
+    then_calls: int = 0
+    earlier: list[str] = field(default_factory=list)
     image: Image = PYTHON
     stop: Stop | None = None
     listening: bool = False
@@ -326,9 +335,12 @@ class TraceeModel:
             return self._stop_at(Stop.INTERRUPT)
         if self.step_trap:
             self.step_trap = False
-            if self.attached:
+            if not self.attached:
+                return self._die(TRAPPED)
+            if not (self.stepping and self.then_calls):
                 return self._signal_stop(signal.SIGTRAP, STEP_CODE[self.arch])
-            return self._die(TRAPPED)
+            # A pair's first call, single-stepped: the tracer steps on to the
+            # second by itself, and this trap does not show.
         if self.sig_pending:
             self.sig_pending = False
             if self.attached:
@@ -343,9 +355,14 @@ class TraceeModel:
         return self._back_to_idle()
 
     def _back_to_idle(self) -> str:
+        if self.then_calls:  # a pair: its second call, a few instructions on
+            self.then_calls -= 1
+            self.earlier += [self.result] if self.result else []
+            self.stop, self.result = None, None
+            return self._enter(traced=True)
         seen = [HANDLED] if self.handler else []
-        seen += [self.result] if self.result else []
-        self.stop, self.result, self.handler = None, None, False
+        seen += self.earlier + ([self.result] if self.result else [])
+        self.stop, self.result, self.handler, self.earlier = None, None, False, []
         return ", ".join(seen) or QUIET
 
     def _take_signal(self, stop: Stop, sig: int) -> None:
@@ -383,6 +400,7 @@ class TraceeModel:
 
     def _die(self, how: str = KILLED) -> str:
         self.alive, self.attached, self.stop, self.armed = False, False, None, False
+        self.then_calls, self.earlier = 0, []  # a pair's results die with it
         return how
 
     def _untrace(self) -> None:
@@ -404,6 +422,11 @@ class TraceeModel:
     def syscall(self, traced: bool) -> Outcome:
         """The idle tracee makes the marked getppid()."""
         return Outcome(None, self._enter(traced))
+
+    def syscall_pair(self) -> Outcome:
+        """The idle tracee makes two traced getppid()s back to back."""
+        self.then_calls = 1
+        return Outcome(None, self._enter(traced=True))
 
     def _request_err(self) -> int:
         """ptrace_check_attach(): the tracee must be stopped, and not listening."""

@@ -3,7 +3,8 @@
 The test process forks both. The tracee (pinned to one CPU) installs a filter
 that sends getppid() with MAGIC_TRACE in args[1], and kill(ABSENT_PID, 0),
 to SECCOMP_RET_TRACE and allows everything else, then loops: it reads a
-one-byte command ("t": the traced getppid, "p": the plain one; "f": fork a
+one-byte command ("t": the traced getppid, "p": the plain one, "2": two
+traced ones back to back in machine code (seccomplib.twowrites); "f": fork a
 child, "T": start a thread, either of which makes the traced getppid once;
 "x": execve the shell of SHELL_LOOP) and writes the result as a JSON line,
 with the signals its SIGUSR1 handler saw on the way; a SIGUSR1 that comes
@@ -16,7 +17,9 @@ ptrace requests the test sends it as JSON lines, answering with the errno.
 Auto-attached children and threads it handles by itself, following the plan
 the test gave it, and reports what it saw of them as "child" events. Under
 PTRACE_SYSCALL it steps over the tracee's own syscalls; under PTRACE_SYSEMU
-it makes the tracee make them again (they would not run otherwise).
+it makes the tracee make them again (they would not run otherwise). Under
+PTRACE_SINGLESTEP it steps a pair on from its first call to its second by
+itself, without reporting the step traps in between.
 
 Every child also holds the only write end of an "alive" pipe: its end of
 file tells the test that the child is gone, without polling waitpid().
@@ -58,6 +61,7 @@ from .ptrace import (
     PTRACE_O_TRACESYSGOOD,
     PTRACE_SEIZE,
     PTRACE_SETOPTIONS,
+    PTRACE_SINGLESTEP,
     PTRACE_SYSCALL,
     PTRACE_SYSEMU,
     SYSCALL_INFO_ENTRY,
@@ -68,6 +72,7 @@ from .ptrace import (
     WALL,
     WaitStatus,
     event_msg,
+    get_pc,
     get_syscall_arg0,
     get_syscall_arg1,
     get_syscall_nr,
@@ -79,6 +84,7 @@ from .ptrace import (
 )
 from .race import become_fifo, pin_to_cpu
 from .syscalls import NR
+from .twowrites import CODE, two_writes
 
 # Seconds to wait for something the model predicts. Only a disagreement waits
 # it out, so a long wait costs a passing run nothing; and like every other
@@ -251,6 +257,9 @@ def _tracee_main(cpu: int, cmd_r: int, res_w: int, alive_w: int, test_pid: int) 
             line = _fork_child()
         elif command == b"T":
             line = _start_thread(test_pid)
+        elif command == b"2":
+            pair = two_writes().calls(NR.getppid, 0, MAGIC_TRACE, MAGIC_TRACE)
+            line = {"rets": list(pair), "expect": test_pid}
         else:
             result = getppid_marked(MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
             line = {"ret": result.value, "errno": result.errno, "expect": test_pid}
@@ -269,6 +278,11 @@ class _Tracer:
         self.tracee, self.cpu, self.cmd_r, self.evt_w = tracee, cpu, cmd_r, evt_w
         self.walking = False  # last resume was PTRACE_SYSCALL: step over foreign syscalls
         self.emulating = False  # last resume was PTRACE_SYSEMU: re-issue foreign syscalls
+        self.stepping = False  # last resume was PTRACE_SINGLESTEP
+        # A step trap in a pair's code before the end of its second call: the
+        # tracer steps on to the second call by itself.
+        pair = two_writes()
+        self.stepped_on = range(pair.address(0), pair.address(CODE.after_second))
         self.reissuing = 0  # stops left of a re-issue: the skipped call's exit, the new entry
         self.ours_entered = False  # the last entry stop was the marked call's
         self.in_syscall = False  # between an entry stop and its exit stop
@@ -299,6 +313,10 @@ class _Tracer:
             ptrace_errno(PTRACE_SYSEMU if not self.reissuing else PTRACE_SYSCALL, self.tracee)
             return
         kind, nr, args = self.classify(self.tracee, status, self.walking)
+        stepped = kind == SIGNAL_STOP and self.stepping and status.stop_sig == signal.SIGTRAP
+        if stepped and get_pc(self.tracee) in self.stepped_on:
+            ptrace_errno(PTRACE_SINGLESTEP, self.tracee)
+            return
         if kind == SIGNAL_STOP:  # taken on the way to user mode
             self.in_syscall = False
             self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={args[0]}")
@@ -422,6 +440,7 @@ class _Tracer:
             if not err:
                 self.walking = command["req"] == PTRACE_SYSCALL
                 self.emulating = command["req"] == PTRACE_SYSEMU
+                self.stepping = command["req"] == PTRACE_SINGLESTEP
             self.send(reply=err)
             if command["then"] == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
@@ -552,6 +571,7 @@ class World:
         self.child_seen: list[str] = []  # what the tracer saw of an auto-attached task
         self.child_done = False
         self.tracee_dead = False
+        two_writes()  # mapped before the tracee and tracer fork: both know where
 
     # -- tracee
 
@@ -583,6 +603,10 @@ class World:
 
     def tracee_syscall(self, traced: bool) -> None:
         os.write(self.cmd_w, b"t" if traced else b"p")
+
+    def tracee_pair(self) -> None:
+        """Two traced getppid()s back to back."""
+        os.write(self.cmd_w, b"2")
 
     def tracee_spawn(self, kind: str) -> None:
         """A fork ("fork") or a thread ("thread") that makes the traced call."""
@@ -707,6 +731,11 @@ class World:
             seen.append(self._spawn_text(result))
         elif "ret" in result:
             seen.append(call_text("getppid", result["ret"], result["errno"], result["expect"]))
+        elif "rets" in result:  # a pair's raw return values: -errno on failure
+            for raw in result["rets"]:
+                failed = -4096 < raw < 0
+                ret, err = (-1, -raw) if failed else (raw, 0)
+                seen.append(call_text("getppid", ret, err, result["expect"]))
         # else: a signal handled while waiting for a command
         return ", ".join(seen)
 

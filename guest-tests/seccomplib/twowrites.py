@@ -81,14 +81,14 @@ class TwoWrites:
     def __call__(self, fd: int, first: bytes, second: bytes, nr: int) -> tuple[int, int]:
         """Run the two writes in this process; their raw return values."""
         buffers = [ctypes.create_string_buffer(data, 1) for data in (first, second)]
+        return self.calls(nr, fd, ctypes.addressof(buffers[0]), ctypes.addressof(buffers[1]))
+
+    def calls(self, nr: int, arg0: int, first_arg1: int, second_arg1: int) -> tuple[int, int]:
+        """Two syscalls `nr` back to back, with (arg0, first_arg1, 1) and then
+        (arg0, second_arg1, 1) as their first three arguments; their raw return
+        values. (The model test's pair: two marked getppid()s.)"""
         results = (ctypes.c_long * 2)()
-        _Function(self.base)(
-            fd,
-            ctypes.addressof(buffers[0]),
-            ctypes.addressof(buffers[1]),
-            ctypes.addressof(results),
-            nr,
-        )
+        _Function(self.base)(arg0, first_arg1, second_arg1, ctypes.addressof(results), nr)
         return int(results[0]), int(results[1])
 
 
