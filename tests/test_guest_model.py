@@ -135,7 +135,8 @@ STEP_TRAP = "stop sig=0x5 event=0 signal code=1"  # x86_64's step trap at a sysc
 @pytest.mark.parametrize(
     ("traceseccomp", "second"),
     [
-        (False, STEP_TRAP),  # disarmed, no option: mainline's ENOSYS, then its step trap
+        # disarmed, no option: mainline's ENOSYS, then its step trap at the second's end
+        (False, f"{STEP_TRAP} after pair call 2"),
         (True, "stop sig=0x5 event=7 seccomp"),  # disarmed, the option: mainline's event
     ],
 )
@@ -179,7 +180,25 @@ def test_a_pair_interrupted_at_its_first_call_shows_the_step_trap() -> None:
     model.syscall_pair()
     model.interrupt()
     assert model.resume(Req.SINGLESTEP) == m.Outcome(0, ATTACH_STOP)
-    assert model.resume(Req.CONT) == m.Outcome(0, STEP_TRAP)
+    assert model.resume(Req.CONT) == m.Outcome(0, f"{STEP_TRAP} after pair call 1")
+    assert model.resume(Req.CONT) == m.Outcome(0, "getppid ran, getppid failed ENOSYS")
+
+
+def test_a_signal_stop_says_which_of_a_pairs_calls_it_follows() -> None:
+    """The world reports where a signal-delivery stop found the tracee when
+    that is a pair's call's end; so does the model, and only in a pair."""
+    model = idle_tracee()
+    model.syscall_pair()
+    sigusr1 = signal.SIGUSR1
+    first = f"stop sig={sigusr1:#x} event=0 signal code=128 after pair call 1"
+    assert model.resume(Req.SECCOMP, sigusr1) == m.Outcome(0, first)
+    assert model.resume(Req.SECCOMP, sigusr1) == m.Outcome(0, ENTRY_STOP)  # the second
+    second = f"stop sig={sigusr1:#x} event=0 signal code=128 after pair call 2"
+    assert model.resume(Req.SECCOMP, sigusr1) == m.Outcome(0, second)
+    handled = "SIGUSR1 handled, getppid ran, getppid ran"
+    assert model.resume(Req.SECCOMP, sigusr1) == m.Outcome(0, handled)
+    assert model.syscall(traced=True).seen == ENTRY_STOP  # one call, no pair
+    assert model.resume(Req.SECCOMP, sigusr1) == m.Outcome(0, second.split(" after")[0])
 
 
 def test_the_first_calls_results_wait_for_the_second() -> None:

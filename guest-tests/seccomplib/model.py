@@ -229,7 +229,9 @@ class TraceeModel:
     `emu_mode`: resumed by PTRACE_SYSEMU (stops at every entry, runs none);
     `stepping`: resumed by PTRACE_SINGLESTEP; `then_calls`: traced calls the
     tracee makes right after the current one (a pair's second), `earlier`:
-    their results so far, reported with the last one; `image`: the program it runs
+    their results so far, reported with the last one; `pair_call`: which of
+    a pair's calls is in flight (1, 2; 0: none), so where a signal-delivery
+    stop on its way back finds the tracee; `image`: the program it runs
     (execve() replaces it); `stop`: where it is stopped
     (None: idle or dead), `listening`: PTRACE_LISTEN at that stop, `stop_sig`:
     a signal-delivery stop's signal; `traced`: the in-flight syscall is the
@@ -252,6 +254,7 @@ class TraceeModel:
     stepping: bool = False
     then_calls: int = 0
     earlier: list[str] = field(default_factory=list)
+    pair_call: int = 0
     image: Image = PYTHON
     stop: Stop | None = None
     listening: bool = False
@@ -295,7 +298,10 @@ class TraceeModel:
 
     def _signal_stop(self, sig: int, code: int) -> str:
         self.stop, self.stop_sig, self.trap = Stop.SIGNAL, sig, False
-        return stop_text(sig, 0, f"signal code={code}")
+        # Where the stop finds it shows whether the tracer stepped on through
+        # a pair: at the first call's end only if it did not.
+        at = f" after pair call {self.pair_call}" if self.pair_call else ""
+        return stop_text(sig, 0, f"signal code={code}{at}")
 
     def _enter(self, traced: bool) -> str:
         self.traced, self.skip, self.result = traced, False, None
@@ -357,12 +363,14 @@ class TraceeModel:
     def _back_to_idle(self) -> str:
         if self.then_calls:  # a pair: its second call, a few instructions on
             self.then_calls -= 1
+            self.pair_call += 1
             self.earlier += [self.result] if self.result else []
             self.stop, self.result = None, None
             return self._enter(traced=True)
         seen = [HANDLED] if self.handler else []
         seen += self.earlier + ([self.result] if self.result else [])
         self.stop, self.result, self.handler, self.earlier = None, None, False, []
+        self.pair_call = 0
         return ", ".join(seen) or QUIET
 
     def _take_signal(self, stop: Stop, sig: int) -> None:
@@ -400,7 +408,7 @@ class TraceeModel:
 
     def _die(self, how: str = KILLED) -> str:
         self.alive, self.attached, self.stop, self.armed = False, False, None, False
-        self.then_calls, self.earlier = 0, []  # a pair's results die with it
+        self.then_calls, self.earlier, self.pair_call = 0, [], 0  # a pair dies with it
         return how
 
     def _untrace(self) -> None:
@@ -425,7 +433,7 @@ class TraceeModel:
 
     def syscall_pair(self) -> Outcome:
         """The idle tracee makes two traced getppid()s back to back."""
-        self.then_calls = 1
+        self.then_calls, self.pair_call = 1, 1
         return Outcome(None, self._enter(traced=True))
 
     def _request_err(self) -> int:

@@ -283,6 +283,8 @@ class _Tracer:
         # tracer steps on to the second call by itself.
         pair = two_writes()
         self.stepped_on = range(pair.address(0), pair.address(CODE.after_second))
+        # Where a signal-delivery stop finds the tracee, if at a pair's call's end.
+        self.pair_ends = {pair.address(CODE.after_first): 1, pair.address(CODE.after_second): 2}
         self.reissuing = 0  # stops left of a re-issue: the skipped call's exit, the new entry
         self.ours_entered = False  # the last entry stop was the marked call's
         self.in_syscall = False  # between an entry stop and its exit stop
@@ -313,13 +315,14 @@ class _Tracer:
             ptrace_errno(PTRACE_SYSEMU if not self.reissuing else PTRACE_SYSCALL, self.tracee)
             return
         kind, nr, args = self.classify(self.tracee, status, self.walking)
-        stepped = kind == SIGNAL_STOP and self.stepping and status.stop_sig == signal.SIGTRAP
-        if stepped and get_pc(self.tracee) in self.stepped_on:
-            ptrace_errno(PTRACE_SINGLESTEP, self.tracee)
-            return
         if kind == SIGNAL_STOP:  # taken on the way to user mode
+            pc = get_pc(self.tracee)
+            if self.stepping and status.stop_sig == signal.SIGTRAP and pc in self.stepped_on:
+                ptrace_errno(PTRACE_SINGLESTEP, self.tracee)
+                return
             self.in_syscall = False
-            self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={args[0]}")
+            at = f" after pair call {self.pair_ends[pc]}" if pc in self.pair_ends else ""
+            self.send(ev="stop", sig=status.stop_sig, event=0, op=f"signal code={args[0]}{at}")
             return
         ours = False
         if kind in (SYSCALL_INFO_ENTRY, SYSCALL_INFO_SECCOMP):
