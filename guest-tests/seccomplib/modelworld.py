@@ -8,7 +8,9 @@ traced ones back to back in machine code (seccomplib.twowrites); "f": fork a
 child, "T": start a thread, either of which makes the traced getppid once;
 "x": execve the shell of SHELL_LOOP) and writes the result as a JSON line,
 with the signals its SIGUSR1 handler saw on the way; a SIGUSR1 that comes
-while it waits for a command gets a JSON line of its own. The shell takes the
+while it waits for a command gets a JSON line of its own. On arm64 its "t"
+and "p" calls carry a marker in x7, which every syscall stop borrows and
+must give back: a result whose x7 came back changed says so. The shell takes the
 same "t" and "p" commands and makes them kill -0 ABSENT_PID (traced) and
 kill -0 ABSENT_PID + 1, writing the error message and a JSON status line.
 The tracer is a separate child so that it can exit; it seizes the tracee,
@@ -42,7 +44,14 @@ from pathlib import Path
 from typing import Any
 
 from .bpf import ArgEq, Rule, install_filter, trace_action
-from .child import MAGIC_PLAIN, MAGIC_TRACE, TRACE_DATA, block_sigchld, getppid_marked
+from .child import (
+    MAGIC_PLAIN,
+    MAGIC_TRACE,
+    TRACE_DATA,
+    X7_MARKER,
+    block_sigchld,
+    getppid_marked,
+)
 from .libc import LIBC
 from .model import EXECED, KILLED, QUIET, RAN_R, Options, errno_name, stop_text
 from .proc import fork_child
@@ -83,8 +92,9 @@ from .ptrace import (
     syscall_info,
 )
 from .race import become_fifo, pin_to_cpu
-from .syscalls import NR
+from .syscalls import ARCH, NR
 from .twowrites import CODE, two_writes
+from .x7call import x7_syscall
 
 # Seconds to wait for something the model predicts. Only a disagreement waits
 # it out, so a long wait costs a passing run nothing; and like every other
@@ -171,6 +181,29 @@ def _close(*fds: int) -> None:
 
 
 # ------------------------------------------------------------- the tracee
+
+
+def _call_plain(marker: int) -> dict[str, Any]:
+    result = getppid_marked(marker)
+    return {"ret": result.value, "errno": result.errno}
+
+
+def _call_keeping_x7(marker: int) -> dict[str, Any]:
+    """arm64: the call made with X7_MARKER in x7, and the x7 it returns with.
+    Its syscall stops borrow x7 and must give it back (the cover letter:
+    PTRACE_SECCOMP's stop too), so any other value is a register the kernel
+    left changed."""
+    raw, x7 = x7_syscall(NR.getppid, 0, marker, X7_MARKER)
+    failed = -4096 < raw < 0
+    return {"ret": -1 if failed else raw, "errno": -raw if failed else 0, "x7": x7}
+
+
+# The tracee's own marked call, per machine: where a stop borrows a register,
+# the call watches it.
+MARKED_CALL: dict[str, Callable[[int], dict[str, Any]]] = {
+    "x86_64": _call_plain,
+    "aarch64": _call_keeping_x7,
+}
 
 
 def _fork_child() -> dict[str, Any]:
@@ -261,8 +294,8 @@ def _tracee_main(cpu: int, cmd_r: int, res_w: int, alive_w: int, test_pid: int) 
             pair = two_writes().calls(NR.getppid, 0, MAGIC_TRACE, MAGIC_TRACE)
             line = {"rets": list(pair), "expect": test_pid}
         else:
-            result = getppid_marked(MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
-            line = {"ret": result.value, "errno": result.errno, "expect": test_pid}
+            line = MARKED_CALL[ARCH.machine](MAGIC_TRACE if command == b"t" else MAGIC_PLAIN)
+            line["expect"] = test_pid
         line["signals"] = sorted(handled)
         handled.clear()
         os.write(res_w, json.dumps(line).encode() + b"\n")
@@ -734,6 +767,8 @@ class World:
             seen.append(self._spawn_text(result))
         elif "ret" in result:
             seen.append(call_text("getppid", result["ret"], result["errno"], result["expect"]))
+            if result.get("x7", X7_MARKER) != X7_MARKER:
+                seen[-1] += f" with x7 changed to {result['x7']:#x}"
         elif "rets" in result:  # a pair's raw return values: -errno on failure
             for raw in result["rets"]:
                 failed = -4096 < raw < 0
