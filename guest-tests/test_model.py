@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,6 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_sta
 
 from conftest import ptrace_seccomp_verdict
 from seccomplib import probe
+from seccomplib.kmsg import no_ratelimit
 from seccomplib.model import (
     ENTRY_STOPS,
     PYTHON,
@@ -211,6 +212,14 @@ class ShrinkingCut(KeyboardInterrupt):
     the example: a skip (unittest.SkipTest) is recorded as an example that
     ended early, which its tree of earlier draws reports as Flaky. Caught by
     test_model_generated, never beyond it."""
+
+
+@pytest.fixture(autouse=True)
+def audit_records_all_printed() -> Iterator[None]:
+    """The world looks for every fail-closed kill's audit record: none may be
+    lost to printk's rate limit."""
+    with no_ratelimit():
+        yield
 
 
 def kmsg(line: str) -> None:

@@ -64,14 +64,14 @@ def test_fail_closed_kill_of_a_thread_takes_the_process() -> None:
     spawned = model.spawn("thread", Plan(Req.SECCOMP, None))  # detach at its seccomp stop
     assert spawned.parent == m.Outcome(None, "stop sig=0x5 event=3 none")
     assert spawned.child == f"{ATTACH_STOP}, PTRACE_SECCOMP -> 0, {ENTRY_STOP}, PTRACE_DETACH -> 0"
-    assert spawned.after == m.KILLED and not model.alive
+    assert spawned.after == m.KILLED_LOGGED and not model.alive
 
 
 def test_fail_closed_kill_of_a_child_takes_only_the_child() -> None:
     model = idle_tracee(tracefork=True)
     spawned = model.spawn("fork", Plan(Req.SECCOMP, None))
     assert spawned.after == m.QUIET and model.stop is m.Stop.EVENT_FORK
-    assert model.resume(Req.CONT) == m.Outcome(0, "child: killed by SIGKILL")
+    assert model.resume(Req.CONT) == m.Outcome(0, "child: killed by SIGKILL, logged")
 
 
 def test_child_resumed_with_ptrace_seccomp_on_baseline_is_detached() -> None:
@@ -123,6 +123,23 @@ def test_sysemu_then_gone_at_once_is_an_acknowledgment() -> None:
     model = idle_tracee()
     model.syscall(traced=True)
     assert model.resume_then_gone(Req.SYSEMU) == m.Outcome(0, "getppid ran")
+
+
+@pytest.mark.parametrize(
+    ("acknowledged", "death"),
+    [(False, "killed by SIGKILL, logged"), (True, "killed by SIGKILL")],
+)
+def test_only_the_fail_closed_kill_is_logged(acknowledged: bool, death: str) -> None:
+    """With PTRACE_O_EXITKILL a tracer that leaves kills the tracee anyway;
+    at an unanswered seccomp stop the fail-closed kill comes too and is
+    logged "also when the SIGKILL of PTRACE_O_EXITKILL is already pending".
+    A stop answered before the tracer left has nothing to fail closed."""
+    model = idle_tracee(exitkill=True)
+    model.syscall(traced=True)
+    if acknowledged:
+        assert model.resume_then_gone(Req.SECCOMP) == m.Outcome(0, death)
+    else:
+        assert model.tracer_gone() == m.Outcome(None, death)
 
 
 def test_sysemu_is_data_per_machine() -> None:
@@ -208,4 +225,4 @@ def test_the_first_calls_results_wait_for_the_second() -> None:
     model = idle_tracee()
     model.syscall_pair()
     assert model.resume(Req.SECCOMP) == m.Outcome(0, ENTRY_STOP)
-    assert model.tracer_gone() == m.Outcome(None, "killed by SIGKILL")
+    assert model.tracer_gone() == m.Outcome(None, "killed by SIGKILL, logged")

@@ -25,6 +25,13 @@ def seccomp_record_of(pid: int, syscall_nr: int) -> Callable[[str], bool]:
     )
 
 
+def seccomp_kill_of(pid: int) -> Callable[[str], bool]:
+    """Matches a seccomp audit record of a SIGKILL for process `pid`, of any syscall."""
+    return lambda message: (
+        f"type={AUDIT_SECCOMP} " in message and f" pid={pid} " in message and " sig=9 " in message
+    )
+
+
 def have_audit() -> bool:
     """/proc/PID/loginuid exists only in kernels built with CONFIG_AUDIT."""
     return Path("/proc/self/loginuid").exists()
@@ -70,17 +77,26 @@ class KmsgCursor:
 
 
 @contextlib.contextmanager
-def watching() -> Iterator[KmsgCursor]:
-    """A cursor, with printk's rate limit off meanwhile.
+def no_ratelimit() -> Iterator[None]:
+    """printk's rate limit off meanwhile.
 
     Audit records reach the console through printk_ratelimit() (10 per 5 s)
     while no auditd listens, and the kill tests before this one log plenty.
     """
     old = _RATELIMIT.read_text()
     _RATELIMIT.write_text("0")
-    cursor = KmsgCursor()
     try:
-        yield cursor
+        yield
     finally:
-        cursor.close()
         _RATELIMIT.write_text(old)
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[KmsgCursor]:
+    """A cursor, with printk's rate limit off meanwhile."""
+    with no_ratelimit():
+        cursor = KmsgCursor()
+        try:
+            yield cursor
+        finally:
+            cursor.close()

@@ -48,11 +48,13 @@ tracee stops in PTRACE_EVENT_FORK/CLONE and the new task is attached with the
 tracer's options (PTRACE_O_TRACESECCOMP included) but unarmed, first stopped
 in an interrupt stop; the tracer then follows a Plan for it. The fail-closed
 kill is of the whole process: a thread's kills the tracee too, a child's
-only the child. The idle tracee may also execve() a shell (busybox sh) that
-makes its traced call as kill -0 on a pid that does not exist: the filter,
-the tracer, its options, the armed state and PTRACE_SYSCALL or PTRACE_SYSEMU
-mode all carry over (a seized tracee has no exec stop without
-PTRACE_O_TRACEEXEC); the SIGUSR1 handler does not, so SIGUSR1 kills it.
+only the child; and it is logged like SECCOMP_RET_KILL_PROCESS, a seccomp
+audit record of the SIGKILL, which no other kill of the model writes. The
+idle tracee may also execve() a shell (busybox sh) that makes its traced
+call as kill -0 on a pid that does not exist: the filter, the tracer, its
+options, the armed state and PTRACE_SYSCALL or PTRACE_SYSEMU mode all carry
+over (a seized tracee has no exec stop without PTRACE_O_TRACEEXEC); the
+SIGUSR1 handler does not, so SIGUSR1 kills it.
 
 PTRACE_SYSEMU is mainline's: a resume request like any other but
 PTRACE_SECCOMP (it disarms, and acknowledges a seccomp stop), after which
@@ -137,6 +139,9 @@ RAN = f"getppid {RAN_R}"
 ENOSYS = f"getppid {ENOSYS_R}"
 SKIPPED = f"getppid {EPERM_R}"
 KILLED = "killed by SIGKILL"
+# The fail-closed kill, "logged like SECCOMP_RET_KILL_PROCESS" (a seccomp
+# audit record of the SIGKILL): the kill of a tracee left at its seccomp stop.
+KILLED_LOGGED = f"{KILLED}, logged"
 TRAPPED = "killed by SIGTRAP"
 SIG_KILLED = f"killed by {SIG.name}"  # a program without a handler for it
 HANDLED = f"{SIG.name} handled"
@@ -255,6 +260,7 @@ class TraceeModel:
     then_calls: int = 0
     earlier: list[str] = field(default_factory=list)
     pair_call: int = 0
+    death: str = ""
     image: Image = PYTHON
     stop: Stop | None = None
     listening: bool = False
@@ -402,12 +408,13 @@ class TraceeModel:
             assert emulated is not None, f"no PTRACE_SYSEMU in the model on {self.arch}"
             return self._finish(self._said(EPERM_R if self.skip else emulated))
         if stop is Stop.SECCOMP_ENTRY and not acknowledged:
-            return self._die()  # fail closed: the syscall never runs
+            return self._die(KILLED_LOGGED)  # fail closed: the syscall never runs
         # filters again: RET_TRACE now allows
         return self._finish(self._said(EPERM_R if self.skip else RAN_R))
 
     def _die(self, how: str = KILLED) -> str:
         self.alive, self.attached, self.stop, self.armed = False, False, None, False
+        self.death = how
         self.then_calls, self.earlier, self.pair_call = 0, [], 0  # a pair dies with it
         return how
 
@@ -491,7 +498,9 @@ class TraceeModel:
         stop = self.stop
         self._untrace()
         if self.options.exitkill:
-            return Outcome(None, self._die())
+            # At a seccomp stop the fail-closed kill comes too, logged
+            # "also when the SIGKILL of PTRACE_O_EXITKILL is already pending".
+            return Outcome(None, self._die(KILLED_LOGGED if stop is Stop.SECCOMP_ENTRY else KILLED))
         if stop is None or not self.alive:
             return Outcome(None, QUIET)
         # No signal: the stop's code, which would be one, was cleared by the
@@ -565,7 +574,7 @@ class TraceeModel:
         if not auto:
             return Spawned(Outcome(None, self._back_to_idle()), None, QUIET)
         parent = Outcome(None, self._stop_at(stop))
-        after = self._die() if killed_all else QUIET
+        after = self._die(child.death) if killed_all else QUIET
         return Spawned(parent, ", ".join(seen), after)
 
     def _planned(self, req: Req | None, seen: list[str], own: list[str]) -> None:

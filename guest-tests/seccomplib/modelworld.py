@@ -52,8 +52,18 @@ from .child import (
     block_sigchld,
     getppid_marked,
 )
+from .kmsg import KmsgCursor, seccomp_kill_of
 from .libc import LIBC
-from .model import EXECED, KILLED, QUIET, RAN_R, Options, errno_name, stop_text
+from .model import (
+    EXECED,
+    KILLED,
+    KILLED_LOGGED,
+    QUIET,
+    RAN_R,
+    Options,
+    errno_name,
+    stop_text,
+)
 from .proc import fork_child
 from .ptrace import (
     DEFAULT_TIMEOUT,
@@ -100,6 +110,9 @@ from .x7call import x7_syscall
 # it out, so a long wait costs a passing run nothing; and like every other
 # guest wait it scales with --timeout-factor (a fixed 3 s did not).
 TIMEOUT = DEFAULT_TIMEOUT
+# Seconds a SIGKILL the model says is not logged gets for its audit record
+# to come anyway (kauditd prints records after the kill that follows them).
+LOG_GRACE = 0.1
 OP_NAMES = {0: "none", 1: "entry", 2: "exit", 3: "seccomp"}
 SIGNAL_STOP = -1  # classify()'s kind for a signal-delivery stop
 MARKERS = (MAGIC_TRACE & 0xFFFFFFFFFFFFFFFF, MAGIC_PLAIN & 0xFFFFFFFFFFFFFFFF)
@@ -224,7 +237,8 @@ def _fork_child() -> dict[str, Any]:
     _, status = os.waitpid(pid, 0)
     data = os.read(result_r, 4096)
     os.close(result_r)
-    return {"spawned": "fork", "child": json.loads(data) if data else None, "status": status}
+    child = json.loads(data) if data else None
+    return {"spawned": "fork", "child": child, "status": status, "pid": pid}
 
 
 def _start_thread(test_pid: int) -> dict[str, Any]:
@@ -607,6 +621,9 @@ class World:
         self.child_seen: list[str] = []  # what the tracer saw of an auto-attached task
         self.child_done = False
         self.tracee_dead = False
+        # The kernel log since this tracee started: only its own kills' records.
+        self.kernel_log: KmsgCursor | None = None
+        self.expecting = QUIET  # what the model predicts for what is observed now
         two_writes()  # mapped before the tracee and tracer fork: both know where
 
     # -- tracee
@@ -617,6 +634,7 @@ class World:
         self.results = LineReader(self.res_r)
         self.lines = []
         test_pid = os.getpid()
+        self.kernel_log = KmsgCursor()
         self.tracee = _spawn(
             lambda alive_w: _tracee_main(self.cpu, cmd_r, res_w, alive_w, test_pid),
             (cmd_r, res_w),
@@ -783,7 +801,7 @@ class World:
             child = result["child"]
             parts.append(call_text("getppid", child["ret"], child["errno"], child["expect"]))
         if result["spawned"] == "fork":
-            parts.append(describe_status(result["status"]))
+            parts.append(self._death_text(result["pid"], result["status"]))
             return "child: " + ", ".join(parts)
         return "thread: " + ", ".join(parts)
 
@@ -799,7 +817,16 @@ class World:
     def _tracee_died(self) -> str:
         assert self.tracee is not None
         self.tracee_dead = True
-        return describe_status(self.tracee.reap())
+        return self._death_text(self.tracee.pid, self.tracee.reap())
+
+    def _death_text(self, pid: int, status: int | None) -> str:
+        """How a process ended; for a SIGKILL, also whether seccomp logged it."""
+        text = describe_status(status)
+        if text != KILLED or self.kernel_log is None:
+            return text
+        # Waiting out the full timeout only where the model predicts a record.
+        timeout = TIMEOUT if KILLED_LOGGED in self.expecting else LOG_GRACE
+        return KILLED_LOGGED if self.kernel_log.wait_for(seccomp_kill_of(pid), timeout) else text
 
     def observe_child(self) -> str:
         """What the tracer saw of an auto-attached task, until it was done with it."""
@@ -834,6 +861,7 @@ class World:
     def observe(self, expect: str) -> str:
         """What the kernel did: wait for the next thing if the model expects
         one, else only look at what is already there."""
+        self.expecting = expect
         seen = self._next_seen()
         if seen is not None or expect == QUIET:
             return seen or QUIET
@@ -860,3 +888,6 @@ class World:
             self.tracee.kill()
             _close(self.cmd_w, self.res_r)
             self.tracee = None
+        if self.kernel_log is not None:
+            self.kernel_log.close()
+            self.kernel_log = None
