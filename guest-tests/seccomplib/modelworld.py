@@ -13,7 +13,9 @@ and "p" calls carry a marker in x7, which every syscall stop borrows and
 must give back: a result whose x7 came back changed says so. The shell takes the
 same "t" and "p" commands and makes them kill -0 ABSENT_PID (traced) and
 kill -0 ABSENT_PID + 1, writing the error message and a JSON status line.
-The tracer is a separate child so that it can exit; it seizes the tracee,
+The tracer is a separate child so that it can exit, and a thread of that
+child traces, so that the tracer can also exit alone (a thread's exit, not
+the process's: the tracer is the task that attached); it seizes the tracee,
 reports every stop and the tracee's end as JSON events, and carries out
 ptrace requests the test sends it as JSON lines, answering with the errno.
 Auto-attached children and threads it handles by itself, following the plan
@@ -38,6 +40,7 @@ import os
 import resource
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -336,6 +339,7 @@ class _Tracer:
         self.ours_entered = False  # the last entry stop was the marked call's
         self.in_syscall = False  # between an entry stop and its exit stop
         self.gone = False
+        self.left_alone = False  # the tracing thread exited, its process did not
         self.commands = LineReader(cmd_r)
         # What to do with auto-attached tasks: their first request, then their answer.
         self.plan: dict[str, Any] = {"first": None, "answer": None}
@@ -513,16 +517,15 @@ class _Tracer:
         elif op == "plan":
             self.plan = {"first": command["first"], "answer": command["answer"]}
             self.send(reply=0)
+        elif op == "exit" and command.get("alone"):
+            raise _ExitAlone
         elif op == "exit":
-            os._exit(0)
+            os._exit(0)  # exit_group(): the whole tracer process
         else:
             self.send(reply=errno.EINVAL)
 
-    def main(self, options: int) -> int:
-        wake_r, wake_w = _pipe()
-        os.set_blocking(wake_w, False)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(wake_w)
+    def main(self, options: int, wake_r: int) -> None:
+        """The tracing thread's loop; `wake_r` gets a byte for every SIGCHLD."""
         self.send(reply=ptrace_errno(PTRACE_SEIZE, self.tracee, 0, options))
         ptrace_errno(PTRACE_INTERRUPT, self.tracee)
         while True:
@@ -532,10 +535,35 @@ class _Tracer:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
             if self.cmd_r in readable:
-                for command in self.commands.read_ready():
-                    self.obey(command)
+                try:
+                    for command in self.commands.read_ready():
+                        self.obey(command)
+                except _ExitAlone:
+                    self.left_alone = True
+                    return  # the thread ends; its process lives on
                 if self.commands.eof:
-                    return 0
+                    return
+
+
+class _ExitAlone(Exception):
+    """The tracing thread is told to exit by itself."""
+
+
+def _tracer_process(tracer: _Tracer, options: int) -> int:
+    """The tracer child. A thread of its own traces, so that the tracer can
+    also be a thread that exits while its process lives on (no group exit),
+    which the cover letter counts as the tracer exiting. The main thread only
+    sets up SIGCHLD's wake-up (a main thread's job in Python) and waits."""
+    wake_r, wake_w = _pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)  # written by whichever thread takes the signal
+    thread = threading.Thread(target=tracer.main, args=(options, wake_r))
+    thread.start()
+    thread.join()
+    while tracer.left_alone:  # until the test kills what is left of it
+        signal.pause()
+    return 0
 
 
 def is_marked(nr: int | None, args: tuple[int | None, int | None]) -> bool:
@@ -678,7 +706,7 @@ class World:
         self.tracer_events = LineReader(self.evt_r)
         tracee = self.tracee.pid
         self.tracer = _spawn(
-            lambda _alive_w: _Tracer(tracee, self.cpu, cmd_r, evt_w).main(options),
+            lambda _alive_w: _tracer_process(_Tracer(tracee, self.cpu, cmd_r, evt_w), options),
             (cmd_r, evt_w),
         )
         return self._reply()
@@ -691,6 +719,20 @@ class World:
             self.tracer_gone()
             return None
         return self._reply()
+
+    def tracer_thread_exits(self) -> None:
+        """The tracing thread exits alone; once it is gone (its task with it,
+        which exit_notify() releases after the ptrace unlink), the rest of the
+        tracer process is killed."""
+        assert self.tracer is not None
+        os.write(self.tr_cmd_w, json.dumps({"op": "exit", "alone": True}).encode() + b"\n")
+        tasks = Path(f"/proc/{self.tracer.pid}/task")
+        deadline = time.monotonic() + TIMEOUT
+        while sum(1 for _ in tasks.iterdir()) > 1:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the tracing thread did not end")
+            time.sleep(0.001)
+        self.kill_tracer()
 
     def kill_tracer(self) -> None:
         assert self.tracer is not None
