@@ -236,7 +236,8 @@ class TraceeModel:
     tracee makes right after the current one (a pair's second), `earlier`:
     their results so far, reported with the last one; `pair_call`: which of
     a pair's calls is in flight (1, 2; 0: none), so where a signal-delivery
-    stop on its way back finds the tracee; `image`: the program it runs
+    stop on its way back finds the tracee; `death`: how it died (once
+    dead); `image`: the program it runs
     (execve() replaces it); `stop`: where it is stopped
     (None: idle or dead), `listening`: PTRACE_LISTEN at that stop, `stop_sig`:
     a signal-delivery stop's signal; `traced`: the in-flight syscall is the
