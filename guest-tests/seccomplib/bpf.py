@@ -2,14 +2,17 @@
 
 A filter checks seccomp_data.arch first (a foreign arch is killed), then
 tries each Rule in order; the first rule whose syscall number and argument
-conditions all match decides the action, otherwise `default` applies.
+conditions all match decides the action, otherwise `default` applies. A
+filter may also take the calls of other arches the kernel runs for this
+process (x86_64's ia32 syscalls, made with int $0x80): each such arch gets
+rules of its own, with the same default.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .libc import check, syscall
@@ -96,15 +99,23 @@ def _rule_block(rule: Rule) -> list[Insn]:
     return block
 
 
-def compile_filter(rules: Sequence[Rule], default: int = RET_ALLOW) -> list[Insn]:
-    program: list[Insn] = [
-        (_LD_W_ABS, 0, 0, OFF_ARCH),
-        (_JEQ_K, 1, 0, ARCH.audit_arch),
-        (_RET_K, 0, 0, RET_KILL_PROCESS),
-    ]
-    for rule in rules:
-        program.extend(_rule_block(rule))
-    program.append((_RET_K, 0, 0, default))
+def compile_filter(
+    rules: Sequence[Rule],
+    default: int = RET_ALLOW,
+    other_arches: Mapping[int, Sequence[Rule]] | None = None,
+) -> list[Insn]:
+    """The program: per arch (the native one first, then `other_arches`, by
+    AUDIT_ARCH value), a comparison that jumps past that arch's section
+    unless seccomp_data.arch is it; each section ends with `default`, so the
+    arch stays loaded for the next comparison. No section: killed."""
+    program: list[Insn] = [(_LD_W_ABS, 0, 0, OFF_ARCH)]
+    sections = {ARCH.audit_arch: rules, **(other_arches or {})}
+    for audit_arch, section_rules in sections.items():
+        section = [insn for rule in section_rules for insn in _rule_block(rule)]
+        section.append((_RET_K, 0, 0, default))
+        program.append((_JEQ_K, 0, len(section), audit_arch))
+        program.extend(section)
+    program.append((_RET_K, 0, 0, RET_KILL_PROCESS))
     if len(program) > 4096:
         raise ValueError("filter too long")
     return program
@@ -114,12 +125,17 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install_filter(rules: Sequence[Rule], default: int = RET_ALLOW, flags: int = 0) -> int:
+def install_filter(
+    rules: Sequence[Rule],
+    default: int = RET_ALLOW,
+    flags: int = 0,
+    other_arches: Mapping[int, Sequence[Rule]] | None = None,
+) -> int:
     """Install a filter on the calling thread (call only in a forked child).
 
     Returns seccomp(2)'s result: 0, or the listener fd with NEW_LISTENER.
     """
-    program = compile_filter(rules, default)
+    program = compile_filter(rules, default, other_arches)
     raw = b"".join(struct.pack("<HBBI", *insn) for insn in program)
     buffer = ctypes.create_string_buffer(raw, len(raw))
     prog = _SockFprog(len(program), ctypes.addressof(buffer))

@@ -5,7 +5,8 @@ that sends getppid() with MAGIC_TRACE in args[1], and kill(ABSENT_PID, 0),
 to SECCOMP_RET_TRACE and allows everything else, then loops: it reads a
 one-byte command ("t": the traced getppid, "p": the plain one, "2": two
 traced ones back to back in machine code (seccomplib.twowrites); "f": fork a
-child, "T": start a thread, either of which makes the traced getppid once;
+child, "T": start a thread, either of which makes the traced getppid once
+(the child on x86_64 through int $0x80, the ia32 entry: seccomplib.int80call);
 "x": execve the shell of SHELL_LOOP) and writes the result as a JSON line,
 with the signals its SIGUSR1 handler saw on the way; a SIGUSR1 that comes
 while it waits for a command gets a JSON line of its own. On arm64 its "t"
@@ -55,8 +56,10 @@ from .child import (
     block_sigchld,
     getppid_marked,
 )
+from .compat import COMPAT
+from .int80call import HAVE_INT80, int80_getppid
 from .kmsg import KmsgCursor, seccomp_kill_of
-from .libc import LIBC
+from .libc import LIBC, SyscallResult
 from .model import (
     EXECED,
     KILLED,
@@ -222,6 +225,13 @@ MARKED_CALL: dict[str, Callable[[int], dict[str, Any]]] = {
 }
 
 
+def _child_call() -> SyscallResult:
+    """The forked child's traced getppid(): through the ia32 entry where a
+    64-bit process has one (x86_64's int $0x80), so that the series' stop is
+    checked on the compat path too; the model predicts the same for both."""
+    return int80_getppid(MAGIC_TRACE) if HAVE_INT80 else getppid_marked(MAGIC_TRACE)
+
+
 def _fork_child() -> dict[str, Any]:
     """Fork a child that makes the traced getppid() and exits; wait for it."""
     parent = os.getpid()
@@ -231,7 +241,7 @@ def _fork_child() -> dict[str, Any]:
         os.closerange(3, result_w)
         os.closerange(result_w + 1, 65536)
         try:
-            result = getppid_marked(MAGIC_TRACE)
+            result = _child_call()
             line = {"ret": result.value, "errno": result.errno, "expect": parent}
             os.write(result_w, json.dumps(line).encode())
         finally:
@@ -289,11 +299,14 @@ def _tracee_main(cpu: int, cmd_r: int, res_w: int, alive_w: int, test_pid: int) 
 
     signal.signal(signal.SIGUSR1, on_signal)
     kill_args = (ArgEq(0, ABSENT_PID, wide=False), ArgEq(1, 0, wide=False))
+    # The forked child's ia32 getppid() carries the marker's low half.
+    compat_rule = Rule(COMPAT.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE, False),))
     install_filter(
         [
             Rule(NR.getppid, trace_action(TRACE_DATA), (ArgEq(1, MAGIC_TRACE),)),
             Rule(NR.kill, trace_action(TRACE_DATA), kill_args),
-        ]
+        ],
+        other_arches={COMPAT.audit_arch: [compat_rule]} if HAVE_INT80 else None,
     )
     while True:
         waiting[0] = True
