@@ -845,9 +845,6 @@ REGRESSIONS: dict[str, list[Operation]] = {
         ("before_answer", {"first": "listen"}),
         ("leave", {"how": "detach"}),
     ],
-    # Mutant thread-exit-acknowledges (a tracing thread whose process lives
-    # on acknowledged the stop by exiting): the syscall ran instead of the
-    # fail-closed kill (written from the rule).
     # Mutant compat-not-armed (a 32-bit syscall never saw the armed state):
     # the auto-attached child, armed by its first resume, got mainline's
     # ENOSYS for its call through int $0x80 instead of a seccomp stop
@@ -857,6 +854,9 @@ REGRESSIONS: dict[str, list[Operation]] = {
         ("resume", {"req": Req.SECCOMP, "then": "stay"}),
         ("spawn", {"kind": "fork", "plan": Plan(Req.SECCOMP, Req.SECCOMP)}),
     ],
+    # Mutant thread-exit-acknowledges (a tracing thread whose process lives
+    # on acknowledged the stop by exiting): the syscall ran instead of the
+    # fail-closed kill (written from the rule).
     "mutant-thread-exit-acknowledges": [
         ("new_tracer", {"options": NO_OPTIONS}),
         ("resume", {"req": Req.SECCOMP, "then": "stay"}),
