@@ -47,6 +47,4 @@ def _int80_getppid() -> ctypes._CFuncPtr:
 
 def int80_getppid(marker: int) -> SyscallResult:
     """getppid(0, marker) through the ia32 entry; x86_64 only (HAVE_INT80)."""
-    raw = int(_int80_getppid()(marker))
-    failed = -4096 < raw < 0
-    return SyscallResult(-1 if failed else raw, -raw if failed else 0)
+    return SyscallResult.from_raw(int(_int80_getppid()(marker)))

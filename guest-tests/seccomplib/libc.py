@@ -29,6 +29,11 @@ class SyscallResult:
     def failed(self) -> bool:
         return self.value == -1 and self.errno != 0
 
+    @classmethod
+    def from_raw(cls, raw: int) -> SyscallResult:
+        """A raw syscall return value (-errno on failure), split the same way."""
+        return cls(-1, -raw) if -4096 < raw < 0 else cls(raw, 0)
+
 
 def _long(value: int) -> ctypes.c_long:
     # Accept unsigned 64-bit values (e.g. magic markers) as well as negatives.

@@ -216,8 +216,8 @@ def _call_keeping_x7(marker: int) -> dict[str, Any]:
     PTRACE_SECCOMP's stop too), so any other value is a register the kernel
     left changed."""
     raw, x7 = x7_syscall(NR.getppid, 0, marker, X7_MARKER)
-    failed = -4096 < raw < 0
-    return {"ret": -1 if failed else raw, "errno": -raw if failed else 0, "x7": x7}
+    result = SyscallResult.from_raw(raw)
+    return {"ret": result.value, "errno": result.errno, "x7": x7}
 
 
 # The tracee's own marked call, per machine: where a stop borrows a register,
@@ -847,9 +847,8 @@ class World:
                 seen[-1] += f" with x7 changed to {result['x7']:#x}"
         elif "rets" in result:  # a pair's raw return values: -errno on failure
             for raw in result["rets"]:
-                failed = -4096 < raw < 0
-                ret, err = (-1, -raw) if failed else (raw, 0)
-                seen.append(call_text("getppid", ret, err, result["expect"]))
+                call = SyscallResult.from_raw(raw)
+                seen.append(call_text("getppid", call.value, call.errno, result["expect"]))
         # else: a signal handled while waiting for a command
         return ", ".join(seen)
 
