@@ -60,16 +60,20 @@ class KmsgCursor:
 
     def wait_for(self, wanted: Callable[[str], bool], timeout: float = DEFAULT_TIMEOUT) -> str:
         """The first new message `wanted` accepts; "" if none came in time."""
+        found = self.wait_for_count(wanted, 1, timeout)
+        return found[0] if found else ""
+
+    def wait_for_count(
+        self, wanted: Callable[[str], bool], count: int, timeout: float = DEFAULT_TIMEOUT
+    ) -> list[str]:
+        """The new messages `wanted` accepts, once there are `count` of them or
+        `timeout` seconds have passed, whichever comes first."""
         deadline = time.monotonic() + timeout
-        checked = 0
         while True:
             self._read_new()
-            for message in self.seen[checked:]:
-                if wanted(message):
-                    return message
-            checked = len(self.seen)
-            if time.monotonic() >= deadline:
-                return ""
+            found = [message for message in self.seen if wanted(message)]
+            if len(found) >= count or time.monotonic() >= deadline:
+                return found
             time.sleep(0.01)
 
     def close(self) -> None:
