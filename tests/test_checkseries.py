@@ -408,7 +408,7 @@ def test_boot_every_prefix_behaving_passes_with_behaves_lines(
     boot = report["patches"][0]["builds"]["x86_64"]["boot"]
     assert (boot["judged_as"], boot["status"], boot["departures"]) == ("patched", "pass", [])
     cell = json.loads((tmp_path / "results" / boot["dir"] / "cell.json").read_text())
-    assert cell["variant"] == "patched" and cell["tests"]["passed"] == 159
+    assert cell["variant"] == "patched" and cell["tests"]["passed"] == 160
     assert "BEHAVES: 0 departures" in (tmp_path / "results/check-series.md").read_text()
 
 
