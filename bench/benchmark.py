@@ -3,7 +3,8 @@
 usage: python bench/benchmark.py [--work-dir DIR] [--skip NAME ...] [-j N]
 
 Rows (NAME for --skip in brackets): the cold build through the harness
-against plain make of the same config [cold]; a newcomer's first run, the
+against plain make of the same config [cold]; the default x86_64 cell's
+config fragments, one cold build more per fragment [fragments]; a newcomer's first run, the
 cold main job then check-series [first]; a no-op `harness run --arch
 x86_64` [noop]; the rebuild, boot and guest suite after editing the series'
 kernel/seccomp.c patch [edit]; boot to the first guest test and the
@@ -110,6 +111,28 @@ def measure_cold(bench: Bench) -> None:
     ))  # fmt: skip
     shutil.rmtree(scratch_work, ignore_errors=True)
     shutil.rmtree(bench.scratch / "plain-make", ignore_errors=True)
+
+
+def measure_fragments(bench: Bench) -> None:
+    """What each config fragment of the default x86_64 cell costs: plain cold
+    builds (empty ccache) of tinyconfig and then one more fragment each time,
+    in the harness's merge order. A row per fragment: its build and what it
+    added over the build before it, in seconds and in objects."""
+    pristine = measures.pristine_tree(bench.work)
+    build_dir, ccache_dir = bench.scratch / "fragments", bench.scratch / "fragments-ccache"
+    text, before = "", None
+    for name, fragment in [("tinyconfig", ""), *measures.cell_layers(pristine, "x86_64")]:
+        text += fragment + "\n"
+        took = measures.plain_make_build(pristine, build_dir, text, ccache_dir, bench.jobs,
+                                         bench.log)  # fmt: skip
+        objects = measures.object_count(build_dir)
+        added = (f"+{took - before[0]:.0f} s, +{objects - before[1]} objects"
+                 if before else "")  # fmt: skip
+        bench.add(Row(f"cold build, x86_64: tinyconfig{' + ... + ' + name if before else ''}",
+                      seconds(took), f"{objects} objects", added))  # fmt: skip
+        before = (took, objects)
+    shutil.rmtree(build_dir, ignore_errors=True)
+    shutil.rmtree(ccache_dir, ignore_errors=True)
 
 
 def measure_first(bench: Bench) -> None:
@@ -264,7 +287,8 @@ def measure_vng(bench: Bench) -> None:
 
 MEASURES: dict[str, Callable[[Bench], object]] = {
     "noop": measure_noop, "edit": measure_edit, "boot": measure_boot, "live": measure_live,
-    "cold": measure_cold, "first": measure_first, "matrix": measure_matrix,
+    "cold": measure_cold, "fragments": measure_fragments, "first": measure_first,
+    "matrix": measure_matrix,
     "kunit": measure_kunit, "vng": measure_vng,
 }  # fmt: skip
 

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,31 @@ def plain_make_build(tree: Path, build_dir: Path, fragment_text: str, ccache_dir
     timed([*make, "olddefconfig"], log, env=env)
     timed([*make, f"-j{jobs}", "bzImage"], log, env=env)
     return time.monotonic() - started
+
+
+def object_count(build_dir: Path) -> int:
+    """Objects a build made: kbuild's *.o files under its build dir."""
+    return sum(1 for _ in build_dir.rglob("*.o"))
+
+
+def cell_layers(
+    tree: Path, arch: str, matrix_file: Path = ROOT / "harness.toml",
+    configs: Path = ROOT / "kernel-configs",
+) -> list[tuple[str, str]]:  # fmt: skip
+    """The default cell's config fragments in the harness's merge order, as
+    (name, text): base, the arch's own, each feature's (common, then per arch),
+    then each selftest collection's config from `tree` where it has one."""
+    matrix = tomllib.loads(matrix_file.read_text())
+    names = ["base", arch]
+    for feature in matrix.get("features", []):
+        names += [feature, f"{feature}.{arch}"]
+    layers = [(f"{name}.config", (configs / f"{name}.config").read_text())
+              for name in names if (configs / f"{name}.config").is_file()]  # fmt: skip
+    for collection in matrix.get("selftests", []):
+        path = tree / "tools" / "testing" / "selftests" / collection / "config"
+        if path.is_file():
+            layers.append((f"selftests/{collection}/config", path.read_text()))
+    return layers
 
 
 # -- a one-patch edit ---------------------------------------------------------------

@@ -87,3 +87,28 @@ def test_kunit_elapsed_line_is_read() -> None:
     match = measures._KUNIT_ELAPSED.search(line)
     assert match is not None
     assert float(match["building"]) == 290.1 and float(match["running"]) == 20.397
+
+
+def test_cell_layers_follow_the_harness_merge_order(tmp_path: Path) -> None:
+    configs, tree = tmp_path / "configs", tmp_path / "tree"
+    configs.mkdir()
+    for name in ("base", "x86_64", "arm64", "feat", "feat.x86_64", "feat.arm64", "unused"):
+        (configs / f"{name}.config").write_text(f"CONFIG_{name.upper().replace('.', '_')}=y\n")
+    collection = tree / "tools" / "testing" / "selftests" / "withconfig"
+    collection.mkdir(parents=True)
+    (collection / "config").write_text("CONFIG_FROM_THE_TREE=y\n")
+    matrix = tmp_path / "harness.toml"
+    matrix.write_text('features = ["feat"]\nselftests = ["withconfig", "without"]\n')
+    layers = measures.cell_layers(tree, "x86_64", matrix, configs)
+    assert [name for name, _ in layers] == [
+        "base.config", "x86_64.config", "feat.config", "feat.x86_64.config",
+        "selftests/withconfig/config",
+    ]  # fmt: skip
+    assert layers[-1][1] == "CONFIG_FROM_THE_TREE=y\n"
+
+
+def test_object_count_counts_the_objects_of_a_build_dir(tmp_path: Path) -> None:
+    for name in ("kernel/fork.o", "kernel/fork.c", "lib/a.o", "vmlinux.o", "built-in.a"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert measures.object_count(tmp_path) == 3
