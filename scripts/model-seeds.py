@@ -11,9 +11,10 @@ dist-packages unpacked from the initramfs base
     PYTHONPATH=usr/lib/python3/dist-packages python3 scripts/model-seeds.py aarch64 0 400
 
 (Debian 12's python3-hypothesis 6.67.1 at the time of writing). A seed with
--1 is test_model.DEFAULT_SEED. `--full` prints only seeds whose patched runs
-cover every new operation and whose baseline runs fork, start a thread and
-execve.
+-1 is the machine's seed in test_model.DEFAULT_BUDGET. `--full` prints only seeds whose patched runs
+cover every new operation and v1's kill (a seccomp stop resumed with the
+tracer gone at once) and whose baseline runs fork, start a thread and execve.
+`--examples N` tries a budget of N examples instead of the test's.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 
 GUEST_TESTS = Path(__file__).resolve().parent.parent / "guest-tests"
 NEW = {"fork", "fork (auto-attached)", "thread", "thread (auto-attached)", "execve"}
+# v1's kill: a seccomp stop resumed, and the tracer gone before the tracee ran on.
+GONE_AT_ONCE = "resume of a seccomp stop, tracer gone at once"
 
 
 class ModelOnlyWorld:
@@ -56,6 +59,7 @@ def main() -> int:
     parser.add_argument("first", type=int)
     parser.add_argument("last", type=int, help="exclusive")
     parser.add_argument("--full", action="store_true")
+    parser.add_argument("--examples", type=int, help="instead of the machine's default")
     args = parser.parse_args()
 
     import hypothesis  # noqa: F401  (before os.uname() is faked)
@@ -84,9 +88,10 @@ def main() -> int:
     machine = tm.PtraceSeccompMachine
     machine.check, machine.check_text, machine.stray = check, check_text, lambda self: None
 
-    want = NEW | ({"PTRACE_SYSEMU"} if tm.SYSEMU_RESULT[args.machine] else set())
+    want = NEW | {GONE_AT_ONCE} | ({"PTRACE_SYSEMU"} if tm.SYSEMU_RESULT[args.machine] else set())
+    default_seed, default_examples = tm.DEFAULT_BUDGET[args.machine]
     for number in range(args.first, args.last):
-        line: dict[str, Any] = {"seed": tm.DEFAULT_SEED if number < 0 else number}
+        line: dict[str, Any] = {"seed": default_seed if number < 0 else number}
         for variant in ("patched", "baseline"):
             kind = probe.SUPPORTED if variant == "patched" else probe.ABSENT
             tm.ptrace_seccomp_verdict = lambda kind=kind: SimpleNamespace(kind=kind, message="")
@@ -95,7 +100,7 @@ def main() -> int:
             run_state_machine_as_test(
                 test,
                 settings=settings(
-                    max_examples=tm.DEFAULT_EXAMPLES,
+                    max_examples=args.examples or default_examples,
                     stateful_step_count=tm.STEPS_PER_EXAMPLE,
                     derandomize=True,
                     database=None,
