@@ -690,8 +690,8 @@ def test_model_generated(request: pytest.FixtureRequest) -> None:
     machine = machine_for_kernel()
 
     # Hypothesis hashes its factory's source to name the test: a class's
-    # source is found by parsing the whole module (0.3 s under TCG), a
-    # function's is read from its own lines.
+    # source is found by parsing the whole module (most of 0.6 s in a
+    # profiled guest run), a function's is read from its own lines.
     def new_machine() -> PtraceSeccompMachine:
         return machine()
 
