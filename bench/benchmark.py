@@ -126,7 +126,7 @@ def measure_fragments(bench: Bench) -> None:
         took = measures.plain_make_build(pristine, build_dir, text, ccache_dir, bench.jobs,
                                          bench.log)  # fmt: skip
         objects = measures.object_count(build_dir)
-        added = (f"+{took - before[0]:.0f} s, +{objects - before[1]} objects"
+        added = (f"{took - before[0]:+.0f} s, {objects - before[1]:+d} objects"
                  if before else "")  # fmt: skip
         bench.add(Row(f"cold build, x86_64: tinyconfig{' + ... + ' + name if before else ''}",
                       seconds(took), f"{objects} objects", added))  # fmt: skip
