@@ -112,3 +112,22 @@ def test_object_count_counts_the_objects_of_a_build_dir(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("")
     assert measures.object_count(tmp_path) == 3
+
+
+def test_cell_layers_name_the_fragments_the_harness_merges(tmp_path: Path) -> None:
+    """The bench's own list of the cell's fragment files against the harness's:
+    a change to the harness's merge order must show here, not skew the rows."""
+    import tomllib
+    from types import SimpleNamespace
+
+    from harness.core.arches import get_arch
+    from harness.run.inputs import fragments_for
+
+    matrix = tomllib.loads((measures.ROOT / "harness.toml").read_text())
+    config = SimpleNamespace(
+        config_dir=measures.ROOT / "kernel-configs", features=matrix.get("features", [])
+    )
+    for arch in ("x86_64", "arm64"):
+        merged = [path.name for path in fragments_for(config, get_arch(arch))]  # type: ignore[arg-type]
+        layers = measures.cell_layers(tmp_path, arch)  # a tree without selftest configs
+        assert [name for name, _ in layers] == merged
